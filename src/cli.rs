@@ -1,0 +1,138 @@
+//! Command-line interface (clap derive). Flags only: every flag that has an
+//! environment variable names it here, and [`crate::config`] layers the
+//! config file and defaults underneath.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Compression, DurationValue, Encoding, Temporality};
+
+/// Exit codes, shown at the end of `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  exported (or nothing to do, another run holds the lock, telemetry is off)
+  1  exported, but some session files could not be read (see the warnings)
+  2  usage or configuration error
+  3  export failed; nothing was lost, the batch is sent again by the next run
+  4  local error: the state directory or lock could not be used";
+
+/// Privacy-safe telemetry scanner for coding-agent sessions: reads the
+/// bytes appended to session transcripts since the last run and sends
+/// bounded OTLP counters, never their content.
+#[derive(Debug, Parser)]
+#[command(name = "telemetron", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan session files once and export the new counts (one run, then
+    /// exit; schedule it with a systemd timer, launchd or cron).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Scan(ScanArgs),
+}
+
+/// Flags of `telemetron scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Print the exact request a real run would send, then exit: sends
+    /// nothing and writes nothing. Needs no config, endpoint or token.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Config file [default: /etc/telemetron/config.yaml as root, else the
+    /// user's config dir].
+    #[arg(long, env = "TELEMETRON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// OTLP/HTTP metrics endpoint, ending in /v1/metrics.
+    #[arg(long, env = "TELEMETRON_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// File holding the bearer token [default: `token` beside the config
+    /// file, if present].
+    #[arg(long, env = "TELEMETRON_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Directory for state, lock and install id.
+    #[arg(long, env = "TELEMETRON_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Body encoding [default: protobuf].
+    #[arg(long, env = "TELEMETRON_ENCODING", value_enum)]
+    pub encoding: Option<Encoding>,
+
+    /// Body compression [default: none].
+    #[arg(long, env = "TELEMETRON_COMPRESSION", value_enum)]
+    pub compression: Option<Compression>,
+
+    /// Temporality of the points [default: delta].
+    #[arg(long, env = "TELEMETRON_TEMPORALITY", value_enum)]
+    pub temporality: Option<Temporality>,
+
+    /// Allow plain http to a non-loopback endpoint.
+    #[arg(long, env = "TELEMETRON_INSECURE_ENDPOINT", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_endpoint: Option<bool>,
+
+    /// Timeout of one HTTP attempt, e.g. 10s [default: 10s].
+    #[arg(long, env = "TELEMETRON_TIMEOUT", value_parser = parse_duration_arg)]
+    pub timeout: Option<DurationValue>,
+
+    /// Time budget for all attempts of one export [default: 30s].
+    #[arg(long, env = "TELEMETRON_RETRY_MAX_TIME", value_parser = parse_duration_arg)]
+    pub retry_max_time: Option<DurationValue>,
+
+    /// Longest line read; longer lines are skipped [default: 67108864].
+    #[arg(long, env = "TELEMETRON_MAX_LINE_BYTES", value_name = "BYTES")]
+    pub max_line_bytes: Option<u64>,
+
+    /// Scan threads, 0 = one per core [default: 0].
+    #[arg(long, env = "TELEMETRON_THREADS")]
+    pub threads: Option<usize>,
+
+    /// `deployment_id` resource attribute.
+    #[arg(long, env = "TELEMETRON_DEPLOYMENT_ID")]
+    pub deployment_id: Option<String>,
+
+    /// `tier` resource attribute.
+    #[arg(long, env = "TELEMETRON_TIER")]
+    pub tier: Option<String>,
+
+    /// `environment` resource attribute.
+    #[arg(long, env = "TELEMETRON_ENVIRONMENT")]
+    pub environment: Option<String>,
+
+    /// Look for agents under DIR instead of $HOME (their own environment
+    /// variables are then ignored).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+}
+
+/// clap value parser for durations.
+fn parse_duration_arg(s: &str) -> Result<DurationValue, String> {
+    crate::config::parse_duration(s).map(DurationValue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:"));
+        assert!(help.contains("3  export failed"));
+    }
+}

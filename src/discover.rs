@@ -1,0 +1,384 @@
+//! Finding session files: each pack's places under the home directory (or
+//! where its environment variables or the config put them), walked for
+//! `*.jsonl` transcripts.
+//!
+//! Discovery only lists and stats; it never opens a transcript. Sidecars,
+//! backups, temp files and archives of live files are left out by name
+//! (see [`is_transcript_name`]). Symlinked directories are not followed, so
+//! a symlink loop cannot trap the walk; a symlink to a regular file is.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::metrics::{Pack, SessionType};
+
+/// A place to look for one pack's sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The pack whose sessions live there.
+    pub pack: Pack,
+    /// The directory.
+    pub root: PathBuf,
+    /// How sessions are laid out below it.
+    pub layout: Layout,
+}
+
+/// Directory layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `root/<agentId>/sessions/*.jsonl` (OpenClaw's `agents` dir).
+    OpenclawAgents,
+    /// Every `*.jsonl` below `root`.
+    Tree,
+}
+
+/// Stat data of a discovered file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Device id.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds.
+    pub mtime_ns: i64,
+}
+
+impl Meta {
+    /// Extracts what we keep from `std` metadata.
+    pub fn of(m: &fs::Metadata) -> Meta {
+        Meta {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+        }
+    }
+}
+
+/// How a file's session type is decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionHint {
+    /// Known from the path alone.
+    Known(SessionType),
+    /// Look the file's session id up in OpenClaw's `sessions.json` in this
+    /// directory (read only for files seen for the first time).
+    OpenclawIndex(PathBuf),
+}
+
+/// One session file found.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Its path, as found.
+    pub path: PathBuf,
+    /// Its pack.
+    pub pack: Pack,
+    /// Stat data at discovery.
+    pub meta: Meta,
+    /// How to decide its session type.
+    pub session: SessionHint,
+}
+
+/// What a walk found besides the sources.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Session files, sorted by path.
+    pub sources: Vec<Source>,
+    /// Problems worth telling the operator about (unreadable directories,
+    /// non-regular files named `*.jsonl`).
+    pub warnings: Vec<String>,
+}
+
+/// True for the name of a live transcript: ends in `.jsonl` and is not a
+/// sidecar, backup, temp file or archive.
+pub fn is_transcript_name(name: &str) -> bool {
+    if !name.ends_with(".jsonl") || name.starts_with('.') {
+        return false;
+    }
+    let stem = &name[..name.len() - ".jsonl".len()];
+    !(stem.ends_with(".trajectory")
+        || stem.contains(".checkpoint.")
+        || name.contains(".bak-")
+        || name.contains(".tmp")
+        || name.contains(".unreadable-")
+        || name.contains(".jsonl.reset.")
+        || name.contains(".jsonl.deleted."))
+}
+
+/// The default places of a pack, given the home directory and an
+/// environment lookup (the agents' own variables).
+pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
+    let from_env = |var: &str| env(var).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
+    match pack {
+        Pack::Openclaw => {
+            let base = from_env("OPENCLAW_STATE_DIR").unwrap_or_else(|| home.join(".openclaw"));
+            vec![Place { pack, root: base.join("agents"), layout: Layout::OpenclawAgents }]
+        }
+        Pack::Roundhouse => {
+            let base = home.join(".roundhouse");
+            vec![
+                Place { pack, root: base.join("sessions"), layout: Layout::Tree },
+                Place { pack, root: base.join("subagents"), layout: Layout::Tree },
+            ]
+        }
+        Pack::Pi => {
+            let base =
+                from_env("PI_CODING_AGENT_DIR").unwrap_or_else(|| home.join(".pi").join("agent"));
+            vec![Place { pack, root: base.join("sessions"), layout: Layout::Tree }]
+        }
+        Pack::ClaudeCode | Pack::Codex | Pack::GeminiCli | Pack::Telemetron => Vec::new(),
+    }
+}
+
+/// Walks every place and returns the session files found, sorted by path
+/// and without duplicates (two places may overlap).
+pub fn discover(places: &[Place]) -> Found {
+    let mut found = Found::default();
+    for place in places {
+        match place.layout {
+            Layout::Tree => walk(place, &place.root, &mut found),
+            Layout::OpenclawAgents => {
+                let Ok(rd) = fs::read_dir(&place.root) else { continue };
+                let mut agents: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+                agents.sort();
+                for agent in agents {
+                    let sessions = agent.join("sessions");
+                    if sessions.is_dir() {
+                        walk(place, &sessions, &mut found);
+                    }
+                }
+            }
+        }
+    }
+    found.sources.sort_by(|a, b| a.path.cmp(&b.path));
+    found.sources.dedup_by(|a, b| a.path == b.path);
+    found
+}
+
+/// Recursively collects transcripts below `dir`.
+fn walk(place: &Place, dir: &Path, found: &mut Found) {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            found.warnings.push(format!("{}: cannot list directory: {e}; skipped", dir.display()));
+            return;
+        }
+    };
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            walk(place, &path, found);
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_transcript_name(name) {
+            continue;
+        }
+        // Follows a symlink to its target; a dangling link is skipped.
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                found.warnings.push(format!("{}: cannot stat: {e}; skipped", path.display()));
+                continue;
+            }
+        };
+        if !meta.is_file() {
+            if !meta.is_dir() {
+                found.warnings.push(format!("{}: not a regular file; skipped", path.display()));
+            }
+            continue;
+        }
+        let session = session_hint(place, &path);
+        found.sources.push(Source { path, pack: place.pack, meta: Meta::of(&meta), session });
+    }
+}
+
+/// Decides how a file's session type will be known.
+fn session_hint(place: &Place, path: &Path) -> SessionHint {
+    match place.pack {
+        Pack::Openclaw => {
+            SessionHint::OpenclawIndex(path.parent().map(Path::to_path_buf).unwrap_or_default())
+        }
+        Pack::Roundhouse => {
+            let rel = path.strip_prefix(&place.root).unwrap_or(path);
+            let under_subagents = place.root.file_name().is_some_and(|n| n == "subagents")
+                || rel.components().any(|c| c.as_os_str() == "subagents");
+            let thread = rel.components().next().and_then(|c| c.as_os_str().to_str());
+            SessionHint::Known(if under_subagents {
+                SessionType::Subagent
+            } else if thread.is_some_and(|t| t.starts_with("cron_c")) {
+                SessionType::Cron
+            } else {
+                SessionType::Main
+            })
+        }
+        _ => SessionHint::Known(SessionType::Main),
+    }
+}
+
+/// Session types of OpenClaw sessions by session id, from a `sessions.json`
+/// index (session key → entry). Only keys and ids are read.
+pub fn openclaw_index(bytes: &[u8]) -> HashMap<String, SessionType> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "sessionId", default)]
+        session_id: Option<String>,
+    }
+    let map: HashMap<String, Entry> = serde_json::from_slice(bytes).unwrap_or_default();
+    map.into_iter().filter_map(|(key, e)| Some((e.session_id?, openclaw_key_type(&key)))).collect()
+}
+
+/// Classifies an OpenClaw session key (`agent:<id>:subagent:<uuid>`,
+/// `cron:<job>`, `agent:<id>:main`, …).
+pub fn openclaw_key_type(key: &str) -> SessionType {
+    let parts: Vec<&str> = key.split(':').collect();
+    if parts.contains(&"subagent") {
+        SessionType::Subagent
+    } else if parts.first() == Some(&"cron") || parts.contains(&"cron") {
+        SessionType::Cron
+    } else if parts.contains(&"heartbeat") {
+        SessionType::Heartbeat
+    } else {
+        SessionType::Main
+    }
+}
+
+/// The session id an OpenClaw transcript's file name stands for
+/// (`<id>.jsonl` or `<id>-topic-<n>.jsonl`).
+pub fn openclaw_session_id(path: &Path) -> Option<&str> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+    Some(stem.split_once("-topic-").map_or(stem, |(id, _)| id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_and_archives_are_not_transcripts() {
+        for name in ["a.jsonl", "2026-01-01T00-00-00-000Z_u.jsonl", "s-topic-3.jsonl"] {
+            assert!(is_transcript_name(name), "{name}");
+        }
+        for name in [
+            "a.trajectory.jsonl",
+            "a.checkpoint.0f.jsonl",
+            "a.jsonl.bak-123",
+            "a.bak-123.jsonl",
+            "a.jsonl.tmp-1-2",
+            "a.tmp.jsonl",
+            "a.unreadable-5.jsonl",
+            "a.jsonl.reset.2026",
+            "a.jsonl.deleted.2026",
+            "a.jsonl.zst",
+            "sessions.json",
+            ".hidden.jsonl",
+        ] {
+            assert!(!is_transcript_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn openclaw_keys() {
+        assert_eq!(openclaw_key_type("agent:main:main"), SessionType::Main);
+        assert_eq!(openclaw_key_type("agent:main:subagent:1234"), SessionType::Subagent);
+        assert_eq!(openclaw_key_type("cron:nightly"), SessionType::Cron);
+        assert_eq!(openclaw_key_type("agent:ops:telegram:group:42"), SessionType::Main);
+    }
+
+    #[test]
+    fn openclaw_index_maps_ids_to_types() {
+        let idx = openclaw_index(
+            br#"{"agent:main:main":{"sessionId":"a","origin":{"label":"x"}},"cron:j":{"sessionId":"b"},"bad":{}}"#,
+        );
+        assert_eq!(idx.get("a"), Some(&SessionType::Main));
+        assert_eq!(idx.get("b"), Some(&SessionType::Cron));
+        assert_eq!(idx.len(), 2);
+        assert!(openclaw_index(b"garbage").is_empty());
+    }
+
+    #[test]
+    fn topic_files_share_the_session_id() {
+        assert_eq!(openclaw_session_id(Path::new("/x/abc-topic-7.jsonl")), Some("abc"));
+        assert_eq!(openclaw_session_id(Path::new("/x/abc.jsonl")), Some("abc"));
+    }
+
+    #[test]
+    fn walks_each_layout_and_classifies_roundhouse_threads() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let mk = |p: &str| {
+            let p = h.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, b"{}\n").unwrap();
+        };
+        mk(".openclaw/agents/main/sessions/a.jsonl");
+        mk(".openclaw/agents/ops/sessions/b.jsonl");
+        mk(".openclaw/agents/ops/sessions/b.trajectory.jsonl");
+        mk(".openclaw/agents/ops/agent/other.jsonl");
+        mk(".roundhouse/sessions/main/r1.jsonl");
+        mk(".roundhouse/sessions/cron_cnightly_c1/r2.jsonl");
+        mk(".roundhouse/subagents/run1/r3.jsonl");
+        mk(".pi/agent/sessions/--home-x--/p.jsonl");
+        let env = |_: &str| None;
+        let places: Vec<Place> = [Pack::Openclaw, Pack::Roundhouse, Pack::Pi]
+            .into_iter()
+            .flat_map(|p| default_places(p, h, &env))
+            .collect();
+        let found = discover(&places);
+        let rel: Vec<(String, Pack, SessionHint)> = found
+            .sources
+            .iter()
+            .map(|s| {
+                (s.path.strip_prefix(h).unwrap().display().to_string(), s.pack, s.session.clone())
+            })
+            .collect();
+        let names: Vec<&str> = rel.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                ".openclaw/agents/main/sessions/a.jsonl",
+                ".openclaw/agents/ops/sessions/b.jsonl",
+                ".pi/agent/sessions/--home-x--/p.jsonl",
+                ".roundhouse/sessions/cron_cnightly_c1/r2.jsonl",
+                ".roundhouse/sessions/main/r1.jsonl",
+                ".roundhouse/subagents/run1/r3.jsonl",
+            ]
+        );
+        assert_eq!(rel[3].2, SessionHint::Known(SessionType::Cron));
+        assert_eq!(rel[4].2, SessionHint::Known(SessionType::Main));
+        assert_eq!(rel[5].2, SessionHint::Known(SessionType::Subagent));
+        assert!(found.warnings.is_empty());
+    }
+
+    #[test]
+    fn agent_env_vars_move_the_default_places() {
+        let env = |v: &str| match v {
+            "OPENCLAW_STATE_DIR" => Some("/srv/oc".to_string()),
+            "PI_CODING_AGENT_DIR" => Some("/srv/pi".to_string()),
+            _ => None,
+        };
+        let h = Path::new("/home/u");
+        assert_eq!(
+            default_places(Pack::Openclaw, h, &env)[0].root,
+            PathBuf::from("/srv/oc/agents")
+        );
+        assert_eq!(default_places(Pack::Pi, h, &env)[0].root, PathBuf::from("/srv/pi/sessions"));
+    }
+
+    #[test]
+    fn symlink_loops_do_not_trap_the_walk() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("s")).unwrap();
+        std::os::unix::fs::symlink(d.path(), d.path().join("s/loop")).unwrap();
+        fs::write(d.path().join("s/a.jsonl"), b"\n").unwrap();
+        let place = Place { pack: Pack::Pi, root: d.path().join("s"), layout: Layout::Tree };
+        let found = discover(&[place]);
+        assert_eq!(found.sources.len(), 1);
+    }
+}

@@ -1,0 +1,785 @@
+//! The pi session format, written by pi, OpenClaw and roundhouse.
+//!
+//! A pi transcript is one JSON object per line: a `session` header, then
+//! entries (`message`, `model_change`, `custom`, …) that each carry an 8-hex
+//! `id` and an ISO `timestamp`. This module turns one complete line into
+//! counts ([`Deriver::line`]); it does no I/O and keeps only the small
+//! per-file context that must survive between runs ([`PiState`]).
+//!
+//! Two byte-level shortcuts keep the hot path cheap: lines whose record type
+//! can never count are rejected by prefix, and tool results without an
+//! error (the bulk of the bytes) are rejected by a fixed marker, both
+//! before any JSON parsing. Records that are parsed borrow their few
+//! string fields from the line; text fields are skipped, never copied.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::classify::{errors, models, tools};
+use crate::metrics::{
+    Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
+};
+use crate::util::fnv64;
+
+/// Per-file context that outlives a run: what later lines need to know
+/// about earlier ones, and what lets a rewritten or forked file be read
+/// again without counting its copied entries twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PiState {
+    /// Hash of the session header's `id`, once the header was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// Model from the session header (`provider`/`modelId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_model: Option<StoredModel>,
+    /// Model from the last `model_change` or `model-snapshot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_model: Option<StoredModel>,
+    /// For a forked file: entries stamped before this (the fork's header
+    /// timestamp) are verbatim copies from the parent session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork_cutoff: Option<String>,
+    /// The newest entry timestamp counted in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_ts: Option<String>,
+    /// Hashes of the entry ids counted at exactly `high_ts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub high_ids: Vec<u64>,
+    /// True while re-reading a file rewritten in place: entries at or
+    /// before the high-water mark are copies that were counted already.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+}
+
+/// How many ids sharing one millisecond we remember; more is harmless (the
+/// extra entries would only be re-counted after a rewrite).
+const MAX_HIGH_IDS: usize = 64;
+
+impl PiState {
+    /// Prepares the state for reading the file again from its start after
+    /// it was rewritten in place (new inode or shrunk, same path).
+    pub fn begin_replay(&mut self) {
+        if self.session.is_some() || self.high_ts.is_some() {
+            self.replay = true;
+        }
+    }
+}
+
+/// A model as stored in the state file: both parts are enumeration values,
+/// never raw strings from a session file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredModel {
+    /// `model.family` value.
+    pub family: String,
+    /// `model` value.
+    pub name: String,
+}
+
+impl StoredModel {
+    /// Stores a classified model.
+    fn from_ref(m: ModelRef) -> StoredModel {
+        StoredModel { family: m.family.as_str().into(), name: m.name.into() }
+    }
+
+    /// Maps the stored strings back onto the closed tables; anything that
+    /// does not match (a hand-edited state) becomes `other`/`unknown`.
+    fn to_ref(&self) -> ModelRef {
+        models::from_stored(&self.family, &self.name)
+    }
+}
+
+/// Line prefixes of record types that never count. pi writes `type` as the
+/// first key, so these are exact.
+const IGNORED_PREFIXES: &[&[u8]] = &[
+    b"{\"type\":\"custom_message\"",
+    b"{\"type\":\"thinking_level_change\"",
+    b"{\"type\":\"compaction\"",
+    b"{\"type\":\"branch_summary\"",
+    b"{\"type\":\"label\"",
+    b"{\"type\":\"session_info\"",
+];
+
+/// Marks a tool-result message: pi serialises `role` first, so this text
+/// can only be the message object of a tool result.
+const TOOL_RESULT_MARK: &[u8] = b"\"message\":{\"role\":\"toolResult\"";
+
+/// The only way a tool result counts.
+const IS_ERROR_MARK: &[u8] = b"\"isError\":true";
+
+/// Decides by bytes alone that a line cannot count.
+pub fn cannot_matter(line: &[u8]) -> bool {
+    if IGNORED_PREFIXES.iter().any(|p| line.starts_with(p)) {
+        return true;
+    }
+    memchr::memmem::find(line, TOOL_RESULT_MARK).is_some()
+        && memchr::memmem::find(line, IS_ERROR_MARK).is_none()
+}
+
+/// One line of a pi transcript, reduced to the fields that can count.
+#[derive(Deserialize, Default)]
+struct Entry<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    timestamp: Timestamp<'a>,
+    #[serde(rename = "parentSession", default)]
+    parent_session: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(rename = "modelId", borrow, default)]
+    model_id: Option<Cow<'a, str>>,
+    #[serde(rename = "customType", borrow, default)]
+    custom_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<CustomData<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+/// The `data` of a `custom` record; only `model-snapshot` is read.
+#[derive(Deserialize, Default)]
+struct CustomData<'a> {
+    #[serde(borrow, default)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(rename = "modelId", borrow, default)]
+    model_id: Option<Cow<'a, str>>,
+}
+
+/// An agent message (`message` entries).
+#[derive(Deserialize, Default)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(rename = "stopReason", borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(rename = "errorMessage", borrow, default)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(rename = "isError", default)]
+    is_error: Option<bool>,
+    #[serde(borrow, default)]
+    content: Blocks<'a>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// pi's normalised usage record.
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input: Tokens,
+    #[serde(default)]
+    output: Tokens,
+    #[serde(rename = "cacheRead", default)]
+    cache_read: Tokens,
+    #[serde(rename = "cacheWrite", default)]
+    cache_write: Tokens,
+}
+
+/// A token count that tolerates bad values: negative, fractional or
+/// non-numeric counts become 0 (or are floored) instead of making the whole
+/// line malformed and losing its other counts.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tokens(pub u64);
+
+impl<'de> Deserialize<'de> for Tokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Tokens;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a token count")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Tokens, E> {
+                Ok(Tokens(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Tokens, E> {
+                Ok(Tokens(v.max(0) as u64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Tokens, E> {
+                // `as` saturates for out-of-range floats and maps NaN to 0.
+                Ok(Tokens(if v > 0.0 { v as u64 } else { 0 }))
+            }
+            fn visit_unit<E>(self) -> Result<Tokens, E> {
+                Ok(Tokens(0))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Tokens, E> {
+                Ok(Tokens(0))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Tokens, E> {
+                Ok(Tokens(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Tokens, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Tokens(0))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Tokens, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Tokens(0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An entry timestamp: kept only when it is a string (pi writes ISO
+/// strings, whose fixed width makes byte order equal time order).
+#[derive(Default)]
+struct Timestamp<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Timestamp<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Timestamp(StrOrSkip::deserialize(d)?.0))
+    }
+}
+
+/// Deserialises a string borrowed when possible, and anything else as
+/// `None` (skipped without copying).
+struct StrOrSkip<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrOrSkip<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = StrOrSkip<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StrOrSkip(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StrOrSkip(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The content of a message: a string (skipped) or an array of blocks, of
+/// which only tool calls are kept (by name).
+#[derive(Default)]
+struct Blocks<'a> {
+    tool_calls: Vec<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Blocks<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("message content")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Blocks::default();
+                while let Some(b) = a.next_element::<Block<'a>>()? {
+                    if b.kind.as_deref() == Some("toolCall") {
+                        out.tool_calls.push(b.name.unwrap_or(Cow::Borrowed("")));
+                    }
+                }
+                Ok(out)
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+                Ok(Blocks::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Blocks::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Blocks::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Blocks::default())
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// One content block; every field but `type` and `name` is skipped.
+struct Block<'a> {
+    kind: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Block<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Block<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a content block")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut b = Block { kind: None, name: None };
+                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                    match k.as_ref() {
+                        "type" => b.kind = a.next_value::<StrOrSkip<'a>>()?.0,
+                        "name" => b.name = a.next_value::<StrOrSkip<'a>>()?.0,
+                        _ => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(b)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Block { kind: None, name: None })
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Turns lines of one pi-format file into counts.
+pub struct Deriver<'s> {
+    /// The pack the file belongs to (`openclaw`, `roundhouse` or `pi`).
+    pub pack: Pack,
+    /// The file's session type, from its path and metadata.
+    pub session_type: SessionType,
+    /// The file's persistent context, updated as lines are read.
+    pub state: &'s mut PiState,
+}
+
+impl Deriver<'_> {
+    /// Counts one complete line (without its line terminator) into
+    /// `counts` and says how the line was classified.
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if cannot_matter(line) {
+            return LineResult::Ignored;
+        }
+        let entry: Entry = match serde_json::from_slice(line) {
+            Ok(e) => e,
+            Err(_) => return LineResult::Malformed,
+        };
+        if self.is_copy(&entry) {
+            return LineResult::Ignored;
+        }
+        let before = counts.additions();
+        match entry.kind.as_deref() {
+            Some("session") => self.header(&entry, counts),
+            Some("model_change") => {
+                let m = models::classify(entry.provider.as_deref(), entry.model_id.as_deref());
+                self.state.last_model = Some(StoredModel::from_ref(m));
+            }
+            Some("custom") => self.custom(&entry, counts),
+            Some("message") => {
+                if let Some(msg) = &entry.message {
+                    self.message(msg, counts);
+                }
+            }
+            _ => {}
+        }
+        self.advance_high_water(&entry);
+        if counts.additions() > before {
+            LineResult::Parsed
+        } else {
+            LineResult::Ignored
+        }
+    }
+
+    /// True for an entry that is a verbatim copy of one counted before: in
+    /// a fork, anything stamped before the fork; while replaying a
+    /// rewritten file, anything at or below the high-water mark.
+    fn is_copy(&mut self, e: &Entry) -> bool {
+        if e.kind.as_deref() == Some("session") {
+            return false;
+        }
+        let Some(ts) = e.timestamp.0.as_deref() else { return false };
+        if let Some(cut) = &self.state.fork_cutoff {
+            if ts < cut.as_str() {
+                return true;
+            }
+            self.state.fork_cutoff = None;
+        }
+        if self.state.replay {
+            if let Some(high) = &self.state.high_ts {
+                let id = e.id.as_deref().map(|i| fnv64(i.as_bytes()));
+                let seen = ts < high.as_str()
+                    || (ts == high.as_str()
+                        && id.is_some_and(|i| self.state.high_ids.contains(&i)));
+                if seen {
+                    return true;
+                }
+            }
+            self.state.replay = false;
+        }
+        false
+    }
+
+    /// Moves the high-water mark forward past a counted entry.
+    fn advance_high_water(&mut self, e: &Entry) {
+        let (Some(ts), Some(id)) = (e.timestamp.0.as_deref(), e.id.as_deref()) else { return };
+        if e.kind.as_deref() == Some("session") {
+            return;
+        }
+        let id = fnv64(id.as_bytes());
+        match self.state.high_ts.as_deref() {
+            Some(h) if ts < h => {}
+            Some(h) if ts == h => {
+                if self.state.high_ids.len() < MAX_HIGH_IDS && !self.state.high_ids.contains(&id) {
+                    self.state.high_ids.push(id);
+                }
+            }
+            _ => {
+                self.state.high_ts = Some(ts.to_owned());
+                self.state.high_ids = vec![id];
+            }
+        }
+    }
+
+    /// The session header: a session start, unless this is the same
+    /// session read again after a rewrite.
+    fn header(&mut self, e: &Entry, counts: &mut Counts) {
+        let id = e.id.as_deref().map(|i| fnv64(i.as_bytes()));
+        if id.is_some() && id == self.state.session {
+            return;
+        }
+        if self.state.session.is_some() {
+            // A different session now lives at this path: start over.
+            *self.state = PiState::default();
+        }
+        self.state.session = id.or(Some(0));
+        if e.provider.is_some() || e.model_id.is_some() {
+            let m = models::classify(e.provider.as_deref(), e.model_id.as_deref());
+            self.state.header_model = Some(StoredModel::from_ref(m));
+        }
+        if e.parent_session.is_some() {
+            self.state.fork_cutoff = e.timestamp.0.as_deref().map(str::to_owned);
+        }
+        counts.incr(Series::SessionStart { pack: self.pack, session_type: self.session_type });
+    }
+
+    /// `custom` records: model snapshots and error events.
+    fn custom(&mut self, e: &Entry, counts: &mut Counts) {
+        let Some(t) = e.custom_type.as_deref() else { return };
+        if t == "model-snapshot" {
+            if let Some(d) = &e.data {
+                let m = models::classify(d.provider.as_deref(), d.model_id.as_deref());
+                self.state.last_model = Some(StoredModel::from_ref(m));
+            }
+        } else if errors::names_an_error(t) {
+            let error_type = errors::from_record_type(t);
+            counts.incr(Series::Error { pack: self.pack, error_type });
+        }
+    }
+
+    /// `message` entries by role.
+    fn message(&mut self, m: &Message, counts: &mut Counts) {
+        let pack = self.pack;
+        match m.role.as_deref() {
+            Some("user") => {
+                counts.incr(Series::UserPrompt { pack, session_type: self.session_type })
+            }
+            Some("assistant") => self.assistant(m, counts),
+            Some("toolResult") if m.is_error == Some(true) => {
+                counts.incr(Series::Error { pack, error_type: ErrorType::Tool })
+            }
+            _ => {}
+        }
+    }
+
+    /// One assistant message: a turn, its tool calls, its tokens, and an
+    /// error when the call failed.
+    fn assistant(&mut self, m: &Message, counts: &mut Counts) {
+        let pack = self.pack;
+        if m.provider.as_deref() == Some("openclaw")
+            && m.model.as_deref() == Some("delivery-mirror")
+        {
+            return;
+        }
+        let model = self.model_for(m);
+        let outcome = match m.stop_reason.as_deref() {
+            Some("error") => Outcome::Error,
+            Some("aborted") => Outcome::Aborted,
+            _ => Outcome::Success,
+        };
+        counts.incr(Series::AgentTurn {
+            pack,
+            outcome,
+            family: model.family,
+            session_type: self.session_type,
+        });
+        if outcome == Outcome::Error {
+            let error_type =
+                m.error_message.as_deref().map(errors::from_text).unwrap_or(ErrorType::Unknown);
+            counts.incr(Series::Error { pack, error_type });
+        }
+        for name in &m.content.tool_calls {
+            let (tool, class) = tools::classify(pack, name);
+            counts.incr(Series::ToolCall { pack, tool, class });
+        }
+        if let Some(u) = &m.usage {
+            for (token_type, n) in [
+                (TokenType::Input, u.input.0),
+                (TokenType::CacheRead, u.cache_read.0),
+                (TokenType::CacheWrite, u.cache_write.0),
+                (TokenType::Output, u.output.0),
+            ] {
+                counts.add(Series::TokenUsage { pack, token_type, model }, n);
+            }
+        }
+    }
+
+    /// The model of an assistant message: its own provider/model, else the
+    /// last model change, else the session header's.
+    fn model_for(&self, m: &Message) -> ModelRef {
+        if m.provider.is_some() || m.model.is_some() {
+            let r = models::classify(m.provider.as_deref(), m.model.as_deref());
+            if r != ModelRef::UNKNOWN {
+                return r;
+            }
+        }
+        self.state
+            .last_model
+            .as_ref()
+            .or(self.state.header_model.as_ref())
+            .map(StoredModel::to_ref)
+            .unwrap_or(ModelRef::UNKNOWN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Family, ToolClass};
+
+    fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
+        let mut counts = Counts::default();
+        let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state };
+        let results = lines.iter().map(|l| d.line(l.as_bytes(), &mut counts)).collect();
+        (counts, results)
+    }
+
+    const HEADER: &str = r#"{"type":"session","version":3,"id":"s-1","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/x"}"#;
+    const USER: &str = r#"{"type":"message","id":"a1","parentId":null,"timestamp":"2026-01-01T00:00:01.000Z","message":{"role":"user","content":"hi"}}"#;
+    const ASSIST: &str = r#"{"type":"message","id":"a2","parentId":"a1","timestamp":"2026-01-01T00:00:02.000Z","message":{"role":"assistant","content":[{"type":"text","text":"t"},{"type":"toolCall","id":"c","name":"bash","arguments":{"cmd":"ls"}}],"provider":"anthropic","model":"claude-sonnet-4-5-20250929","usage":{"input":10,"output":20,"cacheRead":30,"cacheWrite":40,"totalTokens":100},"stopReason":"toolUse"}}"#;
+
+    fn model() -> ModelRef {
+        ModelRef { family: Family::Anthropic, name: "claude-sonnet-4-5" }
+    }
+
+    #[test]
+    fn header_user_and_assistant() {
+        let mut st = PiState::default();
+        let (c, r) = run(&[HEADER, USER, ASSIST], &mut st);
+        assert_eq!(r, vec![LineResult::Parsed; 3]);
+        let p = Pack::Pi;
+        assert_eq!(c.get(&Series::SessionStart { pack: p, session_type: SessionType::Main }), 1);
+        assert_eq!(c.get(&Series::UserPrompt { pack: p, session_type: SessionType::Main }), 1);
+        let turn = Series::AgentTurn {
+            pack: p,
+            outcome: Outcome::Success,
+            family: Family::Anthropic,
+            session_type: SessionType::Main,
+        };
+        assert_eq!(c.get(&turn), 1);
+        assert_eq!(c.get(&Series::ToolCall { pack: p, tool: "bash", class: ToolClass::Shell }), 1);
+        let tok = |t| Series::TokenUsage { pack: p, token_type: t, model: model() };
+        assert_eq!(c.get(&tok(TokenType::Input)), 10);
+        assert_eq!(c.get(&tok(TokenType::Output)), 20);
+        assert_eq!(c.get(&tok(TokenType::CacheRead)), 30);
+        assert_eq!(c.get(&tok(TokenType::CacheWrite)), 40);
+    }
+
+    #[test]
+    fn tool_results_without_error_are_rejected_before_parsing() {
+        let ok = r#"{"type":"message","id":"a3","timestamp":"2026-01-01T00:00:03.000Z","message":{"role":"toolResult","toolCallId":"c","toolName":"bash","content":[{"type":"text","text":"x"}],"isError":false}}"#;
+        assert!(cannot_matter(ok.as_bytes()));
+        let bad = ok.replace("\"isError\":false", "\"isError\":true");
+        assert!(!cannot_matter(bad.as_bytes()));
+        let mut st = PiState::default();
+        let (c, r) = run(&[&bad], &mut st);
+        assert_eq!(r, vec![LineResult::Parsed]);
+        assert_eq!(c.get(&Series::Error { pack: Pack::Pi, error_type: ErrorType::Tool }), 1);
+    }
+
+    #[test]
+    fn error_stop_reason_is_an_error_turn_and_an_error() {
+        let l = r#"{"type":"message","id":"a4","timestamp":"2026-01-01T00:00:04.000Z","message":{"role":"assistant","content":[],"provider":"anthropic","model":"claude-sonnet-4-5","stopReason":"error","errorMessage":"429 rate_limit_error"}}"#;
+        let mut st = PiState::default();
+        let (c, _) = run(&[l], &mut st);
+        assert_eq!(c.get(&Series::Error { pack: Pack::Pi, error_type: ErrorType::Quota }), 1);
+        let turn = Series::AgentTurn {
+            pack: Pack::Pi,
+            outcome: Outcome::Error,
+            family: Family::Anthropic,
+            session_type: SessionType::Main,
+        };
+        assert_eq!(c.get(&turn), 1);
+    }
+
+    #[test]
+    fn model_falls_back_to_model_change_then_header() {
+        let header = r#"{"type":"session","id":"s","timestamp":"2026-01-01T00:00:00.000Z","provider":"openai","modelId":"gpt-5"}"#;
+        let bare = r#"{"type":"message","id":"b","timestamp":"2026-01-01T00:00:05.000Z","message":{"role":"assistant","content":[],"usage":{"input":1}}}"#;
+        let change = r#"{"type":"model_change","id":"m","timestamp":"2026-01-01T00:00:06.000Z","provider":"xai","modelId":"grok-4"}"#;
+        let bare2 = bare.replace("\"id\":\"b\"", "\"id\":\"c\"").replace("00:05", "00:07");
+        let mut st = PiState::default();
+        let (c, _) = run(&[header, bare, change, &bare2], &mut st);
+        let tok = |f, n| Series::TokenUsage {
+            pack: Pack::Pi,
+            token_type: TokenType::Input,
+            model: ModelRef { family: f, name: n },
+        };
+        assert_eq!(c.get(&tok(Family::Openai, "gpt-5")), 1);
+        assert_eq!(c.get(&tok(Family::Xai, "grok-4")), 1);
+    }
+
+    #[test]
+    fn delivery_mirror_rows_are_not_turns() {
+        let l = r#"{"type":"message","id":"d","timestamp":"2026-01-01T00:00:08.000Z","message":{"role":"assistant","content":[{"type":"text","text":"x"}],"provider":"openclaw","model":"delivery-mirror","usage":{"input":0,"output":0}}}"#;
+        let mut st = PiState::default();
+        let (c, r) = run(&[l], &mut st);
+        assert!(c.is_empty());
+        assert_eq!(r, vec![LineResult::Ignored]);
+    }
+
+    #[test]
+    fn a_line_that_only_adds_to_existing_series_is_parsed() {
+        let mut st = PiState::default();
+        let (_, r) = run(&[USER, &USER.replace("\"a1\"", "\"a5\"")], &mut st);
+        assert_eq!(r, vec![LineResult::Parsed, LineResult::Parsed]);
+    }
+
+    #[test]
+    fn malformed_lines() {
+        let mut st = PiState::default();
+        let (_, r) = run(
+            &[
+                "not json",
+                "[1,2]",
+                "42",
+                "null",
+                "{\"type\":",
+                "{\"type\":\"message\",\"message\":{\"role\":\"user\",\"isError\":\"x\"}}",
+            ],
+            &mut st,
+        );
+        assert_eq!(r, vec![LineResult::Malformed; 6]);
+    }
+
+    #[test]
+    fn bad_token_counts_do_not_lose_the_turn() {
+        let l = r#"{"type":"message","id":"e","timestamp":"2026-01-01T00:00:09.000Z","message":{"role":"assistant","content":[],"provider":"openai","model":"gpt-5","usage":{"input":-5,"output":1e300,"cacheRead":"x","cacheWrite":2.7}}}"#;
+        let mut st = PiState::default();
+        let (c, r) = run(&[l], &mut st);
+        assert_eq!(r, vec![LineResult::Parsed]);
+        let m = ModelRef { family: Family::Openai, name: "gpt-5" };
+        let tok = |t| Series::TokenUsage { pack: Pack::Pi, token_type: t, model: m };
+        assert_eq!(c.get(&tok(TokenType::Input)), 0);
+        assert_eq!(c.get(&tok(TokenType::Output)), u64::MAX);
+        assert_eq!(c.get(&tok(TokenType::CacheWrite)), 2);
+    }
+
+    #[test]
+    fn custom_error_events() {
+        let l = r#"{"type":"custom","customType":"openclaw:prompt-error","data":{"error":"CANARY"},"id":"f","timestamp":"2026-01-01T00:00:10.000Z"}"#;
+        let mut st = PiState::default();
+        let (c, _) = run(&[l], &mut st);
+        assert_eq!(c.get(&Series::Error { pack: Pack::Pi, error_type: ErrorType::Prompt }), 1);
+    }
+
+    #[test]
+    fn rewritten_file_counts_only_new_entries() {
+        let mut st = PiState::default();
+        let (c1, _) = run(&[HEADER, USER, ASSIST], &mut st);
+        st.begin_replay();
+        let new_user = USER.replace("\"a1\"", "\"a9\"").replace("00:01.000", "00:30.000");
+        // Rewrite keeps the header and the assistant message (the user
+        // message before it was dropped), then a new entry is appended.
+        let (c2, r2) = run(&[HEADER, ASSIST, &new_user], &mut st);
+        assert_eq!(
+            c1.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
+        assert_eq!(r2, vec![LineResult::Ignored, LineResult::Ignored, LineResult::Parsed]);
+        assert_eq!(
+            c2.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
+        assert!(!st.replay);
+    }
+
+    #[test]
+    fn fork_skips_entries_copied_from_the_parent() {
+        let fork = r#"{"type":"session","version":3,"id":"s-2","timestamp":"2026-01-02T00:00:00.000Z","cwd":"/x","parentSession":"/p/s-1.jsonl"}"#;
+        let later = USER.replace("2026-01-01", "2026-01-02");
+        let mut st = PiState::default();
+        let (c, r) = run(&[fork, USER, ASSIST, &later], &mut st);
+        assert_eq!(
+            r,
+            vec![LineResult::Parsed, LineResult::Ignored, LineResult::Ignored, LineResult::Parsed]
+        );
+        assert_eq!(
+            c.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
+    }
+
+    #[test]
+    fn escaped_strings_still_parse() {
+        let l = r#"{"type":"message","id":"g","timestamp":"2026-01-01T00:00:11.000Z","message":{"role":"assistant","content":[{"type":"toolCall","name":"re\u0061d","arguments":{}}],"provider":"anthropic","model":"claude-sonnet-4-5"}}"#;
+        let mut st = PiState::default();
+        let (c, _) = run(&[l], &mut st);
+        assert_eq!(
+            c.get(&Series::ToolCall { pack: Pack::Pi, tool: "read", class: ToolClass::File }),
+            1
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! telemetron: a privacy-safe, one-shot telemetry scanner for coding-agent
+//! sessions.
+//!
+//! The pipeline, one module per stage: [`discover`] finds session files,
+//! [`state`] loads offsets and totals, [`scan`] reads the appended bytes
+//! ([`read`]) and counts them with a per-format deriver ([`formats`],
+//! [`classify`]), [`batch`] turns counts into points, [`export`] encodes and
+//! sends them, and [`state`] commits once they are acknowledged. [`run`]
+//! strings the stages together; [`metrics`] is the wire contract's
+//! vocabulary.
+
+pub mod batch;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod discover;
+pub mod exit;
+pub mod export;
+pub mod formats;
+pub mod identity;
+pub mod metrics;
+pub mod paths;
+pub mod read;
+pub mod run;
+pub mod scan;
+pub mod state;
+pub mod util;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Settings;
+use crate::exit::Exit;
+
+/// Parses the command line, runs the command and maps the outcome to an
+/// exit code. Errors are printed once, as `telemetron: error: …`.
+pub fn main_entry() -> ExitCode {
+    let cli = Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    let result = match cli.command {
+        Command::Scan(args) => match Settings::resolve(&args, &env) {
+            Ok(settings) => run::scan_command(&settings, args.dry_run),
+            Err(error) => Err(run::Failure { exit: Exit::Config, error }),
+        },
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(f) => {
+            eprintln!("telemetron: error: {:#}", f.error);
+            f.exit.into()
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The wire contract's vocabulary: metric names, closed enumerations and
+//! the series keys that counts are aggregated under.
+//!
+//! Everything that can end up in a payload is defined here, as a Rust enum
+//! or a `&'static str` drawn from a table in `classify`. Nothing in this
+//! module can hold a string read from a session file, which is how the
+//! privacy rules of `docs/metrics.md` are enforced by construction: a
+//! [`Series`] can only be built from these types.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Declares a closed enumeration whose variants render as fixed strings.
+macro_rules! closed_enum {
+    ($(#[$m:meta])* $name:ident { $($var:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($var),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            /// The value as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+        }
+    };
+}
+
+closed_enum!(
+    /// Which agent a count came from (`pack`); `Telemetron` is for the
+    /// heartbeat only.
+    Pack {
+        Openclaw => "openclaw",
+        Roundhouse => "roundhouse",
+        Pi => "pi",
+        ClaudeCode => "claude_code",
+        Codex => "codex",
+        GeminiCli => "gemini_cli",
+        Telemetron => "telemetron",
+    }
+);
+
+closed_enum!(
+    /// `session.type`: how a session was started, from paths and metadata.
+    SessionType {
+        Main => "main",
+        Subagent => "subagent",
+        Cron => "cron",
+        Heartbeat => "heartbeat",
+        Ephemeral => "ephemeral",
+        Unknown => "unknown",
+    }
+);
+
+closed_enum!(
+    /// `outcome` of a model response.
+    Outcome {
+        Success => "success",
+        Error => "error",
+        Aborted => "aborted",
+        Timeout => "timeout",
+        Unknown => "unknown",
+    }
+);
+
+closed_enum!(
+    /// `model.family`: who made the model.
+    Family {
+        Anthropic => "anthropic",
+        Openai => "openai",
+        Google => "google",
+        Xai => "xai",
+        Meta => "meta",
+        Mistral => "mistral",
+        Deepseek => "deepseek",
+        Qwen => "qwen",
+        Moonshot => "moonshot",
+        Zhipu => "zhipu",
+        Amazon => "amazon",
+        Other => "other",
+        Unknown => "unknown",
+    }
+);
+
+closed_enum!(
+    /// `tool.class`: what kind of thing a tool does.
+    ToolClass {
+        Shell => "shell",
+        File => "file",
+        Search => "search",
+        Http => "http",
+        Browser => "browser",
+        Agent => "agent",
+        Memory => "memory",
+        Message => "message",
+        Planning => "planning",
+        Media => "media",
+        System => "system",
+        Mcp => "mcp",
+        Other => "other",
+    }
+);
+
+closed_enum!(
+    /// `error.type`: why something failed.
+    ErrorType {
+        Transient => "transient",
+        Quota => "quota",
+        Auth => "auth",
+        Config => "config",
+        Prompt => "prompt",
+        Permanent => "permanent",
+        Tool => "tool",
+        Aborted => "aborted",
+        Unknown => "unknown",
+    }
+);
+
+closed_enum!(
+    /// `token.type`: the five types partition the tokens processed.
+    TokenType {
+        Input => "input",
+        CacheRead => "cache_read",
+        CacheWrite => "cache_write",
+        Output => "output",
+        Reasoning => "reasoning",
+    }
+);
+
+closed_enum!(
+    /// `result` of reading one complete line.
+    LineResult {
+        Parsed => "parsed",
+        Ignored => "ignored",
+        Malformed => "malformed",
+        Oversized => "oversized",
+    }
+);
+
+/// A model as far as the payload is concerned: its family and a name from
+/// the bounded list in `classify::models` (or `other`/`unknown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelRef {
+    /// Who made it.
+    pub family: Family,
+    /// A name from the documented list, `"other"` or `"unknown"`.
+    pub name: &'static str,
+}
+
+impl ModelRef {
+    /// Nothing is known about the model.
+    pub const UNKNOWN: ModelRef = ModelRef { family: Family::Unknown, name: "unknown" };
+}
+
+/// One counter series: a metric with all of its attributes. Every field is
+/// a closed value, so a `Series` can never carry text from a session file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Series {
+    /// `pack.session.start`
+    SessionStart { pack: Pack, session_type: SessionType },
+    /// `pack.user.prompt`
+    UserPrompt { pack: Pack, session_type: SessionType },
+    /// `pack.agent.turn`
+    AgentTurn { pack: Pack, outcome: Outcome, family: Family, session_type: SessionType },
+    /// `pack.tool.call`; `tool` comes from a per-pack table.
+    ToolCall { pack: Pack, tool: &'static str, class: ToolClass },
+    /// `pack.error`
+    Error { pack: Pack, error_type: ErrorType },
+    /// `pack.token.usage`
+    TokenUsage { pack: Pack, token_type: TokenType, model: ModelRef },
+    /// `pack.emitter.heartbeat` (`pack` is always `telemetron`).
+    Heartbeat,
+    /// `pack.emitter.lines`
+    Lines { pack: Pack, result: LineResult },
+}
+
+/// Static description of one metric of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// Metric name on the wire.
+    pub name: &'static str,
+    /// UCUM-style unit.
+    pub unit: &'static str,
+    /// One-line description sent with the metric.
+    pub description: &'static str,
+}
+
+/// The eight metrics of the contract, in payload order.
+pub const METRICS: [MetricInfo; 8] = [
+    MetricInfo {
+        name: "pack.session.start",
+        unit: "{session}",
+        description: "Sessions seen for the first time",
+    },
+    MetricInfo {
+        name: "pack.user.prompt",
+        unit: "{prompt}",
+        description: "Prompts typed by the person",
+    },
+    MetricInfo {
+        name: "pack.agent.turn",
+        unit: "{turn}",
+        description: "Model responses (one per LLM call)",
+    },
+    MetricInfo {
+        name: "pack.tool.call",
+        unit: "{call}",
+        description: "Tool invocations requested by the model",
+    },
+    MetricInfo {
+        name: "pack.error",
+        unit: "{error}",
+        description: "Failed model calls, failed tool results and error events",
+    },
+    MetricInfo {
+        name: "pack.token.usage",
+        unit: "{token}",
+        description: "Tokens processed, by type",
+    },
+    MetricInfo {
+        name: "pack.emitter.heartbeat",
+        unit: "{run}",
+        description: "Scan runs that reached the export step",
+    },
+    MetricInfo {
+        name: "pack.emitter.lines",
+        unit: "{line}",
+        description: "Complete session-file lines read, by result",
+    },
+];
+
+/// Looks up a metric of the contract by name.
+pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+impl Series {
+    /// The metric this series belongs to.
+    pub fn metric(&self) -> &'static MetricInfo {
+        let i = match self {
+            Series::SessionStart { .. } => 0,
+            Series::UserPrompt { .. } => 1,
+            Series::AgentTurn { .. } => 2,
+            Series::ToolCall { .. } => 3,
+            Series::Error { .. } => 4,
+            Series::TokenUsage { .. } => 5,
+            Series::Heartbeat => 6,
+            Series::Lines { .. } => 7,
+        };
+        &METRICS[i]
+    }
+
+    /// The attributes, `pack` first and the rest sorted by key.
+    pub fn attributes(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v = match *self {
+            Series::SessionStart { pack, session_type }
+            | Series::UserPrompt { pack, session_type } => {
+                vec![("pack", pack.as_str()), ("session.type", session_type.as_str())]
+            }
+            Series::AgentTurn { pack, outcome, family, session_type } => vec![
+                ("pack", pack.as_str()),
+                ("model.family", family.as_str()),
+                ("outcome", outcome.as_str()),
+                ("session.type", session_type.as_str()),
+            ],
+            Series::ToolCall { pack, tool, class } => {
+                vec![("pack", pack.as_str()), ("tool.class", class.as_str()), ("tool.name", tool)]
+            }
+            Series::Error { pack, error_type } => {
+                vec![("pack", pack.as_str()), ("error.type", error_type.as_str())]
+            }
+            Series::TokenUsage { pack, token_type, model } => vec![
+                ("pack", pack.as_str()),
+                ("model", model.name),
+                ("model.family", model.family.as_str()),
+                ("token.type", token_type.as_str()),
+            ],
+            Series::Heartbeat => vec![("pack", Pack::Telemetron.as_str())],
+            Series::Lines { pack, result } => {
+                vec![("pack", pack.as_str()), ("result", result.as_str())]
+            }
+        };
+        v[1..].sort();
+        v
+    }
+
+    /// The stable textual key under which this series is kept in the
+    /// state file: `name{k=v,k=v}` with `pack` first.
+    pub fn key(&self) -> SeriesKey {
+        let mut s = String::with_capacity(64);
+        s.push_str(self.metric().name);
+        s.push('{');
+        for (i, (k, v)) in self.attributes().iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "{k}={v}");
+        }
+        s.push('}');
+        SeriesKey(s)
+    }
+}
+
+/// A series in its stable textual form (see [`Series::key`]); this is what
+/// the state file stores and what the exporter turns into a data point.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SeriesKey(pub String);
+
+impl SeriesKey {
+    /// Splits the key into the metric name and its attributes. Returns
+    /// `None` for a key that is not of the `name{k=v,...}` form or names a
+    /// metric outside the contract (a hand-edited or future state file).
+    pub fn parse(&self) -> Option<(&str, Vec<(&str, &str)>)> {
+        let (name, rest) = self.0.split_once('{')?;
+        let body = rest.strip_suffix('}')?;
+        metric_info(name)?;
+        let mut attrs = Vec::new();
+        for kv in body.split(',').filter(|s| !s.is_empty()) {
+            attrs.push(kv.split_once('=')?);
+        }
+        Some((name, attrs))
+    }
+}
+
+/// Counts per series, as produced by scanning one file or a whole run.
+///
+/// Merging is plain addition, so it is associative and commutative and the
+/// parallel scan can combine per-file counts in any order.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    map: BTreeMap<Series, u64>,
+    /// How many non-zero additions were made (lets a caller tell whether a
+    /// step counted anything; not part of equality).
+    additions: u64,
+}
+
+impl PartialEq for Counts {
+    fn eq(&self, other: &Counts) -> bool {
+        self.map == other.map
+    }
+}
+
+impl Eq for Counts {}
+
+impl Counts {
+    /// Adds `n` to `series` (saturating, so hostile token counts cannot
+    /// wrap around).
+    pub fn add(&mut self, series: Series, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.additions += 1;
+        let e = self.map.entry(series).or_insert(0);
+        *e = e.saturating_add(n);
+    }
+
+    /// Adds one to `series`.
+    pub fn incr(&mut self, series: Series) {
+        self.add(series, 1);
+    }
+
+    /// Adds every count of `other` into `self`.
+    pub fn merge(&mut self, other: Counts) {
+        for (k, v) in other.map {
+            self.add(k, v);
+        }
+    }
+
+    /// The count of one series (0 when absent).
+    pub fn get(&self, series: &Series) -> u64 {
+        self.map.get(series).copied().unwrap_or(0)
+    }
+
+    /// How many non-zero additions have been made so far.
+    pub fn additions(&self) -> u64 {
+        self.additions
+    }
+
+    /// How many series have a count.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Iterates over the non-zero series.
+    pub fn iter(&self) -> impl Iterator<Item = (&Series, &u64)> {
+        self.map.iter()
+    }
+
+    /// The counts keyed by their stable textual key.
+    pub fn keyed(&self) -> BTreeMap<SeriesKey, u64> {
+        self.map.iter().map(|(s, n)| (s.key(), *n)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_key_has_pack_first_and_sorted_attributes() {
+        let s = Series::TokenUsage {
+            pack: Pack::Pi,
+            token_type: TokenType::CacheRead,
+            model: ModelRef { family: Family::Anthropic, name: "claude-sonnet-4-5" },
+        };
+        assert_eq!(
+            s.key().0,
+            "pack.token.usage{pack=pi,model=claude-sonnet-4-5,model.family=anthropic,token.type=cache_read}"
+        );
+    }
+
+    #[test]
+    fn series_key_parses_back() {
+        let key = Series::Lines { pack: Pack::Openclaw, result: LineResult::Malformed }.key();
+        let (name, attrs) = key.parse().unwrap();
+        assert_eq!(name, "pack.emitter.lines");
+        assert_eq!(attrs, vec![("pack", "openclaw"), ("result", "malformed")]);
+    }
+
+    #[test]
+    fn unknown_metric_keys_do_not_parse() {
+        assert!(SeriesKey("secret.metric{pack=pi}".into()).parse().is_none());
+        assert!(SeriesKey("pack.error".into()).parse().is_none());
+        assert!(SeriesKey("pack.error{pack}".into()).parse().is_none());
+    }
+
+    #[test]
+    fn heartbeat_is_pack_telemetron() {
+        assert_eq!(Series::Heartbeat.key().0, "pack.emitter.heartbeat{pack=telemetron}");
+    }
+
+    #[test]
+    fn merge_is_associative() {
+        let a = Series::Heartbeat;
+        let b = Series::Error { pack: Pack::Pi, error_type: ErrorType::Tool };
+        let mk = |x: u64, y: u64| {
+            let mut c = Counts::default();
+            c.add(a, x);
+            c.add(b, y);
+            c
+        };
+        let (x, y, z) = (mk(1, 2), mk(3, 0), mk(0, 5));
+        let mut left = x.clone();
+        let mut yz = y.clone();
+        yz.merge(z.clone());
+        left.merge(yz);
+        let mut right = x;
+        right.merge(y);
+        right.merge(z);
+        assert_eq!(left, right);
+        assert_eq!(left.get(&a), 4);
+        assert_eq!(left.get(&b), 7);
+    }
+
+    #[test]
+    fn adding_saturates() {
+        let mut c = Counts::default();
+        c.add(Series::Heartbeat, u64::MAX);
+        c.add(Series::Heartbeat, 5);
+        assert_eq!(c.get(&Series::Heartbeat), u64::MAX);
+    }
+}

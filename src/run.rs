@@ -1,0 +1,300 @@
+//! `telemetron scan`: one complete run.
+//!
+//! lock → load state → re-send a batch left in flight → discover → scan →
+//! build the batch → record it as pending → send → commit. Every step that
+//! can fail says which file or endpoint and what to do; nothing is
+//! committed unless the collector acknowledged the batch.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::time::Instant;
+
+use fs2::FileExt;
+
+use crate::config::{Compression, Encoding, Settings, Temporality};
+use crate::discover::{self, Place};
+use crate::exit::Exit;
+use crate::export::encode::{self, ResourceInfo};
+use crate::export::http::{self, Target};
+use crate::metrics::{Counts, Series};
+use crate::scan::{self, ScanOptions};
+use crate::state::{Pending, StateDir};
+use crate::util::{human_bytes, now_unix_nano};
+use crate::{batch, identity};
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub exit: Exit,
+    /// What went wrong and what to do.
+    pub error: anyhow::Error,
+}
+
+/// Attaches an exit code to errors.
+trait OrExit<T> {
+    fn or_exit(self, exit: Exit) -> Result<T, Failure>;
+}
+
+impl<T> OrExit<T> for anyhow::Result<T> {
+    fn or_exit(self, exit: Exit) -> Result<T, Failure> {
+        self.map_err(|error| Failure { exit, error })
+    }
+}
+
+/// Runs one scan.
+pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure> {
+    let started = Instant::now();
+    let dir = StateDir::new(&settings.state_dir);
+    let target = if dry_run { None } else { Some(target(settings).or_exit(Exit::Config)?) };
+    let _lock = if dry_run {
+        None
+    } else {
+        match lock(&dir).or_exit(Exit::Local)? {
+            Some(l) => Some(l),
+            None => {
+                eprintln!(
+                    "telemetron: another scan holds {}; nothing to do",
+                    dir.lock_path().display()
+                );
+                return Ok(Exit::Ok);
+            }
+        }
+    };
+    let now = now_unix_nano();
+    let loaded = dir.load(now).or_exit(Exit::Local)?;
+    let mut state = loaded.state;
+    let (install_id, stored) =
+        identity::load_or_create(&dir.install_id_path(), !dry_run).or_exit(Exit::Local)?;
+    if !stored {
+        eprintln!(
+            "telemetron: no install id yet; showing a random one (the first real run creates and \
+             keeps its own)"
+        );
+    }
+    let resource = ResourceInfo { install_id, declared: settings.declared.clone() };
+
+    if let Some(p) = loaded.pending {
+        match &target {
+            None => {
+                eprintln!(
+                    "telemetron: batch #{} from an earlier run is still unacknowledged; a real run \
+                     sends it again first:",
+                    p.seq
+                );
+                print_dry_run(settings, &p, &resource);
+                eprintln!("telemetron: and then the new counts:");
+                state.apply(&p);
+            }
+            Some(t) => {
+                deliver(settings, t, &p, &resource, "re-sent unacknowledged batch")?;
+                state.apply(&p);
+                dir.commit(&state).or_exit(Exit::Local)?;
+            }
+        }
+    }
+
+    let places = places(settings);
+    let found = discover::discover(&places);
+    let opts = ScanOptions {
+        max_line_bytes: usize::try_from(settings.max_line_bytes).unwrap_or(usize::MAX),
+        chunk_bytes: 1 << 20,
+        threads: settings.threads,
+        now,
+    };
+    let scanned = scan::scan(&found.sources, &state.files, &opts);
+    let mut warnings = found.warnings;
+    warnings.extend(scanned.warnings.iter().cloned());
+    for w in &warnings {
+        eprintln!("telemetron: warning: {w}");
+    }
+    let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
+    let mut counts: Counts = scanned.counts.clone();
+    counts.incr(Series::Heartbeat);
+    let pending = batch::build(&state, &counts, scanned, settings.temporality, now);
+
+    let Some(target) = target else {
+        print_dry_run(settings, &pending, &resource);
+        return Ok(Exit::Ok);
+    };
+    dir.write_pending(&pending).or_exit(Exit::Local)?;
+    let what = format!(
+        "{} file(s) with new data, {} read in {} ms",
+        files_read,
+        human_bytes(bytes),
+        started.elapsed().as_millis()
+    );
+    deliver(settings, &target, &pending, &resource, &what)?;
+    state.apply(&pending);
+    dir.commit(&state).or_exit(Exit::Local)?;
+    Ok(if warnings.is_empty() { Exit::Ok } else { Exit::Partial })
+}
+
+/// Takes the run lock; `Ok(None)` when another run holds it.
+fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(&dir.dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create state directory {}: {e}; set state_dir (or TELEMETRON_STATE_DIR) to a \
+             writable directory",
+            dir.dir.display()
+        )
+    })?;
+    let path = dir.lock_path();
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("lock file {}: {e}", path.display()))?;
+    match f.try_lock_exclusive() {
+        Ok(()) => Ok(Some(f)),
+        Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("lock file {}: {e}", path.display())),
+    }
+}
+
+/// The places to scan, from the settings.
+pub fn places(settings: &Settings) -> Vec<Place> {
+    let env = |k: &str| {
+        if settings.home_override {
+            None
+        } else {
+            std::env::var(k).ok()
+        }
+    };
+    let mut out = Vec::new();
+    for p in settings.packs.iter().filter(|p| p.enabled) {
+        match &p.paths {
+            Some(paths) => out.extend(paths.iter().map(|root| Place {
+                pack: p.pack,
+                root: root.clone(),
+                layout: discover::Layout::Tree,
+            })),
+            None => out.extend(discover::default_places(p.pack, &settings.home, &env)),
+        }
+    }
+    out
+}
+
+/// Builds the HTTP target: endpoint, token and headers.
+fn target(settings: &Settings) -> anyhow::Result<Target> {
+    let url = settings.require_endpoint()?.to_string();
+    let token = match &settings.token_file {
+        None => None,
+        Some(path) => {
+            let raw = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "token file {}: {e}; fix token_file in the config or TELEMETRON_TOKEN_FILE",
+                    path.display()
+                )
+            })?;
+            let t = http::sanitize_token(&raw);
+            if t.is_empty() {
+                anyhow::bail!("token file {} is empty", path.display());
+            }
+            Some(t)
+        }
+    };
+    let mut headers = Vec::new();
+    for (name, var) in &settings.headers {
+        let v = std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("headers: `{name}` takes its value from ${var}, which is not set")
+        })?;
+        headers.push((name.clone(), v));
+    }
+    Ok(Target {
+        url,
+        token,
+        headers,
+        timeout: settings.timeout,
+        retry_budget: settings.retry_max_time,
+    })
+}
+
+/// The body of a batch as sent: encoded, then maybe compressed.
+pub fn body_of(settings: &Settings, p: &Pending, resource: &ResourceInfo) -> Vec<u8> {
+    let req = request_of(p, resource);
+    let body = encode::encode(&req, settings.encoding);
+    match settings.compression {
+        Compression::None => body,
+        Compression::Gzip => encode::gzip(&body),
+    }
+}
+
+/// The OTLP request of a batch.
+fn request_of(
+    p: &Pending,
+    resource: &ResourceInfo,
+) -> crate::export::proto::ExportMetricsServiceRequest {
+    let temporality =
+        if p.temporality == "cumulative" { Temporality::Cumulative } else { Temporality::Delta };
+    encode::build_request(&p.points, temporality, p.time_unix_nano, resource)
+}
+
+/// Sends a batch; on failure the batch stays pending and the run fails.
+fn deliver(
+    settings: &Settings,
+    target: &Target,
+    p: &Pending,
+    resource: &ResourceInfo,
+    what: &str,
+) -> Result<(), Failure> {
+    let body = body_of(settings, p, resource);
+    let gzip = settings.compression == Compression::Gzip;
+    match http::send(target, &body, encode::content_type(settings.encoding), gzip) {
+        Ok(ack) => {
+            eprintln!(
+                "telemetron: sent {} point(s), {} ({}) → HTTP {}",
+                p.points.len(),
+                human_bytes(body.len() as u64),
+                what,
+                ack.status
+            );
+            if ack.rejected_points > 0 || ack.message.is_some() {
+                eprintln!(
+                    "telemetron: warning: {} rejected {} point(s){}; not retried",
+                    target.url,
+                    ack.rejected_points,
+                    ack.message.map(|m| format!(": {m}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            exit: Exit::ExportFailed,
+            error: anyhow::anyhow!(
+                "export to {} failed: {e}; batch #{} is kept and sent again by the next run",
+                target.url,
+                p.seq
+            ),
+        }),
+    }
+}
+
+/// Prints what a real run would send: the JSON body itself, or for
+/// protobuf the OTLP/JSON rendering of the same message plus the body's
+/// size and SHA-256.
+fn print_dry_run(settings: &Settings, p: &Pending, resource: &ResourceInfo) {
+    let req = request_of(p, resource);
+    let json = encode::to_json(&req);
+    let body = body_of(settings, p, resource);
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = out.write_all(&json);
+    let _ = out.flush();
+    let ct = encode::content_type(settings.encoding);
+    let enc = match settings.compression {
+        Compression::Gzip => ", Content-Encoding: gzip",
+        Compression::None => "",
+    };
+    match (settings.encoding, settings.compression) {
+        (Encoding::Json, Compression::None) => {
+            eprintln!("telemetron: dry run: the body above is sent as is ({ct}); nothing was sent")
+        }
+        _ => eprintln!(
+            "telemetron: dry run: sent as {ct}{enc}, {} bytes, sha256 {}; nothing was sent",
+            body.len(),
+            encode::sha256_hex(&body)
+        ),
+    }
+}

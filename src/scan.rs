@@ -1,0 +1,473 @@
+//! Scanning: for every discovered file, decide where reading resumes, read
+//! the complete lines appended since, and count them. Files are scanned in
+//! parallel (`rayon`); each file is read by one thread, and per-file counts
+//! are merged at the end (merging is addition, so order does not matter).
+//!
+//! A file is recognised across runs by its path, device and inode, and
+//! confirmed by content: a hash of its first bytes (`head`) and of the
+//! bytes just before the saved offset (`tail`). When any of them disagree
+//! the file was rewritten or replaced and is read again from the start,
+//! with the format's own dedupe keeping copied entries from counting
+//! twice. A file that moved (same inode and head under a new path, old path
+//! gone) keeps its offset.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::discover::{self, Meta, SessionHint, Source};
+use crate::formats::pi;
+use crate::metrics::{Counts, LineResult, Series, SessionType};
+use crate::read;
+use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
+use crate::util::fnv64;
+
+/// How long a vanished file's entry is kept (it may come back, e.g. a
+/// restored backup) before it is pruned. Totals are never pruned.
+pub const MISSING_GRACE_NANOS: u64 = 7 * 24 * 3600 * 1_000_000_000;
+
+/// Knobs of a scan.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    /// Lines longer than this are skipped as `oversized`.
+    pub max_line_bytes: usize,
+    /// Read size.
+    pub chunk_bytes: usize,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// Now, in Unix nanoseconds.
+    pub now: u64,
+}
+
+/// The result of scanning every file.
+#[derive(Debug, Default)]
+pub struct ScanOutput {
+    /// Everything counted.
+    pub counts: Counts,
+    /// New states of the files that changed.
+    pub files_after: BTreeMap<String, FileState>,
+    /// State entries to drop (moved files' old paths, long-gone files).
+    pub files_removed: Vec<String>,
+    /// Files that could not be read, one message each.
+    pub warnings: Vec<String>,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Files that had new bytes.
+    pub files_read: usize,
+}
+
+/// What scanning one file produced.
+#[derive(Debug, Default)]
+struct FileScan {
+    key: String,
+    state: Option<FileState>,
+    counts: Counts,
+    warning: Option<String>,
+    bytes: u64,
+    moved_from: Option<String>,
+}
+
+/// Scans every source against the previous file states.
+pub fn scan(
+    sources: &[Source],
+    files: &BTreeMap<String, FileState>,
+    opts: &ScanOptions,
+) -> ScanOutput {
+    let found: std::collections::HashSet<String> =
+        sources.iter().map(|s| key_of(&s.path)).collect();
+    // Entries whose path is gone are candidates for a rename.
+    let vanished: HashMap<(u64, u64), &str> = files
+        .iter()
+        .filter(|(k, _)| !found.contains(*k))
+        .map(|(k, f)| ((f.dev, f.ino), k.as_str()))
+        .collect();
+    let indexes = IndexCache::default();
+    let run = || -> Vec<FileScan> {
+        sources
+            .par_iter()
+            .map(|s| {
+                let key = key_of(&s.path);
+                let (prev, moved_from) = match files.get(&key) {
+                    Some(p) => (Some(p), None),
+                    None => match vanished.get(&(s.meta.dev, s.meta.ino)) {
+                        Some(old) => (files.get(*old), Some(old.to_string())),
+                        None => (None, None),
+                    },
+                };
+                scan_file(s, key, prev, moved_from, opts, &indexes)
+            })
+            .collect()
+    };
+    let results = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    };
+    let mut out = ScanOutput::default();
+    let mut moved = std::collections::HashSet::new();
+    for r in results {
+        out.counts.merge(r.counts);
+        out.bytes_read += r.bytes;
+        if r.bytes > 0 {
+            out.files_read += 1;
+        }
+        out.warnings.extend(r.warning);
+        if let Some(st) = r.state {
+            if let Some(old) = r.moved_from {
+                moved.insert(old.clone());
+                out.files_removed.push(old);
+            }
+            out.files_after.insert(r.key, st);
+        }
+    }
+    for (k, f) in files {
+        if found.contains(k) || moved.contains(k) {
+            continue;
+        }
+        match f.missing_since_unix_nano {
+            None => {
+                let mut f = f.clone();
+                f.missing_since_unix_nano = Some(opts.now);
+                out.files_after.insert(k.clone(), f);
+            }
+            Some(t) if opts.now.saturating_sub(t) > MISSING_GRACE_NANOS => {
+                out.files_removed.push(k.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// The state key of a path.
+fn key_of(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Where reading of one file starts.
+#[derive(Debug, PartialEq, Eq)]
+enum Start {
+    /// Continue after the saved offset.
+    Resume(u64),
+    /// Read from the start: a new file, or the same path rewritten.
+    Fresh { rewritten: bool },
+}
+
+/// Scans one file; never fails: problems become a warning and leave the
+/// file's state as it was.
+fn scan_file(
+    src: &Source,
+    key: String,
+    prev: Option<&FileState>,
+    moved_from: Option<String>,
+    opts: &ScanOptions,
+    indexes: &IndexCache,
+) -> FileScan {
+    let mut out = FileScan { key, ..FileScan::default() };
+    if let Some(p) = prev {
+        let same = p.dev == src.meta.dev && p.ino == src.meta.ino;
+        if same
+            && moved_from.is_none()
+            && p.size == src.meta.size
+            && p.mtime_ns == src.meta.mtime_ns
+        {
+            if p.missing_since_unix_nano.is_some() {
+                let mut st = p.clone();
+                st.missing_since_unix_nano = None;
+                out.state = Some(st);
+            }
+            return out;
+        }
+    }
+    match scan_changed(src, prev, moved_from.is_some(), opts, indexes, &mut out) {
+        Ok(()) => {
+            if out.state.is_some() {
+                out.moved_from = moved_from;
+            }
+        }
+        Err(e) => {
+            out.counts = Counts::default();
+            out.state = None;
+            out.warning = Some(format!(
+                "{}: cannot read: {e}; skipped this run (its other counts are unaffected)",
+                src.path.display()
+            ));
+        }
+    }
+    out
+}
+
+/// Opens and reads a file that may have changed.
+fn scan_changed(
+    src: &Source,
+    prev: Option<&FileState>,
+    moved: bool,
+    opts: &ScanOptions,
+    indexes: &IndexCache,
+    out: &mut FileScan,
+) -> std::io::Result<()> {
+    let mut file = File::open(&src.path)?;
+    let meta = Meta::of(&file.metadata()?);
+    let start = match prev {
+        Some(p) => decide(p, &meta, moved, &file)?,
+        None => Start::Fresh { rewritten: false },
+    };
+    let mut st = match (prev, &start) {
+        (Some(p), Start::Resume(_)) => p.clone(),
+        (Some(p), Start::Fresh { rewritten: true }) => {
+            let mut s = p.clone();
+            s.pi.begin_replay();
+            s
+        }
+        _ => FileState {
+            pack: src.pack.as_str().to_string(),
+            session_type: session_type(src, indexes).as_str().to_string(),
+            ..FileState::default()
+        },
+    };
+    st.missing_since_unix_nano = None;
+    let from = match start {
+        Start::Resume(o) => o,
+        Start::Fresh { .. } => 0,
+    };
+    let session_type = parse_session_type(&st.session_type);
+    let mut counts = Counts::default();
+    let mut results = [0u64; 4];
+    file.seek(SeekFrom::Start(from))?;
+    let len = meta.size.saturating_sub(from);
+    let outcome = {
+        let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi };
+        read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
+            let r = if line.iter().all(u8::is_ascii_whitespace) {
+                LineResult::Ignored
+            } else {
+                d.line(line, &mut counts)
+            };
+            results[r as usize] += 1;
+        })?
+    };
+    results[LineResult::Oversized as usize] += outcome.oversized;
+    for r in LineResult::ALL {
+        counts.add(Series::Lines { pack: src.pack, result: *r }, results[*r as usize]);
+    }
+    st.lines += outcome.lines + outcome.oversized;
+    st.offset = outcome.end;
+    st.dev = meta.dev;
+    st.ino = meta.ino;
+    st.size = meta.size;
+    st.mtime_ns = meta.mtime_ns;
+    st.head_len = (HEAD_LEN as u64).min(st.offset) as u32;
+    st.head_hash = hash_range(&file, 0, st.head_len)?;
+    st.tail_len = (TAIL_LEN as u64).min(st.offset) as u32;
+    st.tail_hash = hash_range(&file, st.offset - u64::from(st.tail_len), st.tail_len)?;
+    out.bytes = outcome.end - from;
+    out.counts = counts;
+    out.state = Some(st);
+    Ok(())
+}
+
+/// Decides where to resume a known file from its saved state and what is
+/// on disk now.
+fn decide(p: &FileState, m: &Meta, moved: bool, file: &File) -> std::io::Result<Start> {
+    let same_inode = p.dev == m.dev && p.ino == m.ino;
+    let intact = m.size >= p.offset
+        && hash_range(file, 0, p.head_len)? == p.head_hash
+        && hash_range(file, p.offset - u64::from(p.tail_len), p.tail_len)? == p.tail_hash;
+    Ok(match (same_inode, intact, moved) {
+        (_, true, true) => Start::Resume(p.offset),
+        (true, true, false) => Start::Resume(p.offset),
+        // A moved path whose content does not match is some other file.
+        (_, false, true) => Start::Fresh { rewritten: false },
+        _ => Start::Fresh { rewritten: true },
+    })
+}
+
+/// FNV-1a of `len` bytes at `at` (0 for an empty range, or when the file is
+/// shorter, which then never matches a non-empty range's hash).
+fn hash_range(file: &File, at: u64, len: u32) -> std::io::Result<u64> {
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut buf = vec![0u8; len as usize];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], at + n as u64)? {
+            0 => return Ok(!fnv64(&buf[..n])),
+            k => n += k,
+        }
+    }
+    Ok(fnv64(&buf))
+}
+
+/// Parses a stored session type (unknown values stay `unknown`).
+fn parse_session_type(s: &str) -> SessionType {
+    SessionType::ALL.iter().copied().find(|t| t.as_str() == s).unwrap_or(SessionType::Unknown)
+}
+
+/// Decides the session type of a newly seen file.
+fn session_type(src: &Source, indexes: &IndexCache) -> SessionType {
+    match &src.session {
+        SessionHint::Known(t) => *t,
+        SessionHint::OpenclawIndex(dir) => {
+            let idx = indexes.get(dir);
+            discover::openclaw_session_id(&src.path)
+                .and_then(|id| idx.get(id).copied())
+                .unwrap_or(SessionType::Main)
+        }
+    }
+}
+
+/// OpenClaw `sessions.json` indexes, each read at most once per run and
+/// only when a new file in its directory needs it.
+#[derive(Default)]
+struct IndexCache {
+    map: Mutex<HashMap<PathBuf, Arc<HashMap<String, SessionType>>>>,
+}
+
+impl IndexCache {
+    /// The index of `dir` (empty when it has none).
+    fn get(&self, dir: &Path) -> Arc<HashMap<String, SessionType>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(dir.to_path_buf())
+            .or_insert_with(|| {
+                let bytes = std::fs::read(dir.join("sessions.json")).unwrap_or_default();
+                Arc::new(discover::openclaw_index(&bytes))
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{Layout, Place};
+    use crate::metrics::Pack;
+    use std::io::Write;
+
+    const H: &str = r#"{"type":"session","version":3,"id":"S1","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/w"}"#;
+    fn user(i: u32) -> String {
+        format!(
+            r#"{{"type":"message","id":"u{i}","timestamp":"2026-01-01T00:00:{i:02}.000Z","message":{{"role":"user","content":"x"}}}}"#
+        )
+    }
+
+    fn opts() -> ScanOptions {
+        ScanOptions { max_line_bytes: 1 << 20, chunk_bytes: 7, threads: 2, now: 1 }
+    }
+
+    fn sources(root: &Path) -> Vec<Source> {
+        discover::discover(&[Place { pack: Pack::Pi, root: root.into(), layout: Layout::Tree }])
+            .sources
+    }
+
+    fn prompts(c: &Counts) -> u64 {
+        c.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main })
+    }
+
+    fn run(root: &Path, files: &mut BTreeMap<String, FileState>) -> ScanOutput {
+        let out = scan(&sources(root), files, &opts());
+        for k in &out.files_removed {
+            files.remove(k);
+        }
+        files.extend(out.files_after.clone());
+        out
+    }
+
+    #[test]
+    fn appends_count_once_and_partial_lines_wait() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        std::fs::write(&p, format!("{H}\n{}\n{}", user(1), &user(2)[..10])).unwrap();
+        let mut files = BTreeMap::new();
+        let o1 = run(d.path(), &mut files);
+        assert_eq!(prompts(&o1.counts), 1);
+        let o2 = run(d.path(), &mut files);
+        assert!(o2.counts.is_empty(), "no new bytes, nothing counted");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        writeln!(f, "{}", &user(2)[10..]).unwrap();
+        let o3 = run(d.path(), &mut files);
+        assert_eq!(prompts(&o3.counts), 1);
+        assert_eq!(o3.counts.get(&Series::Lines { pack: Pack::Pi, result: LineResult::Parsed }), 1);
+    }
+
+    #[test]
+    fn a_renamed_file_is_not_read_again() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        std::fs::rename(d.path().join("a.jsonl"), d.path().join("b.jsonl")).unwrap();
+        let o = run(d.path(), &mut files);
+        assert!(o.counts.is_empty());
+        assert_eq!(files.keys().count(), 1);
+        assert!(files.keys().next().unwrap().ends_with("b.jsonl"));
+    }
+
+    #[test]
+    fn a_rewritten_file_counts_only_its_new_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        std::fs::write(&p, format!("{H}\n{}\n{}\n{}\n", user(1), user(2), user(3))).unwrap();
+        let mut files = BTreeMap::new();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 3);
+        // Soft reset: temp file + rename, earlier entries kept verbatim.
+        let tmp = d.path().join("a.jsonl.tmp-1-2");
+        std::fs::write(&tmp, format!("{H}\n{}\n{}\n", user(3), user(4))).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1);
+        assert_eq!(
+            o.counts.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            0
+        );
+    }
+
+    #[test]
+    fn a_replaced_file_with_another_session_counts_in_full() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        std::fs::write(&p, format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        let other = H.replace("S1", "S2");
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, format!("{other}\n{}\n{}\n{}\n", user(1), user(2), user(3))).unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 3);
+    }
+
+    #[test]
+    fn vanished_files_are_pruned_after_the_grace_period() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.jsonl"), format!("{H}\n")).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        std::fs::remove_file(d.path().join("a.jsonl")).unwrap();
+        run(d.path(), &mut files);
+        assert!(files.values().next().unwrap().missing_since_unix_nano.is_some());
+        let mut late = opts();
+        late.now = 1 + MISSING_GRACE_NANOS + 1;
+        let o = scan(&sources(d.path()), &files, &late);
+        assert_eq!(o.files_removed.len(), 1);
+    }
+
+    #[test]
+    fn one_thread_and_many_give_the_same_counts() {
+        let d = tempfile::tempdir().unwrap();
+        for f in 0..20 {
+            let body: String = (1..=f % 7).map(|i| user(i) + "\n").collect();
+            std::fs::write(d.path().join(format!("f{f}.jsonl")), format!("{H}\n{body}")).unwrap();
+        }
+        let srcs = sources(d.path());
+        let mut one = opts();
+        one.threads = 1;
+        let a = scan(&srcs, &BTreeMap::new(), &one);
+        let b = scan(&srcs, &BTreeMap::new(), &opts());
+        assert_eq!(a.counts, b.counts);
+        assert_eq!(prompts(&a.counts), (0..20).map(|f| (f % 7) as u64).sum::<u64>());
+    }
+}

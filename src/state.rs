@@ -1,0 +1,403 @@
+//! The state directory: offsets, totals and the batch in flight.
+//!
+//! Two JSON files live there, both replaced atomically (temp file in the
+//! same directory, fsync, rename, fsync of the directory):
+//!
+//! - `state.json` is what has been acknowledged: per-file offsets and
+//!   fingerprints, the running total of every series, and the time of the
+//!   last acknowledged export. It only changes after a 2xx.
+//! - `pending.json` is the batch built but not yet acknowledged: the exact
+//!   points sent and what `state.json` becomes once they are. It is written
+//!   before the request goes out, so a run killed at any moment leaves
+//!   either nothing in flight (the bytes are read again) or a batch the
+//!   next run re-sends unchanged.
+//!
+//! A third file, `telemetron.lock`, is only ever locked, never written.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::formats::pi::PiState;
+use crate::metrics::SeriesKey;
+
+/// Version of the files written by this build.
+pub const STATE_VERSION: u32 = 1;
+
+/// `state.json`: everything acknowledged so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Format version; see [`STATE_VERSION`].
+    pub version: u32,
+    /// When this state was first created (the start of the first window).
+    pub created_unix_nano: u64,
+    /// Time of the last acknowledged export (start of the next delta
+    /// window).
+    pub last_ack_unix_nano: u64,
+    /// Sequence number of the last acknowledged batch.
+    pub last_ack_seq: u64,
+    /// Acknowledged running total of every series.
+    pub series: BTreeMap<SeriesKey, SeriesTotal>,
+    /// Per-file reading position, keyed by path.
+    pub files: BTreeMap<String, FileState>,
+}
+
+/// A series' acknowledged running total and the fixed start of its
+/// cumulative stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesTotal {
+    /// Start of the cumulative stream; never changes once set.
+    pub start_unix_nano: u64,
+    /// Total counted since then.
+    pub total: u64,
+}
+
+/// Where reading of one file stopped, and how to recognise the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileState {
+    /// Pack that owns the file.
+    pub pack: String,
+    /// Device and inode when last read (a hint: see `scan`).
+    pub dev: u64,
+    /// Inode number when last read.
+    pub ino: u64,
+    /// Byte just past the last complete line counted.
+    pub offset: u64,
+    /// File size when last read.
+    pub size: u64,
+    /// Modification time when last read, in nanoseconds.
+    pub mtime_ns: i64,
+    /// Length of the fingerprinted head (at most [`HEAD_LEN`]).
+    pub head_len: u32,
+    /// FNV-1a of the first `head_len` bytes.
+    pub head_hash: u64,
+    /// Length of the fingerprinted bytes just before `offset`.
+    pub tail_len: u32,
+    /// FNV-1a of the `tail_len` bytes before `offset`.
+    pub tail_hash: u64,
+    /// Session type decided when the file was first seen.
+    pub session_type: String,
+    /// Complete lines counted from this file so far.
+    pub lines: u64,
+    /// When the file was first found missing (pruned after a grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since_unix_nano: Option<u64>,
+    /// Context of the pi format.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub pi: PiState,
+}
+
+/// True for a value equal to its type's default.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// How many bytes of a file's start identify it.
+pub const HEAD_LEN: u32 = 1024;
+/// How many bytes before the offset must still match on the next run.
+pub const TAIL_LEN: u32 = 64;
+
+/// `pending.json`: a batch that was built and maybe sent, but not
+/// acknowledged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pending {
+    /// Format version; see [`STATE_VERSION`].
+    pub version: u32,
+    /// Sequence number (one more than the state's `last_ack_seq` when
+    /// built).
+    pub seq: u64,
+    /// `delta` or `cumulative`: the mode the points were built in.
+    pub temporality: String,
+    /// `timeUnixNano` of every point.
+    pub time_unix_nano: u64,
+    /// The points exactly as sent.
+    pub points: Vec<Point>,
+    /// Series totals once acknowledged (only the series that changed).
+    pub series_after: BTreeMap<SeriesKey, SeriesTotal>,
+    /// File states once acknowledged (only the files that changed).
+    pub files_after: BTreeMap<String, FileState>,
+    /// Files whose state entries go once acknowledged.
+    pub files_removed: Vec<String>,
+}
+
+/// One data point of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Point {
+    /// The series.
+    pub key: SeriesKey,
+    /// `startTimeUnixNano`.
+    pub start_unix_nano: u64,
+    /// `asInt`.
+    pub value: u64,
+}
+
+impl State {
+    /// A fresh state for a first run at `now`.
+    pub fn new(now: u64) -> State {
+        State {
+            version: STATE_VERSION,
+            created_unix_nano: now,
+            last_ack_unix_nano: now,
+            ..State::default()
+        }
+    }
+
+    /// Applies an acknowledged batch.
+    pub fn apply(&mut self, p: &Pending) {
+        self.series.extend(p.series_after.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for k in &p.files_removed {
+            self.files.remove(k);
+        }
+        self.files.extend(p.files_after.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.last_ack_unix_nano = p.time_unix_nano;
+        self.last_ack_seq = p.seq;
+    }
+}
+
+/// The paths of the files in a state directory.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    /// The directory itself.
+    pub dir: PathBuf,
+}
+
+/// What loading the state directory found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The acknowledged state (fresh on a first run).
+    pub state: State,
+    /// The batch in flight, if any.
+    pub pending: Option<Pending>,
+    /// True when no state existed yet.
+    pub first_run: bool,
+}
+
+impl StateDir {
+    /// The state directory at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> StateDir {
+        StateDir { dir: dir.into() }
+    }
+
+    /// `state.json`.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// `pending.json`.
+    pub fn pending_path(&self) -> PathBuf {
+        self.dir.join("pending.json")
+    }
+
+    /// `telemetron.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("telemetron.lock")
+    }
+
+    /// `install-id`.
+    pub fn install_id_path(&self) -> PathBuf {
+        self.dir.join("install-id")
+    }
+
+    /// Loads the state and the pending batch. A missing `state.json` is a
+    /// first run; a pending batch already covered by the state (the run
+    /// died between committing and removing it) is dropped.
+    pub fn load(&self, now: u64) -> anyhow::Result<Loaded> {
+        let path = self.state_path();
+        let (state, first_run) = match read_json::<State>(&path)? {
+            Some(s) => (s, false),
+            None => (State::new(now), true),
+        };
+        let pending = match read_json::<Pending>(&self.pending_path())? {
+            Some(p) if p.seq > state.last_ack_seq => Some(p),
+            _ => None,
+        };
+        Ok(Loaded { state, pending, first_run })
+    }
+
+    /// Durably records a batch as in flight.
+    pub fn write_pending(&self, p: &Pending) -> anyhow::Result<()> {
+        write_json_atomic(&self.pending_path(), p)
+    }
+
+    /// Durably commits the acknowledged state and clears the batch in
+    /// flight.
+    pub fn commit(&self, state: &State) -> anyhow::Result<()> {
+        write_json_atomic(&self.state_path(), state)?;
+        match fs::remove_file(self.pending_path()) {
+            Ok(()) => sync_dir(&self.dir).map_err(|e| with_path(e, &self.dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(with_path(e, &self.pending_path())),
+        }
+    }
+}
+
+/// Reads and parses a JSON file; `Ok(None)` when it does not exist.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(with_path(e, path)),
+    };
+    let probe: VersionProbe = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a telemetron state file ({e}); move it aside to start again",
+            path.display()
+        )
+    })?;
+    if probe.version != STATE_VERSION {
+        anyhow::bail!(
+            "{}: written by a telemetron with state version {} (this one reads {STATE_VERSION}); \
+             run that version, or move the file aside",
+            path.display(),
+            probe.version
+        );
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        anyhow::anyhow!("{}: corrupt state ({e}); move it aside to start again", path.display())
+    })
+}
+
+/// Just the version field of a state file.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u32,
+}
+
+/// Serialises `value` and atomically replaces `path` with it: a temp file
+/// in the same directory, fsync, rename, fsync of the directory.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(value)?;
+    write_atomic(path, &bytes)
+}
+
+/// Atomically replaces `path` with `bytes` (see [`write_json_atomic`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| with_path(e, dir))?;
+    tmp.write_all(bytes).map_err(|e| with_path(e, tmp.path()))?;
+    tmp.as_file().sync_all().map_err(|e| with_path(e, tmp.path()))?;
+    tmp.persist(path).map_err(|e| with_path(e.error, path))?;
+    sync_dir(dir).map_err(|e| with_path(e, dir))
+}
+
+/// Makes a rename inside `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Wraps an I/O error with the path it happened on.
+fn with_path(e: io::Error, path: &Path) -> anyhow::Error {
+    anyhow::anyhow!("{}: {e}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let mut s = State::new(5);
+        s.series.insert(
+            SeriesKey("pack.emitter.heartbeat{pack=telemetron}".into()),
+            SeriesTotal { start_unix_nano: 5, total: 2 },
+        );
+        s.files.insert(
+            "/h/.pi/agent/sessions/a.jsonl".into(),
+            FileState {
+                pack: "pi".into(),
+                offset: 10,
+                session_type: "main".into(),
+                ..FileState::default()
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn round_trips_through_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let s = sample();
+        sd.commit(&s).unwrap();
+        let loaded = sd.load(99).unwrap();
+        assert!(!loaded.first_run);
+        assert_eq!(loaded.state, s);
+        assert!(loaded.pending.is_none());
+    }
+
+    #[test]
+    fn missing_state_is_a_first_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = StateDir::new(dir.path()).load(7).unwrap();
+        assert!(loaded.first_run);
+        assert_eq!(loaded.state.created_unix_nano, 7);
+        assert_eq!(loaded.state.last_ack_unix_nano, 7);
+    }
+
+    #[test]
+    fn the_v1_format_is_pinned() {
+        // A state file written by this version must keep loading forever.
+        let text = r#"{"version":1,"created_unix_nano":5,"last_ack_unix_nano":5,"last_ack_seq":0,
+            "series":{"pack.emitter.heartbeat{pack=telemetron}":{"start_unix_nano":5,"total":2}},
+            "files":{"/h/.pi/agent/sessions/a.jsonl":{"pack":"pi","dev":0,"ino":0,"offset":10,
+            "size":0,"mtime_ns":0,"head_len":0,"head_hash":0,"tail_len":0,"tail_hash":0,
+            "session_type":"main","lines":0}}}"#;
+        let s: State = serde_json::from_str(text).unwrap();
+        assert_eq!(s, sample());
+        let back: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let want: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn pending_is_kept_until_committed_and_dropped_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = sample();
+        sd.commit(&s).unwrap();
+        let p = Pending { version: 1, seq: 1, time_unix_nano: 9, ..Pending::default() };
+        sd.write_pending(&p).unwrap();
+        assert_eq!(sd.load(0).unwrap().pending, Some(p.clone()));
+        // Died after committing state.json but before removing pending.json.
+        s.apply(&p);
+        write_json_atomic(&sd.state_path(), &s).unwrap();
+        assert!(sd.pending_path().exists());
+        assert!(sd.load(0).unwrap().pending.is_none());
+    }
+
+    #[test]
+    fn corrupt_and_future_states_are_errors_that_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        fs::write(sd.state_path(), b"{\"version\":1,\"files\":").unwrap();
+        let e = sd.load(0).unwrap_err().to_string();
+        assert!(e.contains("state.json") && e.contains("move it aside"), "{e}");
+        fs::write(sd.state_path(), b"{\"version\":9}").unwrap();
+        let e = sd.load(0).unwrap_err().to_string();
+        assert!(e.contains("version 9"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        write_atomic(&p, b"1").unwrap();
+        write_atomic(&p, b"2").unwrap();
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
+        assert_eq!(fs::read(&p).unwrap(), b"2");
+    }
+}
