@@ -134,7 +134,15 @@ pub fn send(
             req = req.set(k, v);
         }
         let wait = match req.send_bytes(body) {
-            Ok(resp) => return Ok(acknowledge(resp, attempts)),
+            Ok(resp) if (200..300).contains(&resp.status()) => {
+                return Ok(acknowledge(resp, attempts))
+            }
+            // Redirects are not followed (a POST body must not be replayed
+            // elsewhere silently): any other status is final.
+            Ok(resp) => {
+                let status = resp.status();
+                return Err(ExportError::Status { status, body: quote_body(resp), attempts });
+            }
             Err(ureq::Error::Status(status, resp)) => {
                 let retry_after = resp.header("Retry-After").and_then(parse_retry_after);
                 let quoted = quote_body(resp);

@@ -1,1 +1,8 @@
+//! Integration tests: the real `telemetron` binary, run against temporary
+//! homes and a loopback OTLP receiver. One test binary (see Cargo.toml).
 
+mod cli;
+mod counting;
+mod delivery;
+mod privacy;
+mod util;

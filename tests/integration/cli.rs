@@ -1,0 +1,94 @@
+//! The command line and configuration: help, exit codes, precedence and
+//! errors that say what to do.
+
+use crate::util::{Receiver, TestEnv};
+
+/// The temporality of the first request the receiver got.
+fn temporality(rx: &Receiver) -> i32 {
+    let req = rx.requests().last().unwrap().decode();
+    req.resource_metrics[0].scope_metrics[0].metrics[0]
+        .sum
+        .as_ref()
+        .unwrap()
+        .aggregation_temporality
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let env = TestEnv::new();
+    let out = env.cmd(&["scan", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for code in
+        ["0  exported", "1  exported, but", "2  usage", "3  export failed", "4  local error"]
+    {
+        assert!(text.contains(code), "{code} missing from:\n{text}");
+    }
+    assert!(text.contains("TELEMETRON_ENDPOINT"));
+}
+
+#[test]
+fn precedence_is_flag_then_env_then_file() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    env.write_config(&format!("endpoint: {}\ntemporality: cumulative\n", rx.url));
+    env.scan(&[]).expect_code(0);
+    assert_eq!(temporality(&rx), 2, "file");
+    env.scan_env(&[], &[("TELEMETRON_TEMPORALITY", "delta")]).expect_code(0);
+    assert_eq!(temporality(&rx), 1, "env over file");
+    env.scan_env(&["--temporality", "cumulative"], &[("TELEMETRON_TEMPORALITY", "delta")])
+        .expect_code(0);
+    assert_eq!(temporality(&rx), 2, "flag over env");
+}
+
+#[test]
+fn an_unknown_config_key_is_named() {
+    let env = TestEnv::with_demo_home();
+    let cfg = env.write_config("endpiont: https://x/v1/metrics\n");
+    let run = env.scan(&[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("endpiont"), "{}", run.stderr);
+    assert!(run.stderr.contains(&cfg.display().to_string()), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_endpoint_says_how_to_set_one() {
+    let env = TestEnv::with_demo_home();
+    let run = env.scan(&[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("TELEMETRON_ENDPOINT") && run.stderr.contains("--dry-run"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    let env = TestEnv::with_demo_home();
+    let run = env.scan(&["--endpoint", "http://collector.example:4318/v1/metrics"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("insecure_endpoint"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unusable_state_dir_is_a_local_error() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let file = env.home().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let run = env.scan(&["--endpoint", &rx.url, "--state-dir", file.to_str().unwrap()]);
+    run.expect_code(4);
+    assert!(run.stderr.contains("not-a-dir"), "{}", run.stderr);
+    assert!(rx.requests().is_empty());
+}
+
+#[test]
+fn a_corrupt_state_file_is_named() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    std::fs::create_dir_all(env.state_dir()).unwrap();
+    std::fs::write(env.state_dir().join("state.json"), b"{\"version\":1,").unwrap();
+    let run = env.scan(&["--endpoint", &rx.url]);
+    run.expect_code(4);
+    assert!(run.stderr.contains("state.json"), "{}", run.stderr);
+}
