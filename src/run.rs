@@ -61,6 +61,15 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
             }
         }
     };
+    if !dry_run {
+        let n = dir.remove_stray_temp_files();
+        if n > 0 {
+            eprintln!(
+                "telemetron: removed {n} temp file(s) left in {} by an interrupted run",
+                dir.dir.display()
+            );
+        }
+    }
     let now = now_unix_nano();
     let loaded = dir.load(now).or_exit(Exit::Local)?;
     let mut state = loaded.state;

@@ -222,6 +222,24 @@ impl StateDir {
         Ok(Loaded { state, pending, first_run })
     }
 
+    /// Removes temp files left by a run that died while writing. Only call
+    /// this while holding the run lock: another run's temp file is live.
+    pub fn remove_stray_temp_files(&self) -> usize {
+        let Ok(rd) = fs::read_dir(&self.dir) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with(".state.json.")
+                || name.starts_with(".pending.json.")
+                || name.starts_with(".install-id.");
+            if ours && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Durably records a batch as in flight.
     pub fn write_pending(&self, p: &Pending) -> anyhow::Result<()> {
         write_json_atomic(&self.pending_path(), p)
@@ -387,6 +405,17 @@ mod tests {
         fs::write(sd.state_path(), b"{\"version\":9}").unwrap();
         let e = sd.load(0).unwrap_err().to_string();
         assert!(e.contains("version 9"), "{e}");
+    }
+
+    #[test]
+    fn stray_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        fs::write(dir.path().join(".state.json.Ab12.tmp"), b"{").unwrap();
+        fs::write(dir.path().join(".pending.json.x.tmp"), b"{").unwrap();
+        fs::write(dir.path().join("keep.tmp"), b"").unwrap();
+        assert_eq!(sd.remove_stray_temp_files(), 2);
+        assert!(dir.path().join("keep.tmp").exists());
     }
 
     #[test]
