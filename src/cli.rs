@@ -15,7 +15,9 @@ Exit codes:
   1  exported, but some session files could not be read (see the warnings)
   2  usage or configuration error
   3  export failed; nothing was lost, the batch is sent again by the next run
-  4  local error: the state directory or lock could not be used";
+  4  local error: the state directory or lock could not be used
+  5  the collector refused a batch for good (HTTP 400/413/422): its points were
+     dropped and recorded in the state, so later runs are not blocked";
 
 /// Privacy-safe telemetry scanner for coding-agent sessions: reads the
 /// bytes appended to session transcripts since the last run and sends

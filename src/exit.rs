@@ -1,7 +1,10 @@
 //! Exit codes, in one place (documented in `--help` and the README).
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Ordered by severity, so a run that hit several outcomes reports the
+/// worst (`max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// Exported, or nothing to do.
     Ok = 0,
@@ -13,6 +16,9 @@ pub enum Exit {
     ExportFailed = 3,
     /// The state directory or lock could not be used.
     Local = 4,
+    /// The collector refused a batch for good; its points were dropped
+    /// and recorded.
+    Dropped = 5,
 }
 
 impl From<Exit> for std::process::ExitCode {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod discover;
 pub mod exit;
 pub mod export;
+pub mod failpoint;
 pub mod formats;
 pub mod identity;
 pub mod metrics;

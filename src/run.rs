@@ -18,7 +18,7 @@ use crate::export::encode::{self, ResourceInfo};
 use crate::export::http::{self, Target};
 use crate::metrics::{Counts, Series};
 use crate::scan::{self, ScanOptions};
-use crate::state::{Pending, StateDir};
+use crate::state::{Pending, State, StateDir};
 use crate::util::{human_bytes, now_unix_nano};
 use crate::{batch, identity};
 
@@ -71,8 +71,12 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
         }
     }
     let now = now_unix_nano();
-    let loaded = dir.load(now).or_exit(Exit::Local)?;
+    let loaded = dir.load(now, !dry_run).or_exit(Exit::Local)?;
+    for msg in &loaded.recovered {
+        eprintln!("telemetron: warning: state: {msg}");
+    }
     let mut state = loaded.state;
+    let mut exit = Exit::Ok;
     let (install_id, stored) =
         identity::load_or_create(&dir.install_id_path(), !dry_run).or_exit(Exit::Local)?;
     if !stored {
@@ -96,8 +100,8 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
                 state.apply(&p);
             }
             Some(t) => {
-                deliver(settings, t, &p, &resource, "re-sent unacknowledged batch")?;
-                state.apply(&p);
+                let d = deliver(settings, t, &p, &resource, "re-sent unacknowledged batch")?;
+                exit = exit.max(settle(&mut state, &p, d));
                 dir.commit(&state).or_exit(Exit::Local)?;
             }
         }
@@ -110,8 +114,10 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
         chunk_bytes: 1 << 20,
         threads: settings.threads,
         now,
+        new_files_at_end: loaded.start_at_end,
     };
     let scanned = scan::scan(&found.sources, &state.files, &opts);
+    crate::failpoint::hit("after-scan");
     let mut warnings = found.warnings;
     warnings.extend(scanned.warnings.iter().cloned());
     for w in &warnings {
@@ -133,10 +139,31 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
         human_bytes(bytes),
         started.elapsed().as_millis()
     );
-    deliver(settings, &target, &pending, &resource, &what)?;
-    state.apply(&pending);
+    let d = deliver(settings, &target, &pending, &resource, &what)?;
+    exit = exit.max(settle(&mut state, &pending, d));
     dir.commit(&state).or_exit(Exit::Local)?;
-    Ok(if warnings.is_empty() { Exit::Ok } else { Exit::Partial })
+    if !warnings.is_empty() {
+        exit = exit.max(Exit::Partial);
+    }
+    Ok(exit)
+}
+
+/// Applies a delivered or refused batch to the state and says how the run
+/// ends so far. A refused batch is dropped (the collector will never
+/// accept it, and keeping it would wedge every later run) and recorded.
+fn settle(state: &mut State, p: &Pending, d: Delivery) -> Exit {
+    state.apply(p);
+    match d {
+        Delivery::Acked { rejected } => {
+            state.dropped_points = state.dropped_points.saturating_add(rejected);
+            Exit::Ok
+        }
+        Delivery::Refused => {
+            state.dropped_points = state.dropped_points.saturating_add(p.points.len() as u64);
+            state.dropped_batches += 1;
+            Exit::Dropped
+        }
+    }
 }
 
 /// Takes the run lock; `Ok(None)` when another run holds it.
@@ -240,18 +267,35 @@ fn request_of(
     encode::build_request(&p.points, temporality, p.time_unix_nano, resource)
 }
 
-/// Sends a batch; on failure the batch stays pending and the run fails.
+/// How a batch ended, when it did not fail in a way that keeps it.
+enum Delivery {
+    /// A 2xx; `rejected` points the collector said it refused.
+    Acked { rejected: u64 },
+    /// A status saying the collector will never accept this batch.
+    Refused,
+}
+
+/// Statuses that mean the collector will never accept this body: the batch
+/// is dropped (and recorded) rather than retried forever.
+fn refused_for_good(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
+}
+
+/// Sends a batch. Failures that may heal (network, overload, auth and
+/// endpoint configuration, server errors) keep the batch pending and fail
+/// the run; a refusal for good is returned as [`Delivery::Refused`].
 fn deliver(
     settings: &Settings,
     target: &Target,
     p: &Pending,
     resource: &ResourceInfo,
     what: &str,
-) -> Result<(), Failure> {
+) -> Result<Delivery, Failure> {
     let body = body_of(settings, p, resource);
     let gzip = settings.compression == Compression::Gzip;
     match http::send(target, &body, encode::content_type(settings.encoding), gzip) {
         Ok(ack) => {
+            crate::failpoint::hit("after-ack");
             eprintln!(
                 "telemetron: sent {} point(s), {} ({}) → HTTP {}",
                 p.points.len(),
@@ -267,7 +311,18 @@ fn deliver(
                     ack.message.map(|m| format!(": {m}")).unwrap_or_default()
                 );
             }
-            Ok(())
+            Ok(Delivery::Acked { rejected: u64::try_from(ack.rejected_points).unwrap_or(0) })
+        }
+        Err(e) if e.status().is_some_and(refused_for_good) => {
+            eprintln!(
+                "telemetron: error: {} refused batch #{} for good: {e}; its {} point(s) are \
+                 dropped and recorded in the state (a collector never accepts a body it \
+                 rejected once, and keeping it would block every later run)",
+                target.url,
+                p.seq,
+                p.points.len()
+            );
+            Ok(Delivery::Refused)
         }
         Err(e) => Err(Failure {
             exit: Exit::ExportFailed,

@@ -42,6 +42,10 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Now, in Unix nanoseconds.
     pub now: u64,
+    /// Take up files the state does not know from their current end
+    /// instead of their start (after the state was lost, so that history
+    /// already delivered is not sent again).
+    pub new_files_at_end: bool,
 }
 
 /// The result of scanning every file.
@@ -155,6 +159,8 @@ enum Start {
     Resume(u64),
     /// Read from the start: a new file, or the same path rewritten.
     Fresh { rewritten: bool },
+    /// Count nothing already there: start after its last complete line.
+    AtEnd,
 }
 
 /// Scans one file; never fails: problems become a warning and leave the
@@ -214,6 +220,7 @@ fn scan_changed(
     let meta = Meta::of(&file.metadata()?);
     let start = match prev {
         Some(p) => decide(p, &meta, moved, &file)?,
+        None if opts.new_files_at_end => Start::AtEnd,
         None => Start::Fresh { rewritten: false },
     };
     let mut st = match (prev, &start) {
@@ -233,12 +240,13 @@ fn scan_changed(
     let from = match start {
         Start::Resume(o) => o,
         Start::Fresh { .. } => 0,
+        Start::AtEnd => last_line_end(&file, meta.size)?,
     };
     let session_type = parse_session_type(&st.session_type);
     let mut counts = Counts::default();
     let mut results = [0u64; 4];
     file.seek(SeekFrom::Start(from))?;
-    let len = meta.size.saturating_sub(from);
+    let len = if start == Start::AtEnd { 0 } else { meta.size.saturating_sub(from) };
     let outcome = {
         let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi };
         read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
@@ -284,6 +292,23 @@ fn decide(p: &FileState, m: &Meta, moved: bool, file: &File) -> std::io::Result<
         (_, false, true) => Start::Fresh { rewritten: false },
         _ => Start::Fresh { rewritten: true },
     })
+}
+
+/// The offset just past the last newline before `size` (0 if none).
+fn last_line_end(file: &File, size: u64) -> std::io::Result<u64> {
+    const STEP: u64 = 64 * 1024;
+    let mut buf = vec![0u8; STEP as usize];
+    let mut end = size;
+    while end > 0 {
+        let start = end.saturating_sub(STEP);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// FNV-1a of `len` bytes at `at` (0 for an empty range, or when the file is
@@ -356,7 +381,13 @@ mod tests {
     }
 
     fn opts() -> ScanOptions {
-        ScanOptions { max_line_bytes: 1 << 20, chunk_bytes: 7, threads: 2, now: 1 }
+        ScanOptions {
+            max_line_bytes: 1 << 20,
+            chunk_bytes: 7,
+            threads: 2,
+            now: 1,
+            new_files_at_end: false,
+        }
     }
 
     fn sources(root: &Path) -> Vec<Source> {
@@ -453,6 +484,23 @@ mod tests {
         late.now = 1 + MISSING_GRACE_NANOS + 1;
         let o = scan(&sources(d.path()), &files, &late);
         assert_eq!(o.files_removed.len(), 1);
+    }
+
+    #[test]
+    fn after_a_lost_state_files_are_taken_up_from_their_end() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        std::fs::write(&p, format!("{H}\n{}\n{}", user(1), &user(2)[..9])).unwrap();
+        let mut o = opts();
+        o.new_files_at_end = true;
+        let out = scan(&sources(d.path()), &BTreeMap::new(), &o);
+        assert!(out.counts.is_empty());
+        let st = out.files_after.values().next().unwrap();
+        assert_eq!(st.offset, (H.len() + user(1).len() + 2) as u64, "before the partial line");
+        let mut files = out.files_after.clone();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        writeln!(f, "{}", &user(2)[9..]).unwrap();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
     }
 
     #[test]

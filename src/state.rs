@@ -44,6 +44,13 @@ pub struct State {
     pub series: BTreeMap<SeriesKey, SeriesTotal>,
     /// Per-file reading position, keyed by path.
     pub files: BTreeMap<String, FileState>,
+    /// Points the collector refused for good (a 400/413/422 answer, or the
+    /// rejected points of a `partialSuccess`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dropped_points: u64,
+    /// Batches dropped whole because the collector refused them for good.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dropped_batches: u64,
 }
 
 /// A series' acknowledged running total and the fixed start of its
@@ -178,6 +185,21 @@ pub struct Loaded {
     pub pending: Option<Pending>,
     /// True when no state existed yet.
     pub first_run: bool,
+    /// What was wrong and how it was recovered from, for the operator.
+    pub recovered: Vec<String>,
+    /// True when the state was lost beyond repair: files not in the state
+    /// must then be read from their current end, so that history already
+    /// delivered is not sent again.
+    pub start_at_end: bool,
+}
+
+/// Why a state file could not be used.
+enum LoadError {
+    /// It could not be read (permissions, I/O): not something to repair.
+    Io(anyhow::Error),
+    /// It was read but is not a usable state (corrupt, truncated, empty,
+    /// from a future version).
+    Invalid(String),
 }
 
 impl StateDir {
@@ -206,20 +228,90 @@ impl StateDir {
         self.dir.join("install-id")
     }
 
-    /// Loads the state and the pending batch. A missing `state.json` is a
-    /// first run; a pending batch already covered by the state (the run
-    /// died between committing and removing it) is dropped.
-    pub fn load(&self, now: u64) -> anyhow::Result<Loaded> {
+    /// `state.bak.json`: a copy of the last committed state, used when
+    /// `state.json` is unusable.
+    pub fn backup_path(&self) -> PathBuf {
+        self.dir.join("state.bak.json")
+    }
+
+    /// Loads the state and the pending batch.
+    ///
+    /// A missing `state.json` is a first run. An unusable one (corrupt,
+    /// truncated, empty, from a future version) is recovered from: from
+    /// `state.bak.json` when that is usable, else by starting afresh from
+    /// the current end of every file ([`Loaded::start_at_end`]). With
+    /// `repair` (a real run, holding the lock) unusable files are moved
+    /// aside as `<name>.corrupt-<time>` so they can be inspected; a dry run
+    /// leaves them alone. A pending batch already covered by the state (the
+    /// run died between committing and removing it) is dropped.
+    pub fn load(&self, now: u64, repair: bool) -> anyhow::Result<Loaded> {
+        let mut recovered = Vec::new();
+        let mut start_at_end = false;
         let path = self.state_path();
-        let (state, first_run) = match read_json::<State>(&path)? {
-            Some(s) => (s, false),
-            None => (State::new(now), true),
+        let (state, first_run) = match read_json::<State>(&path) {
+            Ok(Some(s)) => (s, false),
+            Ok(None) => match read_json::<State>(&self.backup_path()) {
+                Ok(Some(b)) => {
+                    recovered.push(format!(
+                        "{} is missing; recovered from {}",
+                        path.display(),
+                        self.backup_path().display()
+                    ));
+                    (b, false)
+                }
+                _ => (State::new(now), true),
+            },
+            Err(LoadError::Io(e)) => return Err(e),
+            Err(LoadError::Invalid(why)) => {
+                let aside = self.move_aside(&path, now, repair);
+                match read_json::<State>(&self.backup_path()) {
+                    Ok(Some(b)) => {
+                        recovered.push(format!(
+                            "{why}{aside}; recovered from {}",
+                            self.backup_path().display()
+                        ));
+                        (b, false)
+                    }
+                    _ => {
+                        start_at_end = true;
+                        recovered.push(format!(
+                            "{why}{aside}; no usable backup, so every file is taken up from its \
+                             current end: lines written while the state was unusable are not \
+                             counted, and nothing already sent is sent again"
+                        ));
+                        (State::new(now), false)
+                    }
+                }
+            }
         };
-        let pending = match read_json::<Pending>(&self.pending_path())? {
-            Some(p) if p.seq > state.last_ack_seq => Some(p),
-            _ => None,
+        let pending = match read_json::<Pending>(&self.pending_path()) {
+            Ok(Some(p)) if p.seq > state.last_ack_seq && !start_at_end => Some(p),
+            Ok(_) => None,
+            Err(LoadError::Io(e)) => return Err(e),
+            Err(LoadError::Invalid(why)) => {
+                let aside = self.move_aside(&self.pending_path(), now, repair);
+                recovered.push(format!(
+                    "{why}{aside}; the unacknowledged batch in it is given up and its lines are \
+                     read again"
+                ));
+                None
+            }
         };
-        Ok(Loaded { state, pending, first_run })
+        Ok(Loaded { state, pending, first_run, recovered, start_at_end })
+    }
+
+    /// Renames an unusable file out of the way (when `repair`), returning
+    /// words for the message.
+    fn move_aside(&self, path: &Path, now: u64, repair: bool) -> String {
+        if !repair {
+            return String::new();
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+        let aside = self.dir.join(format!("{name}.corrupt-{}", now / 1_000_000_000));
+        match fs::rename(path, &aside) {
+            Ok(()) => format!(" (kept as {})", aside.display()),
+            Err(_) => String::new(),
+        }
     }
 
     /// Removes temp files left by a run that died while writing. Only call
@@ -231,6 +323,7 @@ impl StateDir {
             let name = e.file_name();
             let name = name.to_string_lossy();
             let ours = name.starts_with(".state.json.")
+                || name.starts_with(".state.bak.json.")
                 || name.starts_with(".pending.json.")
                 || name.starts_with(".install-id.");
             if ours && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
@@ -242,13 +335,19 @@ impl StateDir {
 
     /// Durably records a batch as in flight.
     pub fn write_pending(&self, p: &Pending) -> anyhow::Result<()> {
-        write_json_atomic(&self.pending_path(), p)
+        write_json_atomic(&self.pending_path(), p)?;
+        crate::failpoint::hit("after-pending");
+        Ok(())
     }
 
     /// Durably commits the acknowledged state and clears the batch in
-    /// flight.
+    /// flight. A copy goes to `state.bak.json` (best effort, not synced: it
+    /// only matters if `state.json` is later found unusable).
     pub fn commit(&self, state: &State) -> anyhow::Result<()> {
-        write_json_atomic(&self.state_path(), state)?;
+        let bytes = serde_json::to_vec(state)?;
+        write_atomic(&self.state_path(), &bytes)?;
+        crate::failpoint::hit("after-commit");
+        let _ = write_file_replace(&self.backup_path(), &bytes, false);
         match fs::remove_file(self.pending_path()) {
             Ok(()) => sync_dir(&self.dir).map_err(|e| with_path(e, &self.dir)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -258,29 +357,30 @@ impl StateDir {
 }
 
 /// Reads and parses a JSON file; `Ok(None)` when it does not exist.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, LoadError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(with_path(e, path)),
+        Err(e) => {
+            return Err(LoadError::Io(anyhow::anyhow!(
+                "cannot read {}: {e}; check the state directory's permissions",
+                path.display()
+            )))
+        }
     };
-    let probe: VersionProbe = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a telemetron state file ({e}); move it aside to start again",
-            path.display()
-        )
-    })?;
-    if probe.version != STATE_VERSION {
-        anyhow::bail!(
-            "{}: written by a telemetron with state version {} (this one reads {STATE_VERSION}); \
-             run that version, or move the file aside",
-            path.display(),
-            probe.version
-        );
+    let invalid = |what: String| LoadError::Invalid(format!("{} {what}", path.display()));
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("is empty".into()));
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        anyhow::anyhow!("{}: corrupt state ({e}); move it aside to start again", path.display())
-    })
+    let probe: VersionProbe = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(format!("is not a telemetron state file ({e})")))?;
+    if probe.version != STATE_VERSION {
+        return Err(invalid(format!(
+            "was written with state version {} (this telemetron reads {STATE_VERSION})",
+            probe.version
+        )));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| invalid(format!("is corrupt ({e})")))
 }
 
 /// Just the version field of a state file.
@@ -296,8 +396,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
     write_atomic(path, &bytes)
 }
 
-/// Atomically replaces `path` with `bytes` (see [`write_json_atomic`]).
+/// Atomically and durably replaces `path` with `bytes` (see
+/// [`write_json_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_file_replace(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` through a temp file and a rename; with
+/// `durable`, the temp file and the directory are fsynced too.
+fn write_file_replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let mut tmp = tempfile::Builder::new()
@@ -306,7 +413,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .tempfile_in(dir)
         .map_err(|e| with_path(e, dir))?;
     tmp.write_all(bytes).map_err(|e| with_path(e, tmp.path()))?;
+    if !durable {
+        tmp.persist(path).map_err(|e| with_path(e.error, path))?;
+        return Ok(());
+    }
     tmp.as_file().sync_all().map_err(|e| with_path(e, tmp.path()))?;
+    crate::failpoint::hit("before-rename");
     tmp.persist(path).map_err(|e| with_path(e.error, path))?;
     sync_dir(dir).map_err(|e| with_path(e, dir))
 }
@@ -349,7 +461,7 @@ mod tests {
         let sd = StateDir::new(dir.path());
         let s = sample();
         sd.commit(&s).unwrap();
-        let loaded = sd.load(99).unwrap();
+        let loaded = sd.load(99, true).unwrap();
         assert!(!loaded.first_run);
         assert_eq!(loaded.state, s);
         assert!(loaded.pending.is_none());
@@ -358,7 +470,7 @@ mod tests {
     #[test]
     fn missing_state_is_a_first_run() {
         let dir = tempfile::tempdir().unwrap();
-        let loaded = StateDir::new(dir.path()).load(7).unwrap();
+        let loaded = StateDir::new(dir.path()).load(7, true).unwrap();
         assert!(loaded.first_run);
         assert_eq!(loaded.state.created_unix_nano, 7);
         assert_eq!(loaded.state.last_ack_unix_nano, 7);
@@ -387,24 +499,63 @@ mod tests {
         sd.commit(&s).unwrap();
         let p = Pending { version: 1, seq: 1, time_unix_nano: 9, ..Pending::default() };
         sd.write_pending(&p).unwrap();
-        assert_eq!(sd.load(0).unwrap().pending, Some(p.clone()));
+        assert_eq!(sd.load(0, true).unwrap().pending, Some(p.clone()));
         // Died after committing state.json but before removing pending.json.
         s.apply(&p);
         write_json_atomic(&sd.state_path(), &s).unwrap();
         assert!(sd.pending_path().exists());
-        assert!(sd.load(0).unwrap().pending.is_none());
+        assert!(sd.load(0, true).unwrap().pending.is_none());
     }
 
     #[test]
-    fn corrupt_and_future_states_are_errors_that_name_the_file() {
+    fn unusable_states_are_recovered_from_the_backup() {
+        for bad in [&b"{\"version\":1,\"files\":"[..], b"", b"\0\0\0", b"{\"version\":9}", b"[]"] {
+            let dir = tempfile::tempdir().unwrap();
+            let sd = StateDir::new(dir.path());
+            let s = sample();
+            sd.commit(&s).unwrap();
+            fs::write(sd.state_path(), bad).unwrap();
+            let l = sd.load(1_000_000_000_000, true).unwrap();
+            assert_eq!(l.state, s, "{bad:?}");
+            assert!(!l.start_at_end);
+            assert!(l.recovered[0].contains("state.json"), "{:?}", l.recovered);
+            assert!(dir.path().join("state.json.corrupt-1000").exists(), "moved aside");
+        }
+    }
+
+    #[test]
+    fn without_a_backup_the_state_starts_over_at_the_end_of_files() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
-        fs::write(sd.state_path(), b"{\"version\":1,\"files\":").unwrap();
-        let e = sd.load(0).unwrap_err().to_string();
-        assert!(e.contains("state.json") && e.contains("move it aside"), "{e}");
-        fs::write(sd.state_path(), b"{\"version\":9}").unwrap();
-        let e = sd.load(0).unwrap_err().to_string();
-        assert!(e.contains("version 9"), "{e}");
+        fs::write(sd.state_path(), b"garbage").unwrap();
+        fs::write(sd.pending_path(), b"{\"version\":1,\"seq\":5}").unwrap();
+        let l = sd.load(3, true).unwrap();
+        assert!(l.start_at_end);
+        assert!(!l.first_run);
+        assert!(l.pending.is_none());
+        assert!(l.recovered[0].contains("current end"), "{:?}", l.recovered);
+    }
+
+    #[test]
+    fn a_dry_run_does_not_move_anything_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        fs::write(sd.state_path(), b"garbage").unwrap();
+        let l = sd.load(3, false).unwrap();
+        assert!(l.start_at_end);
+        assert_eq!(fs::read(sd.state_path()).unwrap(), b"garbage");
+    }
+
+    #[test]
+    fn a_corrupt_pending_batch_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        sd.commit(&sample()).unwrap();
+        fs::write(sd.pending_path(), b"{\"version\":1,\"seq\":").unwrap();
+        let l = sd.load(3_000_000_000, true).unwrap();
+        assert!(l.pending.is_none());
+        assert_eq!(l.recovered.len(), 1);
+        assert!(!sd.pending_path().exists());
     }
 
     #[test]

@@ -81,14 +81,3 @@ fn an_unusable_state_dir_is_a_local_error() {
     assert!(run.stderr.contains("not-a-dir"), "{}", run.stderr);
     assert!(rx.requests().is_empty());
 }
-
-#[test]
-fn a_corrupt_state_file_is_named() {
-    let env = TestEnv::with_demo_home();
-    let rx = Receiver::start();
-    std::fs::create_dir_all(env.state_dir()).unwrap();
-    std::fs::write(env.state_dir().join("state.json"), b"{\"version\":1,").unwrap();
-    let run = env.scan(&["--endpoint", &rx.url]);
-    run.expect_code(4);
-    assert!(run.stderr.contains("state.json"), "{}", run.stderr);
-}

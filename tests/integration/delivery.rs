@@ -114,12 +114,14 @@ fn a_retry_after_beyond_the_budget_gives_up_for_this_run() {
 
 #[test]
 fn client_errors_are_final_and_explained() {
-    for (status, hint) in [(400, "rejected"), (401, "token"), (404, "path")] {
+    for (status, hint, code) in
+        [(400, "rejected", 5), (401, "token", 3), (403, "token", 3), (404, "path", 3)]
+    {
         let env = TestEnv::with_demo_home();
         let rx = Receiver::start();
         rx.script([Reply::Status(status, vec![], b"nope: \x1b[31mbad\n".to_vec())]);
         let run = env.scan(&["--endpoint", &rx.url]);
-        run.expect_code(3);
+        run.expect_code(code);
         assert_eq!(rx.requests().len(), 1, "{status} is not retried");
         assert!(run.stderr.contains(&format!("HTTP {status}")), "{}", run.stderr);
         assert!(run.stderr.contains(hint), "{}", run.stderr);
@@ -232,5 +234,5 @@ fn the_lock_is_a_separate_file_beside_the_state() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["install-id", "state.json", "telemetron.lock"]);
+    assert_eq!(names, vec!["install-id", "state.bak.json", "state.json", "telemetron.lock"]);
 }

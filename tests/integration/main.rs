@@ -4,5 +4,6 @@
 mod cli;
 mod counting;
 mod delivery;
+mod faults;
 mod privacy;
 mod util;

@@ -1,0 +1,280 @@
+//! Faults: a run killed at any point, an unusable state directory, and
+//! every kind of answer a collector can give. Each test checks that every
+//! count is delivered exactly once (a re-sent batch is identical, so a
+//! backend keyed on series and time stores it once) or, where the
+//! collector refuses a batch for good, that the drop is recorded.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::counting::{one_pi_prompt, pi_user_line, DEMO, PI_FILE};
+use crate::util::{table, without_heartbeat, Received, Receiver, Reply, TestEnv};
+
+/// Sums requests the way a backend keyed on (series, start, time) would:
+/// identical points sent twice are stored once.
+pub fn dedup_total(reqs: &[Received]) -> BTreeMap<String, i64> {
+    let mut seen = BTreeMap::new();
+    for r in reqs {
+        let req = r.decode();
+        for m in &req.resource_metrics[0].scope_metrics[0].metrics {
+            for p in &m.sum.as_ref().unwrap().data_points {
+                let attrs: Vec<String> = p
+                    .attributes
+                    .iter()
+                    .map(|kv| format!("{}={}", kv.key, kv.as_str().unwrap()))
+                    .collect();
+                let key = format!("{}{{{}}}", m.name, attrs.join(","));
+                let id = (key.clone(), p.start_time_unix_nano, p.time_unix_nano);
+                if let Some(prev) = seen.insert(id, p.as_int.unwrap()) {
+                    assert_eq!(prev, p.as_int.unwrap(), "same point, different value: {key}");
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for ((k, _, _), v) in seen {
+        *out.entry(k).or_insert(0) += v;
+    }
+    out
+}
+
+/// The demo home's counts plus one appended pi prompt.
+fn demo_plus_one() -> BTreeMap<String, i64> {
+    let mut want = table(DEMO);
+    for (k, v) in one_pi_prompt() {
+        *want.entry(k).or_insert(0) += v;
+    }
+    want
+}
+
+#[test]
+fn a_run_killed_at_any_point_loses_and_duplicates_nothing() {
+    for point in ["after-scan", "after-pending", "before-rename", "after-ack", "after-commit"] {
+        let env = TestEnv::with_demo_home();
+        let rx = Receiver::start();
+        let run = env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_FAILPOINT", point)]);
+        assert_eq!(run.code, -1, "{point}: killed by SIGKILL\n{}", run.stderr);
+        env.append(PI_FILE, &(pi_user_line(4) + "\n"));
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        let got = dedup_total(&rx.requests());
+        assert_eq!(without_heartbeat(got), demo_plus_one(), "killed at {point}");
+    }
+}
+
+#[test]
+fn a_run_killed_after_the_ack_resends_the_identical_batch() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let run = env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_FAILPOINT", "after-ack")]);
+    assert_eq!(run.code, -1);
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let reqs = rx.requests();
+    assert_eq!(reqs[0].raw, reqs[1].raw);
+}
+
+#[test]
+fn a_corrupt_state_is_recovered_from_its_backup_loudly() {
+    for bad in ["", "{\"version\":1,", "\0\0\0\0", "{\"version\":99}"] {
+        let env = TestEnv::with_demo_home();
+        let rx = Receiver::start();
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        std::fs::write(env.state_dir().join("state.json"), bad).unwrap();
+        env.append(PI_FILE, &(pi_user_line(5) + "\n"));
+        let run = env.scan(&["--endpoint", &rx.url]);
+        run.expect_code(0);
+        assert!(run.stderr.contains("recovered from"), "{bad:?}: {}", run.stderr);
+        let got = dedup_total(&rx.requests());
+        assert_eq!(without_heartbeat(got), demo_plus_one(), "{bad:?}");
+        // And it does not crash-loop: the next run is normal.
+        let run = env.scan(&["--endpoint", &rx.url]);
+        run.expect_code(0);
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn with_no_usable_state_history_is_not_sent_again() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    for f in ["state.json", "state.bak.json"] {
+        std::fs::write(env.state_dir().join(f), "garbage").unwrap();
+    }
+    // The install id survives; only counting state was lost.
+    let run = env.scan(&["--endpoint", &rx.url]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("current end"), "{}", run.stderr);
+    env.append(PI_FILE, &(pi_user_line(6) + "\n"));
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let got = dedup_total(&rx.requests());
+    assert_eq!(without_heartbeat(got), demo_plus_one(), "history once, new line once");
+    let kept: Vec<_> = std::fs::read_dir(env.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the unusable state is kept for inspection: {kept:?}");
+}
+
+#[test]
+fn stray_temp_files_are_cleaned_up() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let run = env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_FAILPOINT", "before-rename")]);
+    assert_eq!(run.code, -1);
+    let temps = || {
+        std::fs::read_dir(env.state_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
+    };
+    assert_eq!(temps(), 1, "the kill left a temp file");
+    let run = env.scan(&["--endpoint", &rx.url]);
+    run.expect_code(0);
+    assert_eq!(temps(), 0);
+    assert!(run.stderr.contains("removed 1 temp file"), "{}", run.stderr);
+}
+
+#[test]
+fn a_failing_state_write_keeps_the_previous_state() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let before = env.state_file("state.json").unwrap();
+    env.append(PI_FILE, &(pi_user_line(7) + "\n"));
+    // A read-only state directory: root ignores mode bits, so make the
+    // pending file's name a directory, which no rename can replace.
+    std::fs::create_dir(env.state_dir().join("pending.json")).unwrap();
+    let run = env.scan(&["--endpoint", &rx.url]);
+    run.expect_code(4);
+    assert!(run.stderr.contains("pending.json"), "{}", run.stderr);
+    assert_eq!(env.state_file("state.json").unwrap(), before, "state intact");
+    assert_eq!(rx.requests().len(), 1, "nothing sent without a durable pending batch");
+    std::fs::remove_dir(env.state_dir().join("pending.json")).unwrap();
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    assert_eq!(without_heartbeat(dedup_total(&rx.requests())), demo_plus_one());
+}
+
+#[test]
+fn ten_concurrent_runs_scan_once() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    rx.script([Reply::Hang(Duration::from_secs(2))]);
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            env.spawn_scan(&["--endpoint", &rx.url, "--timeout", "10s", "--retry-max-time", "20s"])
+        })
+        .collect();
+    let mut scanned = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        if !String::from_utf8_lossy(&out.stderr).contains("another scan holds") {
+            scanned += 1;
+        }
+    }
+    // Runs that started after the winner finished scan again (finding only
+    // a heartbeat's worth); what matters is that counts were sent once.
+    assert!(scanned >= 1);
+    let got = dedup_total(&rx.requests());
+    assert_eq!(without_heartbeat(got), table(DEMO));
+}
+
+#[test]
+fn a_refused_batch_is_dropped_recorded_and_does_not_wedge() {
+    for status in [400, 413] {
+        let env = TestEnv::with_demo_home();
+        let rx = Receiver::start();
+        rx.script([Reply::status(status)]);
+        let run = env.scan(&["--endpoint", &rx.url]);
+        run.expect_code(5);
+        assert!(run.stderr.contains("dropped"), "{}", run.stderr);
+        let state: serde_json::Value =
+            serde_json::from_slice(&env.state_file("state.json").unwrap()).unwrap();
+        let points = rx.requests()[0].decode().resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.sum.as_ref().unwrap().data_points.len() as u64)
+            .sum::<u64>();
+        assert_eq!(state["dropped_points"], points);
+        assert_eq!(state["dropped_batches"], 1);
+        assert!(env.state_file("pending.json").is_none());
+        env.append(PI_FILE, &(pi_user_line(8) + "\n"));
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        assert_eq!(
+            without_heartbeat(crate::util::flatten(&rx.requests()[1].decode())),
+            one_pi_prompt()
+        );
+    }
+}
+
+#[test]
+fn auth_and_endpoint_problems_keep_the_counts_until_fixed() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    rx.script([Reply::status(401), Reply::status(403), Reply::status(404), Reply::status(500)]);
+    for _ in 0..4 {
+        env.scan(&["--endpoint", &rx.url]).expect_code(3);
+    }
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let reqs = rx.requests();
+    assert!(reqs[..5].windows(2).all(|w| w[0].raw == w[1].raw), "the same batch each time");
+    assert_eq!(without_heartbeat(dedup_total(&reqs)), table(DEMO));
+}
+
+#[test]
+fn partial_success_rejections_are_recorded() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let body = telemetron::export::proto::ExportMetricsServiceResponse {
+        partial_success: Some(telemetron::export::proto::ExportMetricsPartialSuccess {
+            rejected_data_points: 3,
+            error_message: "stale".into(),
+        }),
+    };
+    rx.script([Reply::Status(200, vec![], prost::Message::encode_to_vec(&body))]);
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let state: serde_json::Value =
+        serde_json::from_slice(&env.state_file("state.json").unwrap()).unwrap();
+    assert_eq!(state["dropped_points"], 3);
+}
+
+#[test]
+fn oversized_and_garbage_responses_do_not_hurt() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    rx.script([
+        Reply::Status(503, vec![], vec![b'x'; 8 << 20]),
+        Reply::Status(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            b"{not json".to_vec(),
+        ),
+    ]);
+    env.scan(&["--endpoint", &rx.url, "--retry-max-time", "10s"]).expect_code(0);
+    assert_eq!(rx.requests().len(), 2);
+}
+
+#[test]
+fn tls_and_dns_failures_keep_the_batch() {
+    // TLS to a plain-HTTP listener fails the handshake.
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let https = rx.url.replace("http://", "https://");
+    let run = env.scan(&["--endpoint", &https, "--timeout", "2s", "--retry-max-time", "2s"]);
+    run.expect_code(3);
+    assert!(env.state_file("pending.json").is_some());
+    // A name that cannot resolve (the .invalid TLD is reserved).
+    let run = env.scan(&[
+        "--endpoint",
+        "https://collector.invalid/v1/metrics",
+        "--timeout",
+        "2s",
+        "--retry-max-time",
+        "2s",
+    ]);
+    run.expect_code(3);
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    assert_eq!(without_heartbeat(dedup_total(&rx.requests())), table(DEMO));
+}
