@@ -171,12 +171,19 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
     for entry in rd.flatten() {
         let path = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_dir() {
-            walk(place, &path, found);
-            continue;
-        }
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        if ft.is_dir() {
+            if is_transcript_name(name) {
+                found.warnings.push(format!(
+                    "{}: a directory named like a transcript; skipped",
+                    path.display()
+                ));
+            } else {
+                walk(place, &path, found);
+            }
+            continue;
+        }
         if !is_transcript_name(name) {
             continue;
         }
@@ -189,9 +196,8 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             }
         };
         if !meta.is_file() {
-            if !meta.is_dir() {
-                found.warnings.push(format!("{}: not a regular file; skipped", path.display()));
-            }
+            let what = if meta.is_dir() { "a link to a directory" } else { "not a regular file" };
+            found.warnings.push(format!("{}: {what}; skipped", path.display()));
             continue;
         }
         let session = session_hint(place, &path);

@@ -63,6 +63,12 @@ pub fn read_lines<R: Read>(
     while remaining > 0 {
         let want = (chunk as u64).min(remaining) as usize;
         let old = buf.len();
+        if old + want > buf.capacity() {
+            // Grow by doubling, but never past what the longest accepted
+            // line needs: a huge line must not double the memory used.
+            let cap = (buf.capacity() * 2).max(old + want).min(max_line.saturating_add(chunk) + 1);
+            buf.reserve_exact(cap.max(old + want) - old);
+        }
         buf.resize(old + want, 0);
         let n = read_full(reader, &mut buf[old..])?;
         buf.truncate(old + n);

@@ -250,6 +250,9 @@ fn scan_changed(
     let outcome = {
         let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi };
         read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
+            // A writer that kept its offset across a copy-truncate leaves
+            // NUL bytes before its next line: they are padding, not data.
+            let line = trim_leading_nuls(line);
             let r = if line.iter().all(u8::is_ascii_whitespace) {
                 LineResult::Ignored
             } else {
@@ -292,6 +295,12 @@ fn decide(p: &FileState, m: &Meta, moved: bool, file: &File) -> std::io::Result<
         (_, false, true) => Start::Fresh { rewritten: false },
         _ => Start::Fresh { rewritten: true },
     })
+}
+
+/// Drops NUL bytes at the start of a line.
+fn trim_leading_nuls(line: &[u8]) -> &[u8] {
+    let n = line.iter().take_while(|&&b| b == 0).count();
+    &line[n..]
 }
 
 /// The offset just past the last newline before `size` (0 if none).

@@ -5,5 +5,6 @@ mod cli;
 mod counting;
 mod delivery;
 mod faults;
+mod lifecycle;
 mod privacy;
 mod util;

@@ -63,7 +63,13 @@ impl TestEnv {
 
     /// A command running the binary with a scrubbed environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_telemetron"));
+        self.program(env!("CARGO_BIN_EXE_telemetron"), args)
+    }
+
+    /// A command running `program` with the same scrubbed environment
+    /// (for wrappers such as `setpriv`).
+    pub fn program(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
