@@ -84,26 +84,22 @@ pub fn scan(
 ) -> ScanOutput {
     let found: std::collections::HashSet<String> =
         sources.iter().map(|s| key_of(&s.path)).collect();
-    // Entries whose path is gone are candidates for a rename.
-    let vanished: HashMap<(u64, u64), &str> = files
-        .iter()
-        .filter(|(k, _)| !found.contains(*k))
-        .map(|(k, f)| ((f.dev, f.ino), k.as_str()))
-        .collect();
+    let moves = find_moves(sources, files);
+    // Paths whose entry moved away now hold some other file.
+    let claimed: std::collections::HashSet<&str> = moves.values().copied().collect();
     let indexes = IndexCache::default();
+    let known = pi::known_sessions(files.values().map(|f| &f.pi));
     let run = || -> Vec<FileScan> {
         sources
             .par_iter()
             .map(|s| {
                 let key = key_of(&s.path);
-                let (prev, moved_from) = match files.get(&key) {
-                    Some(p) => (Some(p), None),
-                    None => match vanished.get(&(s.meta.dev, s.meta.ino)) {
-                        Some(old) => (files.get(*old), Some(old.to_string())),
-                        None => (None, None),
-                    },
+                let (prev, moved_from) = match moves.get(&key) {
+                    Some(old) => (files.get(*old), Some(old.to_string())),
+                    None if claimed.contains(key.as_str()) => (None, None),
+                    None => (files.get(&key), None),
                 };
-                scan_file(s, key, prev, moved_from, opts, &indexes)
+                scan_file(s, key, prev, moved_from, opts, &indexes, &known)
             })
             .collect()
     };
@@ -147,6 +143,56 @@ pub fn scan(
     out
 }
 
+/// Finds files that moved: a discovered path whose device and inode belong
+/// to a state entry that is no longer at its own path (that path vanished,
+/// or now holds another inode). Returns new path → old path. The content
+/// check (head and tail hashes) happens when the file is opened; a
+/// mismatch there means the inode was reused, and the file is read as new.
+fn find_moves<'a>(
+    sources: &[Source],
+    files: &'a BTreeMap<String, FileState>,
+) -> HashMap<String, &'a str> {
+    let here: HashMap<String, (u64, u64)> =
+        sources.iter().map(|s| (key_of(&s.path), (s.meta.dev, s.meta.ino))).collect();
+    let mut displaced: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
+    for (k, f) in files {
+        if here.get(k) != Some(&(f.dev, f.ino)) {
+            displaced.entry((f.dev, f.ino)).or_default().push(k.as_str());
+        }
+    }
+    let mut moves = HashMap::new();
+    for s in sources {
+        let key = key_of(&s.path);
+        let id = (s.meta.dev, s.meta.ino);
+        let Some(cands) = displaced.get(&id) else { continue };
+        // Only when another entry could own this inode is content read
+        // here; the common case costs no I/O.
+        let own = files.get(&key).filter(|f| (f.dev, f.ino) == id);
+        if own.is_some_and(|f| same_content(&s.path, f)) {
+            continue;
+        }
+        // Inodes are reused as soon as they are freed: only content proves
+        // that this is the same file under a new name.
+        if let Some(old) =
+            cands.iter().find(|old| **old != key && same_content(&s.path, &files[**old]))
+        {
+            moves.insert(key, *old);
+        }
+    }
+    moves
+}
+
+/// True when the file at `path` still starts with the bytes `st` was
+/// fingerprinted from and is at least as long as its offset.
+fn same_content(path: &Path, st: &FileState) -> bool {
+    let Ok(f) = File::open(path) else { return false };
+    let long_enough = f.metadata().is_ok_and(|m| m.len() >= st.offset);
+    long_enough
+        && hash_range(&f, 0, st.head_len).ok() == Some(st.head_hash)
+        && hash_range(&f, st.offset - u64::from(st.tail_len), st.tail_len).ok()
+            == Some(st.tail_hash)
+}
+
 /// The state key of a path.
 fn key_of(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -172,6 +218,7 @@ fn scan_file(
     moved_from: Option<String>,
     opts: &ScanOptions,
     indexes: &IndexCache,
+    known: &pi::KnownSessions,
 ) -> FileScan {
     let mut out = FileScan { key, ..FileScan::default() };
     if let Some(p) = prev {
@@ -189,7 +236,7 @@ fn scan_file(
             return out;
         }
     }
-    match scan_changed(src, prev, moved_from.is_some(), opts, indexes, &mut out) {
+    match scan_changed(src, prev, moved_from.is_some(), opts, indexes, known, &mut out) {
         Ok(()) => {
             if out.state.is_some() {
                 out.moved_from = moved_from;
@@ -214,6 +261,7 @@ fn scan_changed(
     moved: bool,
     opts: &ScanOptions,
     indexes: &IndexCache,
+    known: &pi::KnownSessions,
     out: &mut FileScan,
 ) -> std::io::Result<()> {
     let mut file = File::open(&src.path)?;
@@ -248,7 +296,7 @@ fn scan_changed(
     file.seek(SeekFrom::Start(from))?;
     let len = if start == Start::AtEnd { 0 } else { meta.size.saturating_sub(from) };
     let outcome = {
-        let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi };
+        let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi, known };
         read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
@@ -445,6 +493,134 @@ mod tests {
         assert!(o.counts.is_empty());
         assert_eq!(files.keys().count(), 1);
         assert!(files.keys().next().unwrap().ends_with("b.jsonl"));
+    }
+
+    #[test]
+    fn a_file_renamed_while_another_takes_its_old_path() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        std::fs::rename(d.path().join("a.jsonl"), d.path().join("c.jsonl")).unwrap();
+        let other = H.replace("S1", "S2");
+        std::fs::write(d.path().join("a.jsonl"), format!("{other}\n{}\n", user(2))).unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1, "only the new file's prompt");
+        assert_eq!(files.len(), 2);
+        // And two files swapping names count nothing.
+        let tmp = d.path().join("t");
+        std::fs::rename(d.path().join("a.jsonl"), &tmp).unwrap();
+        std::fs::rename(d.path().join("c.jsonl"), d.path().join("a.jsonl")).unwrap();
+        std::fs::rename(&tmp, d.path().join("c.jsonl")).unwrap();
+        assert!(run(d.path(), &mut files).counts.is_empty());
+    }
+
+    #[test]
+    fn a_reused_inode_with_other_content_is_a_new_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("new.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let meta = sources(d.path())[0].meta;
+        // The state remembers a vanished file that had this inode, with
+        // other content and a larger offset.
+        let mut files = BTreeMap::new();
+        let gone = FileState {
+            pack: "pi".into(),
+            dev: meta.dev,
+            ino: meta.ino,
+            offset: 10,
+            size: 10,
+            head_len: 10,
+            head_hash: 12345,
+            session_type: "main".into(),
+            ..FileState::default()
+        };
+        files.insert(d.path().join("gone.jsonl").display().to_string(), gone);
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1, "read in full, not from the old offset");
+    }
+
+    #[test]
+    fn a_rewritten_file_whose_old_inode_went_to_a_new_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        let (dev, ino) = {
+            let f = files.values().next().unwrap();
+            (f.dev, f.ino)
+        };
+        // a.jsonl is rewritten (new inode) and c.jsonl, another session,
+        // gets a's old inode: pretend so by pointing the state at c's inode.
+        std::fs::write(
+            d.path().join("c.jsonl"),
+            format!("{}\n{}\n", H.replace("S1", "S3"), user(5)),
+        )
+        .unwrap();
+        let tmp = d.path().join("a.jsonl.tmp-1");
+        std::fs::write(&tmp, format!("{H}\n{}\n{}\n", user(1), user(2))).unwrap();
+        std::fs::rename(&tmp, d.path().join("a.jsonl")).unwrap();
+        let c_meta =
+            sources(d.path()).into_iter().find(|s| s.path.ends_with("c.jsonl")).unwrap().meta;
+        for f in files.values_mut() {
+            assert_eq!((f.dev, f.ino), (dev, ino));
+            f.dev = c_meta.dev;
+            f.ino = c_meta.ino;
+        }
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 2, "a's new entry and c's, nothing of a's old");
+        assert_eq!(
+            o.counts.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            1,
+            "only c's session is new"
+        );
+    }
+
+    #[test]
+    fn a_stale_entry_with_a_reused_inode_does_not_hide_a_move() {
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path().join("b.jsonl");
+        std::fs::write(&b, format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        // A stale entry for a.jsonl (long gone) that happens to carry the
+        // inode b.jsonl has now, with other content.
+        let mut stale = files.values().next().unwrap().clone();
+        stale.head_hash ^= 1;
+        stale.offset = 5;
+        stale.missing_since_unix_nano = Some(1);
+        files.insert(d.path().join("a.jsonl").display().to_string(), stale);
+        // b.jsonl is renamed to a.jsonl and grows by one entry.
+        std::fs::rename(&b, d.path().join("a.jsonl")).unwrap();
+        let mut f =
+            std::fs::OpenOptions::new().append(true).open(d.path().join("a.jsonl")).unwrap();
+        writeln!(f, "{}", user(2)).unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1, "only the appended entry");
+        assert_eq!(files.len(), 1);
+    }
+
+    #[test]
+    fn a_file_that_vanishes_after_discovery_is_a_warning() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.jsonl"), format!("{H}\n")).unwrap();
+        std::fs::write(d.path().join("b.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let srcs = sources(d.path());
+        std::fs::remove_file(d.path().join("a.jsonl")).unwrap();
+        let o = scan(&srcs, &BTreeMap::new(), &opts());
+        assert_eq!(o.warnings.len(), 1);
+        assert!(o.warnings[0].contains("a.jsonl"), "{:?}", o.warnings);
+        assert_eq!(prompts(&o.counts), 1);
+    }
+
+    #[test]
+    fn a_file_growing_during_the_scan_is_read_up_to_its_size_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        std::fs::write(&p, format!("{H}\n{}\n", user(1))).unwrap();
+        let srcs = sources(d.path());
+        let size = srcs[0].meta.size;
+        let o = scan(&srcs, &BTreeMap::new(), &opts());
+        assert_eq!(o.files_after.values().next().unwrap().offset, size);
     }
 
     #[test]

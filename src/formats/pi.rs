@@ -54,6 +54,34 @@ pub struct PiState {
     pub replay: bool,
 }
 
+/// How far the entries of a session have been counted, whichever file they
+/// were read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionMark {
+    /// The newest entry timestamp counted.
+    pub high_ts: Option<String>,
+    /// Hashes of the entry ids counted at exactly `high_ts`.
+    pub high_ids: Vec<u64>,
+}
+
+/// The sessions the state knows, by hash of their header id.
+pub type KnownSessions = std::collections::HashMap<u64, SessionMark>;
+
+/// Collects the high-water mark of every session that some file state
+/// (live or recently vanished) has counted.
+pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSessions {
+    let mut out = KnownSessions::new();
+    for st in states {
+        let Some(h) = st.session.filter(|h| *h != 0) else { continue };
+        let mark = out.entry(h).or_default();
+        if st.high_ts > mark.high_ts {
+            mark.high_ts = st.high_ts.clone();
+            mark.high_ids = st.high_ids.clone();
+        }
+    }
+    out
+}
+
 /// How many ids sharing one millisecond we remember; more is harmless (the
 /// extra entries would only be re-counted after a rewrite).
 const MAX_HIGH_IDS: usize = 64;
@@ -394,6 +422,9 @@ pub struct Deriver<'s> {
     pub session_type: SessionType,
     /// The file's persistent context, updated as lines are read.
     pub state: &'s mut PiState,
+    /// Sessions already counted from other files (a file renamed and
+    /// rewritten between two runs keeps only its session id).
+    pub known: &'s KnownSessions,
 }
 
 impl Deriver<'_> {
@@ -499,6 +530,14 @@ impl Deriver<'_> {
             let m = models::classify(e.provider.as_deref(), e.model_id.as_deref());
             self.state.header_model = Some(StoredModel::from_ref(m));
         }
+        if let Some(mark) = id.and_then(|h| self.known.get(&h)) {
+            // A session counted before under another file: not a new
+            // session, and its entries up to the mark are copies.
+            self.state.high_ts = mark.high_ts.clone();
+            self.state.high_ids = mark.high_ids.clone();
+            self.state.replay = mark.high_ts.is_some();
+            return;
+        }
         if e.parent_session.is_some() {
             self.state.fork_cutoff = e.timestamp.0.as_deref().map(str::to_owned);
         }
@@ -600,8 +639,16 @@ mod tests {
     use crate::metrics::{Family, ToolClass};
 
     fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
+        run_known(lines, state, &KnownSessions::new())
+    }
+
+    fn run_known(
+        lines: &[&str],
+        state: &mut PiState,
+        known: &KnownSessions,
+    ) -> (Counts, Vec<LineResult>) {
         let mut counts = Counts::default();
-        let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state };
+        let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state, known };
         let results = lines.iter().map(|l| d.line(l.as_bytes(), &mut counts)).collect();
         (counts, results)
     }
@@ -754,6 +801,26 @@ mod tests {
             1
         );
         assert!(!st.replay);
+    }
+
+    #[test]
+    fn a_session_known_from_another_file_is_not_counted_again() {
+        let mut first = PiState::default();
+        run(&[HEADER, USER, ASSIST], &mut first);
+        let known = known_sessions(std::iter::once(&first));
+        // Renamed and rewritten: a new file state, the same session.
+        let mut st = PiState::default();
+        let later = USER.replace("\"a1\"", "\"a7\"").replace("00:01.000", "00:40.000");
+        let (c, r) = run_known(&[HEADER, ASSIST, &later], &mut st, &known);
+        assert_eq!(r, vec![LineResult::Ignored, LineResult::Ignored, LineResult::Parsed]);
+        assert_eq!(
+            c.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            0
+        );
+        assert_eq!(
+            c.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
     }
 
     #[test]

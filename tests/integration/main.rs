@@ -6,5 +6,6 @@ mod counting;
 mod delivery;
 mod faults;
 mod lifecycle;
+mod model;
 mod privacy;
 mod util;
