@@ -241,12 +241,11 @@ impl Settings {
         let file = file.unwrap_or_default();
         let expand = |p: &Path| paths::expand_tilde(p, &home);
 
-        let token_file = args
-            .token_file
-            .clone()
-            .or(file.token_file.clone())
-            .map(|p| expand(&p))
-            .or_else(|| Some(defaults.token_file.clone()).filter(|p| p.exists()));
+        let token_file =
+            args.token_file.clone().or(file.token_file.clone()).map(|p| expand(&p)).or_else(|| {
+                let beside = config_path.parent().map(|d| d.join("token"));
+                beside.filter(|p| p.exists())
+            });
         let declared = validate_declared(file.declared.clone().unwrap_or_default(), args)?;
         let packs_cfg = file.packs.unwrap_or_default();
         let packs = PACKS
@@ -519,6 +518,19 @@ mod tests {
         .unwrap();
         assert_eq!(s.packs[2].paths, Some(vec![PathBuf::from("/h/elsewhere")]));
         assert!(!s.packs[0].enabled);
+    }
+
+    #[test]
+    fn the_default_token_file_sits_beside_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, "").unwrap();
+        std::fs::write(dir.path().join("token"), "t").unwrap();
+        let argv = ["telemetron", "scan", "--home", "/h", "--config", cfg.to_str().unwrap()];
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        let crate::cli::Command::Scan(args) = cli.command;
+        let s = Settings::resolve(&args, &|_| None).unwrap();
+        assert_eq!(s.token_file, Some(dir.path().join("token")));
     }
 
     #[test]

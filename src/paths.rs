@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 pub struct Defaults {
     /// The config file.
     pub config_file: PathBuf,
-    /// The token file looked for when none is configured.
-    pub token_file: PathBuf,
     /// The state directory.
     pub state_dir: PathBuf,
 }
@@ -48,11 +46,7 @@ impl Defaults {
             };
             (xdg("XDG_CONFIG_HOME", ".config"), xdg("XDG_STATE_HOME", ".local/state"))
         };
-        Defaults {
-            config_file: config_dir.join("config.yaml"),
-            token_file: config_dir.join("token"),
-            state_dir,
-        }
+        Defaults { config_file: config_dir.join("config.yaml"), state_dir }
     }
 }
 

@@ -92,7 +92,8 @@ pub fn read_lines<R: Read>(
         }
         buf.drain(..start);
         base += start as u64;
-        if buf.len() > max_line {
+        // One byte of slack: the fragment may end in the `\r` of a CRLF.
+        if buf.len() > max_line.saturating_add(1) {
             // Too long to be accepted whatever follows: stop holding it.
             skipping = true;
             base += buf.len() as u64;
@@ -169,6 +170,14 @@ mod tests {
             assert_eq!(out.oversized, 1);
             assert_eq!(out.end, data.len() as u64);
         }
+    }
+
+    #[test]
+    fn a_crlf_line_of_exactly_the_maximum_is_accepted() {
+        // The `\r` arrives in one chunk and the `\n` in the next.
+        let (lines, out) = collect(b"12345678\r\nok\n", 9, 8);
+        assert_eq!(lines, vec!["12345678", "ok"]);
+        assert_eq!(out.oversized, 0);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct ScanOutput {
 /// What scanning one file produced.
 #[derive(Debug, Default)]
 struct FileScan {
+    /// True when the file was read from its start (new or rewritten).
+    from_start: bool,
     key: String,
     state: Option<FileState>,
     counts: Counts,
@@ -89,6 +91,7 @@ pub fn scan(
     let claimed: std::collections::HashSet<&str> = moves.values().copied().collect();
     let indexes = IndexCache::default();
     let known = pi::known_sessions(files.values().map(|f| &f.pi));
+    let known = &known;
     let run = || -> Vec<FileScan> {
         sources
             .par_iter()
@@ -99,14 +102,15 @@ pub fn scan(
                     None if claimed.contains(key.as_str()) => (None, None),
                     None => (files.get(&key), None),
                 };
-                scan_file(s, key, prev, moved_from, opts, &indexes, &known)
+                scan_file(s, key, prev, moved_from, opts, &indexes, known)
             })
             .collect()
     };
-    let results = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
+    let mut results = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
         Ok(pool) => pool.install(run),
         Err(_) => run(),
     };
+    settle_copies(sources, files, &moves, &claimed, &mut results, opts, &indexes, known);
     let mut out = ScanOutput::default();
     let mut moved = std::collections::HashSet::new();
     for r in results {
@@ -141,6 +145,65 @@ pub fn scan(
         }
     }
     out
+}
+
+/// Makes copies of one session count once within a run.
+///
+/// Files are scanned in parallel against the sessions known at the start
+/// of the run, so two files of the same session that are both read from
+/// their start in one run (a transcript and a copy of it, both new) would
+/// both count it. Files resumed from an offset are authoritative; then, in
+/// path order, a file read from its start whose session another file of
+/// this run already counted is scanned again knowing how far that went.
+/// Costs nothing unless such a collision happens.
+#[allow(clippy::too_many_arguments)]
+fn settle_copies(
+    sources: &[Source],
+    files: &BTreeMap<String, FileState>,
+    moves: &HashMap<String, &str>,
+    claimed: &std::collections::HashSet<&str>,
+    results: &mut [FileScan],
+    opts: &ScanOptions,
+    indexes: &IndexCache,
+    known: &pi::KnownSessions,
+) {
+    let session_of = |r: &FileScan| r.state.as_ref().and_then(|s| s.pi.session).filter(|h| *h != 0);
+    let mut marks = known.clone();
+    let mut touched = std::collections::HashSet::new();
+    let raise = |marks: &mut pi::KnownSessions, st: &FileState| {
+        let Some(h) = st.pi.session else { return };
+        let m = marks.entry(h).or_default();
+        if st.pi.high_ts > m.high_ts {
+            m.high_ts = st.pi.high_ts.clone();
+            m.high_ids = st.pi.high_ids.clone();
+        }
+    };
+    for r in results.iter().filter(|r| !r.from_start && r.bytes > 0) {
+        if let (Some(h), Some(st)) = (session_of(r), &r.state) {
+            touched.insert(h);
+            raise(&mut marks, st);
+        }
+    }
+    for i in 0..results.len() {
+        if !results[i].from_start {
+            continue;
+        }
+        let Some(h) = session_of(&results[i]) else { continue };
+        if touched.contains(&h) {
+            let s = &sources[i];
+            let key = results[i].key.clone();
+            let (prev, moved_from) = match moves.get(&key) {
+                Some(old) => (files.get(*old), Some(old.to_string())),
+                None if claimed.contains(key.as_str()) => (None, None),
+                None => (files.get(&key), None),
+            };
+            results[i] = scan_file(s, key, prev, moved_from, opts, indexes, &marks);
+        }
+        touched.insert(h);
+        if let Some(st) = &results[i].state {
+            raise(&mut marks, st);
+        }
+    }
 }
 
 /// Finds files that moved: a discovered path whose device and inode belong
@@ -324,6 +387,7 @@ fn scan_changed(
     st.tail_len = (TAIL_LEN as u64).min(st.offset) as u32;
     st.tail_hash = hash_range(&file, st.offset - u64::from(st.tail_len), st.tail_len)?;
     out.bytes = outcome.end - from;
+    out.from_start = matches!(start, Start::Fresh { .. });
     out.counts = counts;
     out.state = Some(st);
     Ok(())
@@ -600,6 +664,28 @@ mod tests {
     }
 
     #[test]
+    fn a_transcript_and_its_copy_new_in_one_run_count_once() {
+        let d = tempfile::tempdir().unwrap();
+        let body = format!("{H}\n{}\n{}\n", user(1), user(2));
+        std::fs::write(d.path().join("a.jsonl"), &body).unwrap();
+        std::fs::write(d.path().join("a-copy.jsonl"), format!("{body}{}\n", user(3))).unwrap();
+        let mut files = BTreeMap::new();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 3, "the copy adds only its own entry");
+        assert_eq!(
+            o.counts.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
+        // And a copy made while the original grows, in a later run.
+        let mut f =
+            std::fs::OpenOptions::new().append(true).open(d.path().join("a.jsonl")).unwrap();
+        writeln!(f, "{}", user(4)).unwrap();
+        std::fs::copy(d.path().join("a.jsonl"), d.path().join("b.jsonl")).unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1);
+    }
+
+    #[test]
     fn a_file_that_vanishes_after_discovery_is_a_warning() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("a.jsonl"), format!("{H}\n")).unwrap();
@@ -693,7 +779,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for f in 0..20 {
             let body: String = (1..=f % 7).map(|i| user(i) + "\n").collect();
-            std::fs::write(d.path().join(format!("f{f}.jsonl")), format!("{H}\n{body}")).unwrap();
+            let h = H.replace("S1", &format!("S{f}"));
+            std::fs::write(d.path().join(format!("f{f}.jsonl")), format!("{h}\n{body}")).unwrap();
         }
         let srcs = sources(d.path());
         let mut one = opts();

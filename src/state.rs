@@ -285,7 +285,15 @@ impl StateDir {
             }
         };
         let pending = match read_json::<Pending>(&self.pending_path()) {
-            Ok(Some(p)) if p.seq > state.last_ack_seq && !start_at_end => Some(p),
+            Ok(Some(_)) if start_at_end => {
+                recovered.push(format!(
+                    "{} holds an unacknowledged batch that belongs to the lost state; it is \
+                     given up",
+                    self.pending_path().display()
+                ));
+                None
+            }
+            Ok(Some(p)) if p.seq > state.last_ack_seq => Some(p),
             Ok(_) => None,
             Err(LoadError::Io(e)) => return Err(e),
             Err(LoadError::Invalid(why)) => {
@@ -307,7 +315,14 @@ impl StateDir {
             return String::new();
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-        let aside = self.dir.join(format!("{name}.corrupt-{}", now / 1_000_000_000));
+        let secs = now / 1_000_000_000;
+        let aside = (0..)
+            .map(|n| match n {
+                0 => self.dir.join(format!("{name}.corrupt-{secs}")),
+                n => self.dir.join(format!("{name}.corrupt-{secs}-{n}")),
+            })
+            .find(|p| !p.exists())
+            .expect("an unused name");
         match fs::rename(path, &aside) {
             Ok(()) => format!(" (kept as {})", aside.display()),
             Err(_) => String::new(),
@@ -528,12 +543,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         fs::write(sd.state_path(), b"garbage").unwrap();
-        fs::write(sd.pending_path(), b"{\"version\":1,\"seq\":5}").unwrap();
+        write_json_atomic(
+            &sd.pending_path(),
+            &Pending { version: 1, seq: 5, ..Pending::default() },
+        )
+        .unwrap();
         let l = sd.load(3, true).unwrap();
         assert!(l.start_at_end);
         assert!(!l.first_run);
         assert!(l.pending.is_none());
         assert!(l.recovered[0].contains("current end"), "{:?}", l.recovered);
+        assert!(l.recovered[1].contains("given up"), "{:?}", l.recovered);
+    }
+
+    #[test]
+    fn corrupt_files_set_aside_in_the_same_second_do_not_overwrite_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        for _ in 0..3 {
+            fs::write(sd.state_path(), b"garbage").unwrap();
+            sd.load(5_000_000_000, true).unwrap();
+        }
+        let n = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("corrupt-5"))
+            .count();
+        assert_eq!(n, 3);
     }
 
     #[test]

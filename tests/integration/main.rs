@@ -8,4 +8,5 @@ mod faults;
 mod lifecycle;
 mod model;
 mod privacy;
+mod property;
 mod util;
