@@ -126,7 +126,9 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
     let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
     let mut counts: Counts = scanned.counts.clone();
     counts.incr(Series::Heartbeat);
-    let pending = batch::build(&state, &counts, scanned, settings.temporality, now);
+    // The window ends now, after the scan: on a first run it then spans
+    // the scan instead of being a zero-length point.
+    let pending = batch::build(&state, &counts, scanned, settings.temporality, now_unix_nano());
 
     let Some(target) = target else {
         print_dry_run(settings, &pending, &resource);
