@@ -153,7 +153,9 @@ pub fn discover(places: &[Place]) -> Found {
             }
         }
     }
-    found.sources.sort_by(|a, b| a.path.cmp(&b.path));
+    // Byte order (not `Path`'s component order): several times cheaper for
+    // thousands of paths, and the order the state file keeps its keys in.
+    found.sources.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
     found.sources.dedup_by(|a, b| a.path == b.path);
     found
 }
@@ -187,8 +189,11 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
         if !is_transcript_name(name) {
             continue;
         }
-        // Follows a symlink to its target; a dangling link is skipped.
-        let meta = match fs::metadata(&path) {
+        // A symlink is followed to its target (a dangling one is skipped);
+        // anything else is stat'ed through the directory handle, which is
+        // cheaper than resolving the whole path again.
+        let meta = if ft.is_symlink() { fs::metadata(&path) } else { entry.metadata() };
+        let meta = match meta {
             Ok(m) => m,
             Err(e) => {
                 found.warnings.push(format!("{}: cannot stat: {e}; skipped", path.display()));

@@ -54,7 +54,10 @@ pub fn read_lines<R: Read>(
 ) -> io::Result<ReadOutcome> {
     let chunk = chunk.max(1);
     let mut out = ReadOutcome { end: from, ..ReadOutcome::default() };
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk.min(len as usize + 1));
+    // `buf[..filled]` holds unread bytes. The buffer's length never
+    // shrinks, so each byte is zeroed once, not once per chunk read.
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk.min(len as usize).max(1));
+    let mut filled = 0;
     // File offset of buf[0].
     let mut base = from;
     let mut remaining = len;
@@ -62,23 +65,28 @@ pub fn read_lines<R: Read>(
     let mut skipping = false;
     while remaining > 0 {
         let want = (chunk as u64).min(remaining) as usize;
-        let old = buf.len();
-        if old + want > buf.capacity() {
-            // Grow by doubling, but never past what the longest accepted
-            // line needs: a huge line must not double the memory used.
-            let cap = (buf.capacity() * 2).max(old + want).min(max_line.saturating_add(chunk) + 1);
-            buf.reserve_exact(cap.max(old + want) - old);
+        if filled + want > buf.len() {
+            if filled + want > buf.capacity() {
+                // Grow by doubling, but never past what the longest
+                // accepted line needs: a huge line must not double the
+                // memory used (`reserve_exact`, as `resize` may double).
+                let cap =
+                    (buf.capacity() * 2).min(max_line.saturating_add(chunk) + 1).max(filled + want);
+                buf.reserve_exact(cap - buf.len());
+            }
+            // Zero only the bytes about to be used for the first time.
+            buf.resize(filled + want, 0);
         }
-        buf.resize(old + want, 0);
-        let n = read_full(reader, &mut buf[old..])?;
-        buf.truncate(old + n);
+        let n = read_full(reader, &mut buf[filled..filled + want])?;
         if n == 0 {
             break; // The file shrank while we read it.
         }
+        let old = filled;
+        filled += n;
         remaining -= n as u64;
         // Only the new bytes can hold a newline we have not seen.
         let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', &buf[old..]).map(|i| i + old) {
+        for nl in memchr::memchr_iter(b'\n', &buf[old..filled]).map(|i| i + old) {
             let line = trim_cr(&buf[start..nl]);
             if skipping || line.len() > max_line {
                 skipping = false;
@@ -90,14 +98,15 @@ pub fn read_lines<R: Read>(
             start = nl + 1;
             out.end = base + start as u64;
         }
-        buf.drain(..start);
+        buf.copy_within(start..filled, 0);
+        filled -= start;
         base += start as u64;
         // One byte of slack: the fragment may end in the `\r` of a CRLF.
-        if buf.len() > max_line.saturating_add(1) {
+        if filled > max_line.saturating_add(1) {
             // Too long to be accepted whatever follows: stop holding it.
             skipping = true;
-            base += buf.len() as u64;
-            buf.clear();
+            base += filled as u64;
+            filled = 0;
         }
     }
     Ok(out)

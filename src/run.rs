@@ -102,7 +102,7 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
             Some(t) => {
                 let d = deliver(settings, t, &p, &resource, "re-sent unacknowledged batch")?;
                 exit = exit.max(settle(&mut state, &p, d));
-                dir.commit(&state).or_exit(Exit::Local)?;
+                dir.commit(&mut state).or_exit(Exit::Local)?;
             }
         }
     }
@@ -143,7 +143,7 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
     );
     let d = deliver(settings, &target, &pending, &resource, &what)?;
     exit = exit.max(settle(&mut state, &pending, d));
-    dir.commit(&state).or_exit(Exit::Local)?;
+    dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
         exit = exit.max(Exit::Partial);
     }

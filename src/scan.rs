@@ -97,11 +97,7 @@ pub fn scan(
             .par_iter()
             .map(|s| {
                 let key = key_of(&s.path);
-                let (prev, moved_from) = match moves.get(&key) {
-                    Some(old) => (files.get(*old), Some(old.to_string())),
-                    None if claimed.contains(key.as_str()) => (None, None),
-                    None => (files.get(&key), None),
-                };
+                let (prev, moved_from) = previous(&key, files, &moves, &claimed);
                 scan_file(s, key, prev, moved_from, opts, &indexes, known)
             })
             .collect()
@@ -168,41 +164,48 @@ fn settle_copies(
     known: &pi::KnownSessions,
 ) {
     let session_of = |r: &FileScan| r.state.as_ref().and_then(|s| s.pi.session).filter(|h| *h != 0);
-    let mut marks = known.clone();
-    let mut touched = std::collections::HashSet::new();
-    let raise = |marks: &mut pi::KnownSessions, st: &FileState| {
-        let Some(h) = st.pi.session else { return };
-        let m = marks.entry(h).or_default();
-        if st.pi.high_ts > m.high_ts {
-            m.high_ts = st.pi.high_ts.clone();
-            m.high_ids = st.pi.high_ids.clone();
-        }
-    };
-    for r in results.iter().filter(|r| !r.from_start && r.bytes > 0) {
-        if let (Some(h), Some(st)) = (session_of(r), &r.state) {
-            touched.insert(h);
-            raise(&mut marks, st);
+    // Sessions counted this run by files resumed from an offset, then by
+    // files read from their start, in path order.
+    let mut touched: std::collections::HashSet<u64> =
+        results.iter().filter(|r| !r.from_start && r.bytes > 0).filter_map(session_of).collect();
+    let mut collisions = Vec::new();
+    for (i, r) in results.iter().enumerate().filter(|(_, r)| r.from_start) {
+        if let Some(h) = session_of(r) {
+            if !touched.insert(h) {
+                collisions.push(i);
+            }
         }
     }
-    for i in 0..results.len() {
-        if !results[i].from_start {
-            continue;
+    if collisions.is_empty() {
+        return;
+    }
+    // Rare: re-read each colliding copy knowing how far the files before
+    // it counted its session (resumed files first, then path order).
+    for i in collisions {
+        let mut marks = known.clone();
+        let before = results.iter().enumerate().filter(|(j, r)| !r.from_start || *j < i);
+        let states: Vec<FileState> = before.filter_map(|(_, r)| r.state.clone()).collect();
+        for st in &states {
+            pi::raise_mark(&mut marks, &st.pi);
         }
-        let Some(h) = session_of(&results[i]) else { continue };
-        if touched.contains(&h) {
-            let s = &sources[i];
-            let key = results[i].key.clone();
-            let (prev, moved_from) = match moves.get(&key) {
-                Some(old) => (files.get(*old), Some(old.to_string())),
-                None if claimed.contains(key.as_str()) => (None, None),
-                None => (files.get(&key), None),
-            };
-            results[i] = scan_file(s, key, prev, moved_from, opts, indexes, &marks);
-        }
-        touched.insert(h);
-        if let Some(st) = &results[i].state {
-            raise(&mut marks, st);
-        }
+        let key = results[i].key.clone();
+        let (prev, moved_from) = previous(&key, files, moves, claimed);
+        results[i] = scan_file(&sources[i], key, prev, moved_from, opts, indexes, &marks);
+    }
+}
+
+/// The state a discovered path continues from: a moved file's old entry,
+/// nothing for a path whose entry moved away, else the path's own entry.
+fn previous<'a>(
+    key: &str,
+    files: &'a BTreeMap<String, FileState>,
+    moves: &HashMap<String, &str>,
+    claimed: &std::collections::HashSet<&str>,
+) -> (Option<&'a FileState>, Option<String>) {
+    match moves.get(key) {
+        Some(old) => (files.get(*old), Some(old.to_string())),
+        None if claimed.contains(key) => (None, None),
+        None => (files.get(key), None),
     }
 }
 

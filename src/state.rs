@@ -42,8 +42,13 @@ pub struct State {
     pub last_ack_seq: u64,
     /// Acknowledged running total of every series.
     pub series: BTreeMap<SeriesKey, SeriesTotal>,
-    /// Per-file reading position, keyed by path.
+    /// Per-file reading position, keyed by path. Kept in `files.json`,
+    /// which is rewritten only when a file's position changed.
+    #[serde(skip)]
     pub files: BTreeMap<String, FileState>,
+    /// True when `files` changed since it was loaded or last committed.
+    #[serde(skip)]
+    pub files_dirty: bool,
     /// Points the collector refused for good (a 400/413/422 answer, or the
     /// rejected points of a `partialSuccess`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -134,6 +139,16 @@ pub struct Pending {
     pub files_removed: Vec<String>,
 }
 
+/// `files.json`: per-file reading positions (see [`State::files`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesFile {
+    /// Format version; see [`STATE_VERSION`].
+    pub version: u32,
+    /// Per-file reading position, keyed by path.
+    pub files: BTreeMap<String, FileState>,
+}
+
 /// One data point of a batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +174,7 @@ impl State {
 
     /// Applies an acknowledged batch.
     pub fn apply(&mut self, p: &Pending) {
+        self.files_dirty |= !p.files_after.is_empty() || !p.files_removed.is_empty();
         self.series.extend(p.series_after.iter().map(|(k, v)| (k.clone(), v.clone())));
         for k in &p.files_removed {
             self.files.remove(k);
@@ -228,72 +244,81 @@ impl StateDir {
         self.dir.join("install-id")
     }
 
-    /// `state.bak.json`: a copy of the last committed state, used when
-    /// `state.json` is unusable.
+    /// `state.bak.json`: a copy of the last committed `state.json`.
     pub fn backup_path(&self) -> PathBuf {
         self.dir.join("state.bak.json")
     }
 
-    /// Loads the state and the pending batch.
+    /// `files.json`: per-file reading positions.
+    pub fn files_path(&self) -> PathBuf {
+        self.dir.join("files.json")
+    }
+
+    /// `files.bak.json`: a copy of the last committed `files.json`.
+    pub fn files_backup_path(&self) -> PathBuf {
+        self.dir.join("files.bak.json")
+    }
+
+    /// Loads the state, the file positions and the pending batch.
     ///
-    /// A missing `state.json` is a first run. An unusable one (corrupt,
-    /// truncated, empty, from a future version) is recovered from: from
-    /// `state.bak.json` when that is usable, else by starting afresh from
-    /// the current end of every file ([`Loaded::start_at_end`]). With
-    /// `repair` (a real run, holding the lock) unusable files are moved
-    /// aside as `<name>.corrupt-<time>` so they can be inspected; a dry run
-    /// leaves them alone. A pending batch already covered by the state (the
-    /// run died between committing and removing it) is dropped.
+    /// Neither file existing is a first run. An unusable file (corrupt,
+    /// truncated, empty, from a future version) is recovered from its
+    /// backup when that is usable. Without one: lost totals start over
+    /// (cumulative series restart), and lost file positions make every
+    /// file be taken up from its current end ([`Loaded::start_at_end`]),
+    /// so that history is not sent twice. With `repair` (a real run,
+    /// holding the lock) unusable files are moved aside as
+    /// `<name>.corrupt-<time>` for inspection; a dry run leaves them alone.
+    /// A pending batch already covered by the state (the run died between
+    /// committing and removing it) is dropped.
     pub fn load(&self, now: u64, repair: bool) -> anyhow::Result<Loaded> {
         let mut recovered = Vec::new();
+        let (st, stb) = (self.state_path(), self.backup_path());
+        let state = self.read_recovering::<State>(&st, &stb, now, repair, &mut recovered)?;
+        let (fp, fpb) = (self.files_path(), self.files_backup_path());
+        let files = self.read_recovering::<FilesFile>(&fp, &fpb, now, repair, &mut recovered)?;
+        let first_run = matches!((&state, &files), (Got::Missing, Got::Missing));
         let mut start_at_end = false;
-        let path = self.state_path();
-        let (state, first_run) = match read_json::<State>(&path) {
-            Ok(Some(s)) => (s, false),
-            Ok(None) => match read_json::<State>(&self.backup_path()) {
-                Ok(Some(b)) => {
-                    recovered.push(format!(
-                        "{} is missing; recovered from {}",
-                        path.display(),
-                        self.backup_path().display()
-                    ));
-                    (b, false)
-                }
-                _ => (State::new(now), true),
-            },
-            Err(LoadError::Io(e)) => return Err(e),
-            Err(LoadError::Invalid(why)) => {
-                let aside = self.move_aside(&path, now, repair);
-                match read_json::<State>(&self.backup_path()) {
-                    Ok(Some(b)) => {
-                        recovered.push(format!(
-                            "{why}{aside}; recovered from {}",
-                            self.backup_path().display()
-                        ));
-                        (b, false)
-                    }
-                    _ => {
-                        start_at_end = true;
-                        recovered.push(format!(
-                            "{why}{aside}; no usable backup, so every file is taken up from its \
-                             current end: lines written while the state was unusable are not \
-                             counted, and nothing already sent is sent again"
-                        ));
-                        (State::new(now), false)
-                    }
-                }
+        // A first run writes files.json even when no file was found, so
+        // that a missing files.json later means it was lost.
+        let mut st = match state {
+            Got::Found(s) => s,
+            Got::Missing if first_run => State::new(now),
+            Got::Missing | Got::Lost => {
+                recovered.push(format!(
+                    "totals start over (cumulative series restart from now); file positions \
+                     are {}",
+                    if matches!(files, Got::Found(_)) { "intact" } else { "lost too" }
+                ));
+                State::new(now)
             }
         };
+        match files {
+            Got::Found(f) => {
+                st.files = f.files;
+            }
+            Got::Missing if first_run => st.files_dirty = true,
+            Got::Missing | Got::Lost => {
+                start_at_end = true;
+                st.files_dirty = true;
+                recovered.push(format!(
+                    "{} is unusable and has no usable backup, so every file is taken up from \
+                     its current end: lines written meanwhile are not counted, and nothing \
+                     already sent is sent again",
+                    self.files_path().display()
+                ));
+            }
+        }
         let pending = match read_json::<Pending>(&self.pending_path()) {
             Ok(Some(_)) if start_at_end => {
                 recovered.push(format!(
-                    "{} holds an unacknowledged batch that belongs to the lost state; it is \
+                    "{} holds an unacknowledged batch whose file positions are lost; it is \
                      given up",
                     self.pending_path().display()
                 ));
                 None
             }
-            Ok(Some(p)) if p.seq > state.last_ack_seq => Some(p),
+            Ok(Some(p)) if p.seq > st.last_ack_seq || first_run => Some(p),
             Ok(_) => None,
             Err(LoadError::Io(e)) => return Err(e),
             Err(LoadError::Invalid(why)) => {
@@ -305,7 +330,37 @@ impl StateDir {
                 None
             }
         };
-        Ok(Loaded { state, pending, first_run, recovered, start_at_end })
+        Ok(Loaded { state: st, pending, first_run, recovered, start_at_end })
+    }
+
+    /// Reads `path`, falling back to its backup `bak`; says what was wrong.
+    fn read_recovering<T: serde::de::DeserializeOwned + Versioned>(
+        &self,
+        path: &Path,
+        bak: &Path,
+        now: u64,
+        repair: bool,
+        recovered: &mut Vec<String>,
+    ) -> anyhow::Result<Got<T>> {
+        let why = match read_json::<T>(path) {
+            Ok(Some(v)) => return Ok(Got::Found(v)),
+            Ok(None) => None,
+            Err(LoadError::Io(e)) => return Err(e),
+            Err(LoadError::Invalid(why)) => Some(why),
+        };
+        let aside = if why.is_some() { self.move_aside(path, now, repair) } else { String::new() };
+        match (read_json::<T>(bak), why) {
+            (Ok(Some(v)), why) => {
+                let what = why.unwrap_or_else(|| format!("{} is missing", path.display()));
+                recovered.push(format!("{what}{aside}; recovered from {}", bak.display()));
+                Ok(Got::Found(v))
+            }
+            (_, None) => Ok(Got::Missing),
+            (_, Some(why)) => {
+                recovered.push(format!("{why}{aside}"));
+                Ok(Got::Lost)
+            }
+        }
     }
 
     /// Renames an unusable file out of the way (when `repair`), returning
@@ -339,6 +394,8 @@ impl StateDir {
             let name = name.to_string_lossy();
             let ours = name.starts_with(".state.json.")
                 || name.starts_with(".state.bak.json.")
+                || name.starts_with(".files.json.")
+                || name.starts_with(".files.bak.json.")
                 || name.starts_with(".pending.json.")
                 || name.starts_with(".install-id.");
             if ours && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
@@ -356,9 +413,22 @@ impl StateDir {
     }
 
     /// Durably commits the acknowledged state and clears the batch in
-    /// flight. A copy goes to `state.bak.json` (best effort, not synced: it
-    /// only matters if `state.json` is later found unusable).
-    pub fn commit(&self, state: &State) -> anyhow::Result<()> {
+    /// flight. `files.json` is rewritten only when a file position changed
+    /// (an idle run writes a few hundred bytes, not one entry per file).
+    /// Each file is written before `state.json`: should the run die
+    /// between the two, the pending batch is still there and applying it
+    /// again is idempotent. Copies go to `*.bak.json` (best effort, not
+    /// synced: they only matter if a main file is later found unusable).
+    pub fn commit(&self, state: &mut State) -> anyhow::Result<()> {
+        if state.files_dirty {
+            let f = FilesFile { version: STATE_VERSION, files: std::mem::take(&mut state.files) };
+            let bytes = serde_json::to_vec(&f);
+            state.files = f.files;
+            let bytes = bytes?;
+            write_atomic(&self.files_path(), &bytes)?;
+            let _ = write_file_replace(&self.files_backup_path(), &bytes, false);
+            state.files_dirty = false;
+        }
         let bytes = serde_json::to_vec(state)?;
         write_atomic(&self.state_path(), &bytes)?;
         crate::failpoint::hit("after-commit");
@@ -371,8 +441,20 @@ impl StateDir {
     }
 }
 
+/// What reading a file with a backup found.
+enum Got<T> {
+    /// A usable file (maybe the backup).
+    Found(T),
+    /// Neither the file nor its backup exists.
+    Missing,
+    /// The file is unusable and no usable backup exists.
+    Lost,
+}
+
 /// Reads and parses a JSON file; `Ok(None)` when it does not exist.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, LoadError> {
+fn read_json<T: serde::de::DeserializeOwned + Versioned>(
+    path: &Path,
+) -> Result<Option<T>, LoadError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -387,15 +469,47 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, L
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("is empty".into()));
     }
-    let probe: VersionProbe = serde_json::from_slice(&bytes)
-        .map_err(|e| invalid(format!("is not a telemetron state file ({e})")))?;
-    if probe.version != STATE_VERSION {
-        return Err(invalid(format!(
+    // One parse in the common case; the version is only probed to explain
+    // a failure.
+    match serde_json::from_slice::<T>(&bytes) {
+        Ok(v) if v.version() != STATE_VERSION => Err(invalid(format!(
             "was written with state version {} (this telemetron reads {STATE_VERSION})",
-            probe.version
-        )));
+            v.version()
+        ))),
+        Ok(v) => Ok(Some(v)),
+        Err(e) => Err(match serde_json::from_slice::<VersionProbe>(&bytes) {
+            Ok(p) if p.version != STATE_VERSION => invalid(format!(
+                "was written with state version {} (this telemetron reads {STATE_VERSION})",
+                p.version
+            )),
+            Ok(_) => invalid(format!("is corrupt ({e})")),
+            Err(_) => invalid(format!("is not a telemetron state file ({e})")),
+        }),
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| invalid(format!("is corrupt ({e})")))
+}
+
+/// The files of the state directory carry a format version.
+trait Versioned {
+    /// The version the file was written with.
+    fn version(&self) -> u32;
+}
+
+impl Versioned for State {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Versioned for FilesFile {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+impl Versioned for Pending {
+    fn version(&self) -> u32 {
+        self.version
+    }
 }
 
 /// Just the version field of a state file.
@@ -467,6 +581,13 @@ mod tests {
                 ..FileState::default()
             },
         );
+        s.files_dirty = true;
+        s
+    }
+
+    /// Commits and returns what a fresh load sees (dirty flag cleared).
+    fn committed(sd: &StateDir, mut s: State) -> State {
+        sd.commit(&mut s).unwrap();
         s
     }
 
@@ -474,12 +595,12 @@ mod tests {
     fn round_trips_through_disk() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
-        let s = sample();
-        sd.commit(&s).unwrap();
+        let s = committed(&sd, sample());
         let loaded = sd.load(99, true).unwrap();
         assert!(!loaded.first_run);
         assert_eq!(loaded.state, s);
         assert!(loaded.pending.is_none());
+        assert!(loaded.recovered.is_empty());
     }
 
     #[test]
@@ -487,31 +608,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loaded = StateDir::new(dir.path()).load(7, true).unwrap();
         assert!(loaded.first_run);
+        assert!(loaded.state.files_dirty, "a first run writes files.json");
         assert_eq!(loaded.state.created_unix_nano, 7);
         assert_eq!(loaded.state.last_ack_unix_nano, 7);
     }
 
     #[test]
+    fn an_idle_commit_leaves_files_json_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = committed(&sd, sample());
+        let before = fs::metadata(sd.files_path()).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s.last_ack_seq += 1;
+        sd.commit(&mut s).unwrap();
+        assert_eq!(fs::metadata(sd.files_path()).unwrap().modified().unwrap(), before);
+        assert_eq!(sd.load(0, true).unwrap().state.last_ack_seq, s.last_ack_seq);
+    }
+
+    #[test]
     fn the_v1_format_is_pinned() {
-        // A state file written by this version must keep loading forever.
-        let text = r#"{"version":1,"created_unix_nano":5,"last_ack_unix_nano":5,"last_ack_seq":0,
-            "series":{"pack.emitter.heartbeat{pack=telemetron}":{"start_unix_nano":5,"total":2}},
-            "files":{"/h/.pi/agent/sessions/a.jsonl":{"pack":"pi","dev":0,"ino":0,"offset":10,
-            "size":0,"mtime_ns":0,"head_len":0,"head_hash":0,"tail_len":0,"tail_hash":0,
-            "session_type":"main","lines":0}}}"#;
-        let s: State = serde_json::from_str(text).unwrap();
-        assert_eq!(s, sample());
-        let back: serde_json::Value = serde_json::to_value(&s).unwrap();
-        let want: serde_json::Value = serde_json::from_str(text).unwrap();
-        assert_eq!(back, want);
+        // Files written by this version must keep loading forever.
+        let state = r#"{"version":1,"created_unix_nano":5,"last_ack_unix_nano":5,"last_ack_seq":0,
+            "series":{"pack.emitter.heartbeat{pack=telemetron}":{"start_unix_nano":5,"total":2}}}"#;
+        let files = r#"{"version":1,"files":{"/h/.pi/agent/sessions/a.jsonl":{"pack":"pi","dev":0,
+            "ino":0,"offset":10,"size":0,"mtime_ns":0,"head_len":0,"head_hash":0,"tail_len":0,
+            "tail_hash":0,"session_type":"main","lines":0}}}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        fs::write(sd.state_path(), state).unwrap();
+        fs::write(sd.files_path(), files).unwrap();
+        let mut want = sample();
+        want.files_dirty = false;
+        assert_eq!(sd.load(0, true).unwrap().state, want);
+        let mut s = want.clone();
+        s.files_dirty = true;
+        sd.commit(&mut s).unwrap();
+        for (path, text) in [(sd.state_path(), state), (sd.files_path(), files)] {
+            let back: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
+        }
     }
 
     #[test]
     fn pending_is_kept_until_committed_and_dropped_when_stale() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
-        let mut s = sample();
-        sd.commit(&s).unwrap();
+        let mut s = committed(&sd, sample());
         let p = Pending { version: 1, seq: 1, time_unix_nano: 9, ..Pending::default() };
         sd.write_pending(&p).unwrap();
         assert_eq!(sd.load(0, true).unwrap().pending, Some(p.clone()));
@@ -523,26 +666,45 @@ mod tests {
     }
 
     #[test]
-    fn unusable_states_are_recovered_from_the_backup() {
-        for bad in [&b"{\"version\":1,\"files\":"[..], b"", b"\0\0\0", b"{\"version\":9}", b"[]"] {
-            let dir = tempfile::tempdir().unwrap();
-            let sd = StateDir::new(dir.path());
-            let s = sample();
-            sd.commit(&s).unwrap();
-            fs::write(sd.state_path(), bad).unwrap();
-            let l = sd.load(1_000_000_000_000, true).unwrap();
-            assert_eq!(l.state, s, "{bad:?}");
-            assert!(!l.start_at_end);
-            assert!(l.recovered[0].contains("state.json"), "{:?}", l.recovered);
-            assert!(dir.path().join("state.json.corrupt-1000").exists(), "moved aside");
+    fn unusable_files_are_recovered_from_their_backups() {
+        let bads: [&[u8]; 5] =
+            [b"{\"version\":1,\"files\":", b"", b"\0\0\0", b"{\"version\":9}", b"[]"];
+        for which in ["state.json", "files.json"] {
+            for bad in bads {
+                let dir = tempfile::tempdir().unwrap();
+                let sd = StateDir::new(dir.path());
+                let s = committed(&sd, sample());
+                fs::write(dir.path().join(which), bad).unwrap();
+                let l = sd.load(1_000_000_000_000, true).unwrap();
+                assert_eq!(l.state, s, "{which} {bad:?}");
+                assert!(!l.start_at_end);
+                assert!(l.recovered[0].contains(which), "{:?}", l.recovered);
+                assert!(dir.path().join(format!("{which}.corrupt-1000")).exists(), "moved aside");
+            }
         }
     }
 
     #[test]
-    fn without_a_backup_the_state_starts_over_at_the_end_of_files() {
+    fn lost_totals_restart_but_positions_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
+        let s = committed(&sd, sample());
         fs::write(sd.state_path(), b"garbage").unwrap();
+        fs::remove_file(sd.backup_path()).unwrap();
+        let l = sd.load(3, true).unwrap();
+        assert!(!l.start_at_end);
+        assert!(l.state.series.is_empty());
+        assert_eq!(l.state.files, s.files);
+        assert!(l.recovered.iter().any(|m| m.contains("totals start over")), "{:?}", l.recovered);
+    }
+
+    #[test]
+    fn lost_positions_start_over_at_the_end_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        committed(&sd, sample());
+        fs::write(sd.files_path(), b"garbage").unwrap();
+        fs::remove_file(sd.files_backup_path()).unwrap();
         write_json_atomic(
             &sd.pending_path(),
             &Pending { version: 1, seq: 5, ..Pending::default() },
@@ -552,8 +714,9 @@ mod tests {
         assert!(l.start_at_end);
         assert!(!l.first_run);
         assert!(l.pending.is_none());
-        assert!(l.recovered[0].contains("current end"), "{:?}", l.recovered);
-        assert!(l.recovered[1].contains("given up"), "{:?}", l.recovered);
+        assert!(l.state.files_dirty);
+        let all = l.recovered.join("\n");
+        assert!(all.contains("current end") && all.contains("given up"), "{all}");
     }
 
     #[test]
@@ -576,8 +739,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         fs::write(sd.state_path(), b"garbage").unwrap();
-        let l = sd.load(3, false).unwrap();
-        assert!(l.start_at_end);
+        sd.load(3, false).unwrap();
         assert_eq!(fs::read(sd.state_path()).unwrap(), b"garbage");
     }
 
@@ -585,7 +747,7 @@ mod tests {
     fn a_corrupt_pending_batch_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
-        sd.commit(&sample()).unwrap();
+        committed(&sd, sample());
         fs::write(sd.pending_path(), b"{\"version\":1,\"seq\":").unwrap();
         let l = sd.load(3_000_000_000, true).unwrap();
         assert!(l.pending.is_none());
@@ -598,9 +760,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         fs::write(dir.path().join(".state.json.Ab12.tmp"), b"{").unwrap();
+        fs::write(dir.path().join(".files.json.x.tmp"), b"{").unwrap();
         fs::write(dir.path().join(".pending.json.x.tmp"), b"{").unwrap();
         fs::write(dir.path().join("keep.tmp"), b"").unwrap();
-        assert_eq!(sd.remove_stray_temp_files(), 2);
+        assert_eq!(sd.remove_stray_temp_files(), 3);
         assert!(dir.path().join("keep.tmp").exists());
     }
 

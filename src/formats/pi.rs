@@ -55,31 +55,37 @@ pub struct PiState {
 }
 
 /// How far the entries of a session have been counted, whichever file they
-/// were read from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionMark {
+/// were read from (borrowed from the file states it was collected from).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionMark<'a> {
     /// The newest entry timestamp counted.
-    pub high_ts: Option<String>,
+    pub high_ts: Option<&'a str>,
     /// Hashes of the entry ids counted at exactly `high_ts`.
-    pub high_ids: Vec<u64>,
+    pub high_ids: &'a [u64],
 }
 
 /// The sessions the state knows, by hash of their header id.
-pub type KnownSessions = std::collections::HashMap<u64, SessionMark>;
+pub type KnownSessions<'a> = std::collections::HashMap<u64, SessionMark<'a>>;
 
 /// Collects the high-water mark of every session that some file state
 /// (live or recently vanished) has counted.
-pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSessions {
+pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSessions<'a> {
     let mut out = KnownSessions::new();
     for st in states {
-        let Some(h) = st.session.filter(|h| *h != 0) else { continue };
-        let mark = out.entry(h).or_default();
-        if st.high_ts > mark.high_ts {
-            mark.high_ts = st.high_ts.clone();
-            mark.high_ids = st.high_ids.clone();
-        }
+        raise_mark(&mut out, st);
     }
     out
+}
+
+/// Raises the mark of `st`'s session to `st`'s high-water mark if that is
+/// further.
+pub fn raise_mark<'a>(marks: &mut KnownSessions<'a>, st: &'a PiState) {
+    let Some(h) = st.session.filter(|h| *h != 0) else { return };
+    let mark = marks.entry(h).or_default();
+    if st.high_ts.as_deref() > mark.high_ts {
+        mark.high_ts = st.high_ts.as_deref();
+        mark.high_ids = &st.high_ids;
+    }
 }
 
 /// How many ids sharing one millisecond we remember; more is harmless (the
@@ -424,7 +430,7 @@ pub struct Deriver<'s> {
     pub state: &'s mut PiState,
     /// Sessions already counted from other files (a file renamed and
     /// rewritten between two runs keeps only its session id).
-    pub known: &'s KnownSessions,
+    pub known: &'s KnownSessions<'s>,
 }
 
 impl Deriver<'_> {
@@ -548,8 +554,8 @@ impl Deriver<'_> {
         if let Some(mark) = id.and_then(|h| self.known.get(&h)) {
             // A session counted before under another file: not a new
             // session, and its entries up to the mark are copies.
-            self.state.high_ts = mark.high_ts.clone();
-            self.state.high_ids = mark.high_ids.clone();
+            self.state.high_ts = mark.high_ts.map(str::to_owned);
+            self.state.high_ids = mark.high_ids.to_vec();
             self.state.replay = mark.high_ts.is_some();
             return;
         }

@@ -234,5 +234,15 @@ fn the_lock_is_a_separate_file_beside_the_state() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["install-id", "state.bak.json", "state.json", "telemetron.lock"]);
+    assert_eq!(
+        names,
+        vec![
+            "files.bak.json",
+            "files.json",
+            "install-id",
+            "state.bak.json",
+            "state.json",
+            "telemetron.lock"
+        ]
+    );
 }

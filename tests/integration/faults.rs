@@ -95,26 +95,36 @@ fn a_corrupt_state_is_recovered_from_its_backup_loudly() {
 
 #[test]
 fn with_no_usable_state_history_is_not_sent_again() {
-    let env = TestEnv::with_demo_home();
-    let rx = Receiver::start();
-    env.scan(&["--endpoint", &rx.url]).expect_code(0);
-    for f in ["state.json", "state.bak.json"] {
-        std::fs::write(env.state_dir().join(f), "garbage").unwrap();
+    // Lost file positions: every file is taken up from its current end.
+    // Lost totals alone: the positions say what was sent already.
+    for (lost, says) in [
+        (["files.json", "files.bak.json"], "current end"),
+        (["state.json", "state.bak.json"], "totals start over"),
+    ] {
+        let env = TestEnv::with_demo_home();
+        let rx = Receiver::start();
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        for f in lost {
+            std::fs::write(env.state_dir().join(f), "garbage").unwrap();
+        }
+        let run = env.scan(&["--endpoint", &rx.url]);
+        run.expect_code(0);
+        assert!(run.stderr.contains(says), "{lost:?}: {}", run.stderr);
+        env.append(PI_FILE, &(pi_user_line(6) + "\n"));
+        env.scan(&["--endpoint", &rx.url]).expect_code(0);
+        let got = dedup_total(&rx.requests());
+        assert_eq!(
+            without_heartbeat(got),
+            demo_plus_one(),
+            "{lost:?}: history once, new line once"
+        );
+        let kept: Vec<_> = std::fs::read_dir(env.state_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".corrupt-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "the unusable file is kept for inspection: {kept:?}");
     }
-    // The install id survives; only counting state was lost.
-    let run = env.scan(&["--endpoint", &rx.url]);
-    run.expect_code(0);
-    assert!(run.stderr.contains("current end"), "{}", run.stderr);
-    env.append(PI_FILE, &(pi_user_line(6) + "\n"));
-    env.scan(&["--endpoint", &rx.url]).expect_code(0);
-    let got = dedup_total(&rx.requests());
-    assert_eq!(without_heartbeat(got), demo_plus_one(), "history once, new line once");
-    let kept: Vec<_> = std::fs::read_dir(env.state_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".corrupt-"))
-        .collect();
-    assert_eq!(kept.len(), 1, "the unusable state is kept for inspection: {kept:?}");
 }
 
 #[test]

@@ -179,7 +179,7 @@ fn a_deleted_file_keeps_its_totals() {
         "totals keep the deleted file's counts"
     );
     let state: serde_json::Value =
-        serde_json::from_slice(&b.env.state_file("state.json").unwrap()).unwrap();
+        serde_json::from_slice(&b.env.state_file("files.json").unwrap()).unwrap();
     let entry =
         state["files"].as_object().unwrap().iter().find(|(k, _)| k.ends_with("a.jsonl")).unwrap().1;
     assert!(entry["missing_since_unix_nano"].is_u64(), "kept for a grace period: {entry}");
