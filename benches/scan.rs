@@ -103,6 +103,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use telemetron::util::SplitMix64;
 
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
@@ -274,29 +275,26 @@ fn parse_u64(s: &str) -> Res<u64> {
 /// A splitmix64 generator: tiny, fast, statistically fine for test data,
 /// and the same sequence on every platform.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator for `seed`, on an independent stream `stream` (one per
     /// file, so files can be generated in parallel and still reproducibly).
     fn new(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_add(1).wrapping_mul(0xA076_1D64_78BD_642F));
+        let mut r =
+            Rng(SplitMix64(seed ^ stream.wrapping_add(1).wrapping_mul(0xA076_1D64_78BD_642F)));
         r.next_u64();
         r
     }
 
     /// The next 64 random bits.
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
     fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+        self.0.below(n)
     }
 
     /// Uniform in `lo..hi` (`hi > lo`).
@@ -887,7 +885,7 @@ struct Gen<'p, W: Write> {
 /// `file_name`, `:` and `.` become `-` as in pi's file names.
 fn push_iso(out: &mut Vec<u8>, ms: u64, file_name: bool) {
     let secs = ms / 1000;
-    let (y, m, d) = civil_from_days(secs / 86_400);
+    let (y, m, d) = telemetron::util::civil_from_days(secs / 86_400);
     let sod = secs % 86_400;
     let (c, dot) = if file_name { ('-', '-') } else { (':', '.') };
     let _ = write!(
@@ -898,21 +896,6 @@ fn push_iso(out: &mut Vec<u8>, ms: u64, file_name: bool) {
         sod % 60,
         ms % 1000
     );
-}
-
-/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's
-/// algorithm, for dates after 1970).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Size of one tool output: mostly small, a long tail up to ~6 MB.

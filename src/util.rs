@@ -35,23 +35,49 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Formats Unix nanoseconds as an RFC 3339 UTC timestamp (second
-/// precision), for messages and `status`.
-pub fn rfc3339(unix_nano: u64) -> String {
-    let secs = unix_nano / 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
+/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's
+/// civil-from-days algorithm, for dates from 1970 on).
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
-    let era = z.div_euclid(146_097);
+    let era = z / 146_097;
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
+}
+
+/// Formats Unix nanoseconds as an RFC 3339 UTC timestamp (second
+/// precision), for messages and `status`.
+pub fn rfc3339(unix_nano: u64) -> String {
+    let secs = unix_nano / 1_000_000_000;
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// SplitMix64: a tiny, fast, seedable generator. Not for secrets (the
+/// install id comes from the OS); used for retry jitter, and by the tests
+/// and the benchmark to make reproducible random inputs.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), without modulo bias.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +95,13 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_767_225_600_000_000_000), "2026-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn splitmix_is_reproducible_and_in_range() {
+        let (mut a, mut b) = (SplitMix64(7), SplitMix64(7));
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert!((0..1000).all(|_| a.below(10) < 10));
     }
 
     #[test]

@@ -234,13 +234,8 @@ fn next_wait(
     retry_after: Option<Duration>,
 ) -> Option<Duration> {
     let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6)) / 2);
-    let jitter = Duration::from_millis(
-        u64::from(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos()),
-        ) % 250,
-    );
+    let jitter =
+        Duration::from_millis(crate::util::SplitMix64(crate::util::now_unix_nano()).below(250));
     let wait = retry_after.unwrap_or(backoff + jitter);
     let elapsed = started.elapsed();
     if elapsed + wait >= budget {

@@ -27,20 +27,16 @@ const DIR: &str = ".pi/agent/sessions/--model--";
 /// The file names a sequence plays with.
 const NAMES: [&str; 3] = ["a.jsonl", "b.jsonl", "c.jsonl"];
 
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
+/// The library's SplitMix64, with the helpers this test uses.
+struct Rng(telemetron::util::SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Rng {
+        Rng(telemetron::util::SplitMix64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
 }
 
@@ -140,7 +136,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
     let dir = env.home().join(DIR);
     std::fs::create_dir_all(&dir).unwrap();
     let path = |n: &str| -> PathBuf { dir.join(n) };
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = Model {
         files: BTreeMap::new(),
         counted_prompts: HashSet::new(),
