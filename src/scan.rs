@@ -375,6 +375,8 @@ fn scan_changed(
             results[r as usize] += 1;
         })?
     };
+    // Tests kill the run here: while files are being read in parallel.
+    crate::failpoint::hit("mid-scan");
     results[LineResult::Oversized as usize] += outcome.oversized;
     for r in LineResult::ALL {
         counts.add(Series::Lines { pack: src.pack, result: *r }, results[*r as usize]);

@@ -49,7 +49,9 @@ fn demo_plus_one() -> BTreeMap<String, i64> {
 
 #[test]
 fn a_run_killed_at_any_point_loses_and_duplicates_nothing() {
-    for point in ["after-scan", "after-pending", "before-rename", "after-ack", "after-commit"] {
+    for point in
+        ["mid-scan", "after-scan", "after-pending", "before-rename", "after-ack", "after-commit"]
+    {
         let env = TestEnv::with_demo_home();
         let rx = Receiver::start();
         let run = env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_FAILPOINT", point)]);

@@ -243,6 +243,11 @@ fn an_unreadable_file_is_skipped_and_the_rest_still_counted() {
     }
     mode(&b.path("good.jsonl"), 0o644);
     mode(&b.path("secret.jsonl"), 0o000);
+    // And a directory that cannot be listed.
+    let locked = b.env.home().join(DIR).join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::write(locked.join("x.jsonl"), lines(&[header("S3", 0), user(3)])).unwrap();
+    mode(&locked, 0o000);
     std::fs::create_dir_all(b.env.state_dir()).unwrap();
     mode(&b.env.state_dir(), 0o777);
     mode(&b.env.config_path(), 0o644);
@@ -262,6 +267,7 @@ fn an_unreadable_file_is_skipped_and_the_rest_still_counted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("secret.jsonl") && stderr.contains("ermission denied"), "{stderr}");
+    assert!(stderr.contains("locked: cannot list directory"), "{stderr}");
     let got = without_heartbeat(flatten(&b.rx.requests()[0].decode()));
     assert_eq!(got, pi(1, 1, 2, 0, 0, 0));
 }
