@@ -14,6 +14,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -136,20 +139,42 @@ const IGNORED_PREFIXES: &[&[u8]] = &[
     b"{\"type\":\"session_info\"",
 ];
 
-/// Marks a tool-result message: pi serialises `role` first, so this text
-/// can only be the message object of a tool result.
-const TOOL_RESULT_MARK: &[u8] = b"\"message\":{\"role\":\"toolResult\"";
+/// The start of a `message` record: pi serialises `type` first.
+const MESSAGE_PREFIX: &[u8] = b"{\"type\":\"message\",";
 
-/// The only way a tool result counts.
-const IS_ERROR_MARK: &[u8] = b"\"isError\":true";
+/// The start of a message object. The first occurrence in a `message`
+/// record is the record's own message: the envelope keys before it (`id`,
+/// `parentId`, `timestamp`) are scalars, and pi writes `role` first.
+const ROLE_MARK: &[u8] = b"\"message\":{\"role\":\"";
 
-/// Decides by bytes alone that a line cannot count.
+/// The error flag's key, and its only value that lets a line be skipped.
+const IS_ERROR_KEY: &[u8] = b"\"isError\"";
+const IS_ERROR_FALSE: &[u8] = b"\"isError\":false";
+
+/// Decides by bytes alone that a line cannot count: a record type that
+/// never counts, or a tool result that is certainly not an error. Anything
+/// the bytes do not settle (other spacing, a duplicated flag, a tool-result
+/// object nested somewhere else) is left to the parser, so skipping never
+/// changes a count (a property test and a fuzz target check this).
 pub fn cannot_matter(line: &[u8]) -> bool {
     if IGNORED_PREFIXES.iter().any(|p| line.starts_with(p)) {
         return true;
     }
-    memchr::memmem::find(line, TOOL_RESULT_MARK).is_some()
-        && memchr::memmem::find(line, IS_ERROR_MARK).is_none()
+    if !line.starts_with(MESSAGE_PREFIX) {
+        return false;
+    }
+    static ROLE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(ROLE_MARK));
+    static FLAG: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(IS_ERROR_KEY));
+    let Some(at) = ROLE.find(line) else { return false };
+    if !line[at + ROLE_MARK.len()..].starts_with(b"toolResult\"") {
+        return false;
+    }
+    let mut flags = FLAG.find_iter(line);
+    match (flags.next(), flags.next()) {
+        (None, _) => true,
+        (Some(i), None) => line[i..].starts_with(IS_ERROR_FALSE),
+        (Some(_), Some(_)) => false,
+    }
 }
 
 /// One line of a pi transcript, reduced to the fields that can count.
@@ -715,6 +740,37 @@ mod tests {
         let (c, r) = run(&[&bad], &mut st);
         assert_eq!(r, vec![LineResult::Parsed]);
         assert_eq!(c.get(&Series::Error { pack: Pack::Pi, error_type: ErrorType::Tool }), 1);
+    }
+
+    #[test]
+    fn the_prefilter_only_skips_what_certainly_cannot_count() {
+        let tr = |rest: &str| {
+            format!(
+                r#"{{"type":"message","id":"x","timestamp":"t","message":{{"role":"toolResult","content":"c"{rest}}}}}"#
+            )
+        };
+        assert!(cannot_matter(tr(r#","isError":false"#).as_bytes()));
+        assert!(cannot_matter(tr("").as_bytes()));
+        assert!(!cannot_matter(tr(r#","isError":true"#).as_bytes()));
+        assert!(!cannot_matter(tr(r#","isError": true"#).as_bytes()), "other spacing is parsed");
+        assert!(!cannot_matter(tr(r#","isError":false,"isError":true"#).as_bytes()));
+        // Found by fuzzing: a tool-result object spliced into another
+        // record type must not hide that record.
+        let spliced = r#"{"type":"model_change","provider":"p","modelId":"m","message":{"role":"toolResult"}}"#;
+        assert!(!cannot_matter(spliced.as_bytes()));
+        // A tool result nested in an assistant's tool-call arguments.
+        let nested = r#"{"type":"message","id":"x","message":{"role":"assistant","content":[{"type":"toolCall","name":"sessions_send","arguments":{"message":{"role":"toolResult"}}}]}}"#;
+        assert!(!cannot_matter(nested.as_bytes()));
+        let mut st = PiState::default();
+        let (c, _) = run(&[nested], &mut st);
+        assert_eq!(
+            c.get(&Series::ToolCall {
+                pack: Pack::Pi,
+                tool: "sessions_send",
+                class: ToolClass::Agent
+            }),
+            1
+        );
     }
 
     #[test]
