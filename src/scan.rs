@@ -97,7 +97,8 @@ pub fn scan(
             .par_iter()
             .map(|s| {
                 let key = key_of(&s.path);
-                let (prev, moved_from) = previous(&key, files, &moves, &claimed);
+                let (prev, moved_from) =
+                    previous(&key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
                 scan_file(s, key, prev, moved_from, opts, &indexes, known)
             })
             .collect()
@@ -189,7 +190,8 @@ fn settle_copies(
             pi::raise_mark(&mut marks, &st.pi);
         }
         let key = results[i].key.clone();
-        let (prev, moved_from) = previous(&key, files, moves, claimed);
+        let id = (sources[i].meta.dev, sources[i].meta.ino);
+        let (prev, moved_from) = previous(&key, id, files, moves, claimed);
         results[i] = scan_file(&sources[i], key, prev, moved_from, opts, indexes, &marks);
     }
 }
@@ -198,6 +200,7 @@ fn settle_copies(
 /// nothing for a path whose entry moved away, else the path's own entry.
 fn previous<'a>(
     key: &str,
+    id: (u64, u64),
     files: &'a BTreeMap<String, FileState>,
     moves: &HashMap<String, &str>,
     claimed: &std::collections::HashSet<&str>,
@@ -205,7 +208,12 @@ fn previous<'a>(
     match moves.get(key) {
         Some(old) => (files.get(*old), Some(old.to_string())),
         None if claimed.contains(key) => (None, None),
-        None => (files.get(key), None),
+        // The file once here vanished; what is here now is another file
+        // (its session, if known, is recognised by its header).
+        None => match files.get(key) {
+            Some(f) if f.missing_since_unix_nano.is_some() && (f.dev, f.ino) != id => (None, None),
+            other => (other, None),
+        },
     }
 }
 
@@ -251,6 +259,11 @@ fn find_moves<'a>(
 /// True when the file at `path` still starts with the bytes `st` was
 /// fingerprinted from and is at least as long as its offset.
 fn same_content(path: &Path, st: &FileState) -> bool {
+    // An empty fingerprint (nothing was read yet) matches anything, so it
+    // proves nothing: such an entry is never taken for a moved file.
+    if st.head_len == 0 {
+        return false;
+    }
     let Ok(f) = File::open(path) else { return false };
     let long_enough = f.metadata().is_ok_and(|m| m.len() >= st.offset);
     long_enough
@@ -688,6 +701,54 @@ mod tests {
         std::fs::copy(d.path().join("a.jsonl"), d.path().join("b.jsonl")).unwrap();
         let o = run(d.path(), &mut files);
         assert_eq!(prompts(&o.counts), 1);
+    }
+
+    #[test]
+    fn an_empty_entry_whose_inode_is_reused_is_not_a_move() {
+        // Found by the model test: b.jsonl was emptied and rewritten
+        // (freeing its inode), then a.jsonl's rewrite got that inode.
+        let d = tempfile::tempdir().unwrap();
+        // a.jsonl lost its header to a copy-truncate earlier.
+        std::fs::write(d.path().join("a.jsonl"), format!("{}\n{}\n", user(1), user(2))).unwrap();
+        std::fs::write(d.path().join("b.jsonl"), "").unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        let a_key = d.path().join("a.jsonl").display().to_string();
+        let b_key = d.path().join("b.jsonl").display().to_string();
+        // Pretend b's old inode is the one a.jsonl has after its rewrite.
+        let tmp = d.path().join("a.jsonl.tmp-1");
+        std::fs::write(&tmp, format!("{}\n{}\n{}\n", user(1), user(2), user(3))).unwrap();
+        std::fs::rename(&tmp, d.path().join("a.jsonl")).unwrap();
+        let new_a =
+            sources(d.path()).into_iter().find(|s| s.path.ends_with("a.jsonl")).unwrap().meta;
+        let b = files.get_mut(&b_key).unwrap();
+        assert_eq!(b.head_len, 0);
+        (b.dev, b.ino) = (new_a.dev, new_a.ino);
+        std::fs::remove_file(d.path().join("b.jsonl")).unwrap();
+        std::fs::write(d.path().join("b.jsonl"), "").unwrap();
+        let o = run(d.path(), &mut files);
+        assert_eq!(prompts(&o.counts), 1, "a's rewrite is replayed, not read as b moved");
+        assert!(files.contains_key(&a_key));
+    }
+
+    #[test]
+    fn a_stale_entry_at_a_path_does_not_hold_back_a_session_further_along() {
+        // Found by the model test: a.jsonl is renamed to b.jsonl and
+        // rewritten (a's entry stays behind, vanished, with an old mark);
+        // b counts on; then b is rewritten and renamed back to a.jsonl.
+        let d = tempfile::tempdir().unwrap();
+        let p = |n: &str| d.path().join(n);
+        std::fs::write(p("a.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        std::fs::write(p("t"), format!("{H}\n{}\n{}\n", user(1), user(2))).unwrap();
+        std::fs::rename(p("t"), p("b.jsonl")).unwrap();
+        std::fs::remove_file(p("a.jsonl")).unwrap();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
+        std::fs::write(p("t"), format!("{H}\n{}\n{}\n", user(2), user(3))).unwrap();
+        std::fs::rename(p("t"), p("a.jsonl")).unwrap();
+        std::fs::remove_file(p("b.jsonl")).unwrap();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1, "only user(3) is new");
     }
 
     #[test]

@@ -565,6 +565,15 @@ impl Deriver<'_> {
     fn header(&mut self, e: &Entry, counts: &mut Counts) {
         let id = e.id.as_deref().map(|i| fnv64(i.as_bytes()));
         if id.is_some() && id == self.state.session {
+            // The same session read again: replay up to the furthest mark
+            // any file of it reached (another file may be further along).
+            if let Some(mark) = id.and_then(|h| self.known.get(&h)) {
+                if mark.high_ts > self.state.high_ts.as_deref() {
+                    self.state.high_ts = mark.high_ts.map(str::to_owned);
+                    self.state.high_ids = mark.high_ids.to_vec();
+                    self.state.replay = true;
+                }
+            }
             return;
         }
         if self.state.session.is_some() {
