@@ -596,6 +596,20 @@ macro_rules! tally {
         }
 
         impl Tally {
+    /// Counts one session start of `agent`, of the given kind.
+    fn session(&mut self, agent: Agent, kind: Kind) {
+        match agent {
+            Agent::Pi => self.sessions_pi += 1,
+            Agent::Openclaw => self.sessions_openclaw += 1,
+            Agent::Roundhouse => self.sessions_roundhouse += 1,
+        }
+        match kind {
+            Kind::Main => {}
+            Kind::Subagent => self.sessions_subagent += 1,
+            Kind::Cron => self.sessions_cron += 1,
+        }
+    }
+
             /// Adds another tally to this one.
             fn add(&mut self, o: &Tally) {
                 $(self.$f += o.$f;)*
@@ -1006,17 +1020,7 @@ impl<W: Write> Gen<'_, W> {
         write!(self.line, "{{\"type\":\"session\",\"version\":3,\"id\":\"{id}\",\"timestamp\":\"")?;
         push_iso(&mut self.line, self.ts_ms, false);
         write!(self.line, "\",\"cwd\":\"{cwd}\"}}")?;
-        let t = &mut self.tally;
-        match self.agent {
-            Agent::Pi => t.sessions_pi += 1,
-            Agent::Openclaw => t.sessions_openclaw += 1,
-            Agent::Roundhouse => t.sessions_roundhouse += 1,
-        }
-        match kind {
-            Kind::Main => {}
-            Kind::Subagent => t.sessions_subagent += 1,
-            Kind::Cron => t.sessions_cron += 1,
-        }
+        self.tally.session(self.agent, kind);
         self.emit(Class::Parsed)
     }
 
@@ -1779,16 +1783,7 @@ fn naive_entry(v: &Value, agent: Agent, kind: Kind, t: &mut Tally) -> Class {
     let Some(obj) = v.as_object() else { return Class::Malformed };
     match obj.get("type").and_then(Value::as_str) {
         Some("session") => {
-            match agent {
-                Agent::Pi => t.sessions_pi += 1,
-                Agent::Openclaw => t.sessions_openclaw += 1,
-                Agent::Roundhouse => t.sessions_roundhouse += 1,
-            }
-            match kind {
-                Kind::Main => {}
-                Kind::Subagent => t.sessions_subagent += 1,
-                Kind::Cron => t.sessions_cron += 1,
-            }
+            t.session(agent, kind);
             Class::Parsed
         }
         Some("custom") => {
