@@ -11,7 +11,8 @@ use crate::config::{Compression, DurationValue, Encoding, Temporality};
 /// Exit codes, shown at the end of `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  exported (or nothing to do, or another run holds the lock)
+  0  exported (or nothing to do, another run holds the lock, or telemetry is
+     off: DO_NOT_TRACK, TELEMETRON_TELEMETRY=0, ~/.telemetron/telemetry-off …)
   1  exported, but some session files could not be read (see the warnings)
   2  usage or configuration error
   3  export failed; nothing was lost, the batch is sent again by the next run

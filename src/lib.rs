@@ -20,6 +20,7 @@ pub mod failpoint;
 pub mod formats;
 pub mod identity;
 pub mod metrics;
+pub mod optout;
 pub mod paths;
 pub mod read;
 pub mod run;
@@ -41,10 +42,19 @@ pub fn main_entry() -> ExitCode {
     let cli = Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
     let result = match cli.command {
-        Command::Scan(args) => match Settings::resolve(&args, &env) {
-            Ok(settings) => run::scan_command(&settings, args.dry_run),
-            Err(error) => Err(run::Failure { exit: Exit::Config, error }),
-        },
+        Command::Scan(args) => {
+            // Opting out wins over everything, even a broken config: the
+            // run then reads nothing and sends nothing.
+            let home = paths::home_dir(&env).unwrap_or_default();
+            if let Some(why) = optout::check(&env, &home) {
+                eprintln!("telemetron: telemetry is off ({why}); nothing was read or sent");
+                return Exit::Ok.into();
+            }
+            match Settings::resolve(&args, &env) {
+                Ok(settings) => run::scan_command(&settings, args.dry_run),
+                Err(error) => Err(run::Failure { exit: Exit::Config, error }),
+            }
+        }
     };
     match result {
         Ok(exit) => exit.into(),

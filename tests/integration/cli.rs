@@ -81,3 +81,41 @@ fn an_unusable_state_dir_is_a_local_error() {
     assert!(run.stderr.contains("not-a-dir"), "{}", run.stderr);
     assert!(rx.requests().is_empty());
 }
+
+#[test]
+fn every_opt_out_signal_stops_the_scan_before_it_reads_anything() {
+    let signals: [(&str, &str, &str); 5] = [
+        ("DO_NOT_TRACK", "1", ""),
+        ("TELEMETRON_TELEMETRY", "0", ""),
+        ("LOWKEY_TELEMETRY", "off", ""),
+        ("", "", ".telemetron/telemetry-off"),
+        ("", "", ".lowkey/telemetry-off"),
+    ];
+    for (var, value, file) in signals {
+        let env = TestEnv::with_demo_home();
+        let rx = Receiver::start();
+        // Even a broken config does not matter once telemetry is off.
+        env.write_config("not: [valid");
+        if !file.is_empty() {
+            std::fs::create_dir_all(env.home().join(file).parent().unwrap()).unwrap();
+            std::fs::write(env.home().join(file), "").unwrap();
+        }
+        let vars: Vec<(&str, &str)> = if var.is_empty() { vec![] } else { vec![(var, value)] };
+        for args in [&["--endpoint", rx.url.as_str()][..], &["--dry-run"]] {
+            let run = env.scan_env(args, &vars);
+            run.expect_code(0);
+            assert!(run.stderr.contains("telemetry is off"), "{var}{file}: {}", run.stderr);
+            assert!(run.stdout.is_empty());
+        }
+        assert!(rx.requests().is_empty(), "{var}{file}: nothing sent");
+        assert!(!env.state_dir().exists(), "{var}{file}: nothing written");
+    }
+}
+
+#[test]
+fn telemetron_disable_is_not_an_opt_out() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_DISABLE", "1")]).expect_code(0);
+    assert_eq!(rx.requests().len(), 1);
+}
