@@ -38,6 +38,11 @@ pub enum Command {
     /// exit; schedule it with a systemd timer, launchd or cron).
     #[command(after_help = EXIT_CODES_HELP)]
     Scan(ScanArgs),
+    /// Show whether telemetron is healthy: opt-out, config, endpoint, packs
+    /// and files, unscanned bytes, the last runs, the pending batch and
+    /// dropped points. Exits 1 when the last run failed or no run succeeded
+    /// for three intervals (for monitoring), 2 on a configuration error.
+    Status(StatusArgs),
 }
 
 /// Flags of `telemetron scan`.
@@ -48,6 +53,32 @@ pub struct ScanArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Settings shared with the other commands.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Flags of `telemetron status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How often scans are scheduled; no successful run for three of these
+    /// makes the status unhealthy, e.g. 5m [default: 5m].
+    #[arg(long, env = "TELEMETRON_INTERVAL", value_parser = parse_duration_arg)]
+    pub interval: Option<DurationValue>,
+
+    /// Settings shared with the other commands.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Settings flags shared by every command (each names its environment
+/// variable; the config file and defaults lie underneath).
+#[derive(Debug, Args)]
+pub struct CommonArgs {
     /// Config file [default: /etc/telemetron/config.yaml as root, else the
     /// user's config dir].
     #[arg(long, env = "TELEMETRON_CONFIG", value_name = "FILE")]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::cli::ScanArgs;
+use crate::cli::CommonArgs;
 use crate::metrics::Pack;
 use crate::paths;
 
@@ -223,7 +223,7 @@ impl Settings {
     /// Resolves flags (already merged with their environment variables by
     /// clap), the config file and defaults.
     pub fn resolve(
-        args: &ScanArgs,
+        args: &CommonArgs,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Settings> {
         let home_override = args.home.is_some();
@@ -393,7 +393,7 @@ fn check_endpoint(url: &str, insecure: bool) -> anyhow::Result<()> {
 }
 
 /// Validates the declared resource attributes, with flag/env overrides.
-fn validate_declared(d: Declared, args: &ScanArgs) -> anyhow::Result<Vec<(String, String)>> {
+fn validate_declared(d: Declared, args: &CommonArgs) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (key, flag, file) in [
         ("deployment_id", &args.deployment_id, d.deployment_id),
@@ -431,7 +431,10 @@ mod tests {
         }
         full.extend(argv);
         let cli = crate::cli::Cli::try_parse_from(full).unwrap();
-        let crate::cli::Command::Scan(args) = cli.command;
+        let crate::cli::Command::Scan(crate::cli::ScanArgs { common: args, .. }) = cli.command
+        else {
+            panic!("not scan")
+        };
         let env: Vec<(String, String)> =
             env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         Settings::resolve(&args, &move |k| env.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()))
@@ -528,7 +531,10 @@ mod tests {
         std::fs::write(dir.path().join("token"), "t").unwrap();
         let argv = ["telemetron", "scan", "--home", "/h", "--config", cfg.to_str().unwrap()];
         let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
-        let crate::cli::Command::Scan(args) = cli.command;
+        let crate::cli::Command::Scan(crate::cli::ScanArgs { common: args, .. }) = cli.command
+        else {
+            panic!("not scan")
+        };
         let s = Settings::resolve(&args, &|_| None).unwrap();
         assert_eq!(s.token_file, Some(dir.path().join("token")));
     }
@@ -544,7 +550,10 @@ mod tests {
             "/nonexistent/c.yaml",
         ])
         .unwrap();
-        let crate::cli::Command::Scan(args) = cli.command;
+        let crate::cli::Command::Scan(crate::cli::ScanArgs { common: args, .. }) = cli.command
+        else {
+            panic!("not scan")
+        };
         let e = Settings::resolve(&args, &|_| None).unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/c.yaml"));
     }

@@ -26,6 +26,7 @@ pub mod read;
 pub mod run;
 pub mod scan;
 pub mod state;
+pub mod status;
 pub mod util;
 
 use std::process::ExitCode;
@@ -50,8 +51,17 @@ pub fn main_entry() -> ExitCode {
                 eprintln!("telemetron: telemetry is off ({why}); nothing was read or sent");
                 return Exit::Ok.into();
             }
-            match Settings::resolve(&args, &env) {
+            match Settings::resolve(&args.common, &env) {
                 Ok(settings) => run::scan_command(&settings, args.dry_run),
+                Err(error) => Err(run::Failure { exit: Exit::Config, error }),
+            }
+        }
+        Command::Status(args) => {
+            let home = paths::home_dir(&env).unwrap_or_default();
+            let optout = optout::check(&env, &home);
+            let interval = args.interval.map_or(std::time::Duration::from_secs(300), |d| d.0);
+            match Settings::resolve(&args.common, &env) {
+                Ok(settings) => status::status_command(&settings, optout, args.json, interval),
                 Err(error) => Err(run::Failure { exit: Exit::Config, error }),
             }
         }

@@ -42,8 +42,36 @@ impl<T> OrExit<T> for anyhow::Result<T> {
     }
 }
 
-/// Runs one scan.
+/// What a run learned that `status.json` records.
+#[derive(Debug, Default)]
+struct RunInfo {
+    /// True once the run holds the lock (only such runs are recorded).
+    locked: bool,
+    /// The status of the last HTTP answer.
+    http_status: Option<u16>,
+}
+
+/// Runs one scan, and records how it ended for `telemetron status`.
 pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure> {
+    let mut info = RunInfo::default();
+    let result = scan(settings, dry_run, &mut info);
+    if info.locked {
+        let dir = StateDir::new(&settings.state_dir);
+        match &result {
+            Ok(exit) => crate::status::record(&dir, *exit, info.http_status, None),
+            Err(f) => crate::status::record(
+                &dir,
+                f.exit,
+                info.http_status,
+                Some(format!("{:#}", f.error)),
+            ),
+        }
+    }
+    result
+}
+
+/// One scan: lock, load, re-send, discover, scan, build, send, commit.
+fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, Failure> {
     let started = Instant::now();
     let dir = StateDir::new(&settings.state_dir);
     let target = if dry_run { None } else { Some(target(settings).or_exit(Exit::Config)?) };
@@ -51,7 +79,10 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
         None
     } else {
         match lock(&dir).or_exit(Exit::Local)? {
-            Some(l) => Some(l),
+            Some(l) => {
+                info.locked = true;
+                Some(l)
+            }
             None => {
                 eprintln!(
                     "telemetron: another scan holds {}; nothing to do",
@@ -100,7 +131,7 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
                 state.apply(&p);
             }
             Some(t) => {
-                let d = deliver(settings, t, &p, &resource, "re-sent unacknowledged batch")?;
+                let d = deliver(settings, t, &p, &resource, "re-sent unacknowledged batch", info)?;
                 exit = exit.max(settle(&mut state, &p, d));
                 dir.commit(&mut state).or_exit(Exit::Local)?;
             }
@@ -141,7 +172,7 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
         human_bytes(bytes),
         started.elapsed().as_millis()
     );
-    let d = deliver(settings, &target, &pending, &resource, &what)?;
+    let d = deliver(settings, &target, &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, &pending, d));
     dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
@@ -292,10 +323,16 @@ fn deliver(
     p: &Pending,
     resource: &ResourceInfo,
     what: &str,
+    info: &mut RunInfo,
 ) -> Result<Delivery, Failure> {
     let body = body_of(settings, p, resource);
     let gzip = settings.compression == Compression::Gzip;
-    match http::send(target, &body, encode::content_type(settings.encoding), gzip) {
+    let sent = http::send(target, &body, encode::content_type(settings.encoding), gzip);
+    info.http_status = match &sent {
+        Ok(ack) => Some(ack.status),
+        Err(e) => e.status(),
+    };
+    match sent {
         Ok(ack) => {
             crate::failpoint::hit("after-ack");
             eprintln!(

@@ -397,6 +397,7 @@ impl StateDir {
                 || name.starts_with(".files.json.")
                 || name.starts_with(".files.bak.json.")
                 || name.starts_with(".pending.json.")
+                || name.starts_with(".status.json.")
                 || name.starts_with(".install-id.");
             if ours && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
                 n += 1;
@@ -529,6 +530,11 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
 /// [`write_json_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_file_replace(path, bytes, true)
+}
+
+/// Replaces an informational file (not synced: losing it loses nothing).
+pub fn write_informational(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_file_replace(path, bytes, false)
 }
 
 /// Replaces `path` with `bytes` through a temp file and a rename; with

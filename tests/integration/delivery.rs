@@ -242,6 +242,7 @@ fn the_lock_is_a_separate_file_beside_the_state() {
             "install-id",
             "state.bak.json",
             "state.json",
+            "status.json",
             "telemetron.lock"
         ]
     );

@@ -9,4 +9,5 @@ mod lifecycle;
 mod model;
 mod privacy;
 mod property;
+mod status;
 mod util;
