@@ -43,6 +43,67 @@ pub enum Command {
     /// dropped points. Exits 1 when the last run failed or no run succeeded
     /// for three intervals (for monitoring), 2 on a configuration error.
     Status(StatusArgs),
+    /// Put `telemetron scan` on the platform's scheduler (a systemd timer,
+    /// a launchd job or a cron entry), take it off, or print what would be
+    /// installed. Installing twice changes nothing.
+    Schedule(ScheduleArgs),
+}
+
+/// What `schedule` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleAction {
+    /// Write the files and enable them.
+    Install,
+    /// Disable and delete them.
+    Remove,
+    /// Print the files and commands `install` would use.
+    Print,
+}
+
+/// Flags of `telemetron schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// install, remove or print.
+    #[arg(value_enum)]
+    pub action: ScheduleAction,
+
+    /// Use a systemd service and timer [default on Linux with systemd].
+    #[arg(long, conflicts_with_all = ["launchd", "cron"])]
+    pub systemd: bool,
+
+    /// Use a launchd job [default on macOS].
+    #[arg(long, conflicts_with = "cron")]
+    pub launchd: bool,
+
+    /// Use cron [default elsewhere].
+    #[arg(long)]
+    pub cron: bool,
+
+    /// For the current user (`systemctl --user`, a LaunchAgent, the user's
+    /// crontab) [default unless run as root].
+    #[arg(long, conflicts_with = "system")]
+    pub user: bool,
+
+    /// System-wide [default when run as root].
+    #[arg(long)]
+    pub system: bool,
+
+    /// Time between scans [default: 5m].
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub interval: Option<DurationValue>,
+
+    /// User the system-wide job runs as (whose agents are counted)
+    /// [default: $SUDO_USER, else root].
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+
+    /// The telemetron binary to schedule [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+
+    /// Write files under DIR instead of / (for packaging and tests).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
 }
 
 /// Flags of `telemetron scan`.

@@ -25,6 +25,7 @@ pub mod paths;
 pub mod read;
 pub mod run;
 pub mod scan;
+pub mod schedule;
 pub mod state;
 pub mod status;
 pub mod util;
@@ -56,6 +57,7 @@ pub fn main_entry() -> ExitCode {
                 Err(error) => Err(run::Failure { exit: Exit::Config, error }),
             }
         }
+        Command::Schedule(args) => schedule_command(&args, &env),
         Command::Status(args) => {
             let home = paths::home_dir(&env).unwrap_or_default();
             let optout = optout::check(&env, &home);
@@ -73,4 +75,80 @@ pub fn main_entry() -> ExitCode {
             f.exit.into()
         }
     }
+}
+
+/// Runs `telemetron schedule`.
+fn schedule_command(
+    args: &cli::ScheduleArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, run::Failure> {
+    use schedule::{Kind, Plan, Scope};
+    let config = |error| run::Failure { exit: Exit::Config, error };
+    let kind = if args.systemd {
+        Kind::Systemd
+    } else if args.launchd {
+        Kind::Launchd
+    } else if args.cron {
+        Kind::Cron
+    } else {
+        schedule::default_kind()
+    };
+    let root = paths::is_root();
+    let scope = if args.user {
+        Scope::User
+    } else if args.system || root {
+        Scope::System
+    } else {
+        Scope::User
+    };
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().map_err(|e| config(e.into()))?,
+    };
+    if !binary.is_absolute() {
+        return Err(config(anyhow::anyhow!(
+            "--binary must be an absolute path (schedulers do not search PATH reliably)"
+        )));
+    }
+    let run_as = match scope {
+        Scope::System => args.run_as.clone().or_else(|| env("SUDO_USER")).filter(|u| !u.is_empty()),
+        Scope::User => None,
+    };
+    let plan = Plan {
+        kind,
+        scope,
+        binary,
+        interval: args.interval.map_or(std::time::Duration::from_secs(300), |d| d.0),
+        run_as,
+        home: paths::home_dir(env).map_err(config)?,
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        uid: unsafe { libc::geteuid() },
+    };
+    schedule::render(&plan).map_err(config)?;
+    let mut real = schedule::RealRunner;
+    let mut recording;
+    let runner: &mut dyn schedule::Runner = match env("TELEMETRON_SCHEDULE_SEAM") {
+        Some(dir) => {
+            recording = schedule::RecordingRunner { dir: dir.into() };
+            &mut recording
+        }
+        None => &mut real,
+    };
+    let local = |error| run::Failure { exit: Exit::Local, error };
+    let lines = match args.action {
+        cli::ScheduleAction::Print => {
+            print!("{}", schedule::print(&plan).map_err(config)?);
+            return Ok(Exit::Ok);
+        }
+        cli::ScheduleAction::Install => {
+            schedule::install(&plan, &args.root, runner).map_err(local)?
+        }
+        cli::ScheduleAction::Remove => {
+            schedule::remove(&plan, &args.root, runner).map_err(local)?
+        }
+    };
+    for l in lines {
+        eprintln!("telemetron: {l}");
+    }
+    Ok(Exit::Ok)
 }

@@ -9,5 +9,6 @@ mod lifecycle;
 mod model;
 mod privacy;
 mod property;
+mod schedule;
 mod status;
 mod util;
