@@ -84,6 +84,26 @@ pub fn default_kind() -> Kind {
     }
 }
 
+/// Finds an installed schedule: the first of the places `install` writes
+/// to that exists (system-wide first), described for `status`. A user
+/// crontab is only read through the seam when `runner` is given.
+pub fn installed(home: &Path, runner: Option<&mut dyn Runner>) -> Option<String> {
+    let places = [
+        (PathBuf::from("/etc/systemd/system/telemetron.timer"), "systemd timer (system)"),
+        (home.join(".config/systemd/user/telemetron.timer"), "systemd timer (user)"),
+        (PathBuf::from(format!("/Library/LaunchDaemons/{LABEL}.plist")), "launchd daemon"),
+        (home.join(format!("Library/LaunchAgents/{LABEL}.plist")), "launchd agent"),
+        (PathBuf::from("/etc/cron.d/telemetron"), "cron (/etc/cron.d)"),
+    ];
+    for (path, what) in places {
+        if path.exists() {
+            return Some(format!("{what}: {}", path.display()));
+        }
+    }
+    let tab = runner?.run(&["crontab".into(), "-l".into()], None).ok()?;
+    tab.lines().find(|l| l.ends_with(CRON_MARK)).map(|l| format!("cron (user crontab): {l}"))
+}
+
 /// Checks the interval for the scheduler (cron counts whole minutes).
 fn check_interval(plan: &Plan) -> anyhow::Result<()> {
     let secs = plan.interval.as_secs();

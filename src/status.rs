@@ -92,6 +92,8 @@ pub struct Report {
     pub dropped_points: u64,
     /// Batches dropped whole.
     pub dropped_batches: u64,
+    /// The installed schedule, or `None`.
+    pub schedule: Option<String>,
     /// `ok`, or what is wrong.
     pub health: String,
     /// True when healthy.
@@ -125,6 +127,19 @@ pub fn report(
         }
     }
     let last_run = load_record(&dir);
+    let schedule = {
+        let home = &settings.home;
+        match std::env::var_os("TELEMETRON_SCHEDULE_SEAM") {
+            Some(d) => {
+                let mut r = crate::schedule::RecordingRunner { dir: d.into() };
+                crate::schedule::installed(home, Some(&mut r))
+            }
+            None => {
+                let mut r = crate::schedule::RealRunner;
+                crate::schedule::installed(home, Some(&mut r))
+            }
+        }
+    };
     let (health, healthy) = health(optout.as_deref(), last_run.as_ref(), interval, now_unix_nano());
     Ok(Report {
         telemetry: optout.map_or_else(|| "on".to_string(), |why| format!("off ({why})")),
@@ -138,6 +153,7 @@ pub fn report(
         pending: loaded.pending.map(|p| (p.seq, p.points.len())),
         dropped_points: loaded.state.dropped_points,
         dropped_batches: loaded.state.dropped_batches,
+        schedule,
         health,
         healthy,
     })
@@ -211,6 +227,10 @@ fn print_text(r: &Report) {
         None => println!("pending:       none"),
     }
     println!("dropped:       {} point(s) in {} batch(es)", r.dropped_points, r.dropped_batches);
+    println!(
+        "schedule:      {}",
+        r.schedule.as_deref().unwrap_or("not installed (see `telemetron schedule install`)")
+    );
     println!("health:        {}", r.health);
 }
 

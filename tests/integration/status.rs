@@ -103,3 +103,24 @@ fn when_telemetry_is_off_it_says_why_and_is_healthy() {
     r.expect_code(0);
     assert!(r.stdout.contains("telemetry:     off (DO_NOT_TRACK is set)"), "{}", r.stdout);
 }
+
+#[test]
+fn it_says_whether_a_schedule_is_installed() {
+    let env = TestEnv::with_demo_home();
+    let seam = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.env("TELEMETRON_SCHEDULE_SEAM", seam.path());
+        Run::from(c.output().unwrap(), args)
+    };
+    let before = run(&["status"]);
+    assert!(before.stdout.contains("schedule:      not installed"), "{}", before.stdout);
+    let bin = env!("CARGO_BIN_EXE_telemetron");
+    run(&["schedule", "install", "--systemd", "--user", "--binary", bin]).expect_code(0);
+    let after = run(&["status"]);
+    assert!(after.stdout.contains("schedule:      systemd timer (user)"), "{}", after.stdout);
+    run(&["schedule", "install", "--cron", "--user", "--binary", bin]).expect_code(0);
+    run(&["schedule", "remove", "--systemd", "--user", "--binary", bin]).expect_code(0);
+    let cron = run(&["status"]);
+    assert!(cron.stdout.contains("schedule:      cron (user crontab)"), "{}", cron.stdout);
+}
