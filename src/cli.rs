@@ -47,6 +47,37 @@ pub enum Command {
     /// a launchd job or a cron entry), take it off, or print what would be
     /// installed. Installing twice changes nothing.
     Schedule(ScheduleArgs),
+    /// List the agents found on this machine (each pack's session places
+    /// and file counts; as root, in every home under /home and /Users), and
+    /// with --write-config put them all into one config file. Exits 1 when
+    /// none is found.
+    Detect(DetectArgs),
+}
+
+/// Flags of `telemetron detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Look only under DIR (the agents' own environment variables are then
+    /// ignored).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the places found into the config file as `packs.<pack>.paths`
+    /// (other keys are kept).
+    #[arg(long)]
+    pub write_config: bool,
+
+    /// With --write-config: replace an existing `packs:` section.
+    #[arg(long, requires = "write_config")]
+    pub force: bool,
+
+    /// The config file to write [default: as for scan].
+    #[arg(long, env = "TELEMETRON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// What `schedule` does.

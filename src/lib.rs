@@ -13,6 +13,7 @@ pub mod batch;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod discover;
 pub mod exit;
 pub mod export;
@@ -58,6 +59,7 @@ pub fn main_entry() -> ExitCode {
             }
         }
         Command::Schedule(args) => schedule_command(&args, &env),
+        Command::Detect(args) => detect_command(&args, &env),
         Command::Status(args) => {
             let home = paths::home_dir(&env).unwrap_or_default();
             let optout = optout::check(&env, &home);
@@ -149,6 +151,44 @@ fn schedule_command(
     };
     for l in lines {
         eprintln!("telemetron: {l}");
+    }
+    Ok(Exit::Ok)
+}
+
+/// Runs `telemetron detect`.
+fn detect_command(
+    args: &cli::DetectArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, run::Failure> {
+    let config = |error| run::Failure { exit: Exit::Config, error };
+    let own = paths::home_dir(env).map_err(config)?;
+    let homes = detect::homes(args.home.as_deref(), &own, paths::is_root());
+    // The agents' own variables describe this user's home only.
+    let agent_env = |k: &str| if args.home.is_none() { env(k) } else { None };
+    let found: Vec<detect::Found> = homes
+        .iter()
+        .flat_map(|h| {
+            let mine = *h == own;
+            detect::detect(std::slice::from_ref(h), &|k| if mine { agent_env(k) } else { None })
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found).expect("serialises"));
+    } else {
+        for f in &found {
+            println!("{:<11} {}  {} file(s)", f.pack, f.path.display(), f.files);
+        }
+    }
+    if found.is_empty() {
+        let list: Vec<String> = homes.iter().map(|h| h.display().to_string()).collect();
+        eprintln!("telemetron: no agent sessions found under {}", list.join(", "));
+        return Ok(Exit::Partial);
+    }
+    if args.write_config {
+        let path =
+            args.config.clone().unwrap_or_else(|| paths::Defaults::for_user(&own, env).config_file);
+        detect::write_config(&path, &found, args.force).map_err(config)?;
+        eprintln!("telemetron: wrote the places above into {}", path.display());
     }
     Ok(Exit::Ok)
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod counting;
 mod delivery;
+mod detect;
 mod faults;
 mod lifecycle;
 mod model;
