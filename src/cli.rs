@@ -52,6 +52,28 @@ pub enum Command {
     /// with --write-config put them all into one config file. Exits 1 when
     /// none is found.
     Detect(DetectArgs),
+    /// Enroll anonymously with an enrollment service (the Go predecessor's
+    /// `lowkey.enroll.v1` protocol) and write the token it returns to the
+    /// token file (mode 0400). Exits 3 when the service refuses or cannot
+    /// be reached.
+    Enroll(EnrollArgs),
+}
+
+/// Flags of `telemetron enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The enrollment endpoint (no default: we name no vendor's service).
+    #[arg(long, env = "TELEMETRON_ENROLL_ENDPOINT", value_name = "URL")]
+    pub enroll_endpoint: String,
+
+    /// The pack sent in the request [default: openclaw, as the predecessor].
+    #[arg(long, default_value = "openclaw")]
+    pub pack: String,
+
+    /// Settings shared with the other commands (state dir for the install
+    /// id, token file, tier, insecure endpoint).
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Flags of `telemetron detect`.

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod discover;
+pub mod enroll;
 pub mod exit;
 pub mod export;
 pub mod failpoint;
@@ -60,6 +61,7 @@ pub fn main_entry() -> ExitCode {
         }
         Command::Schedule(args) => schedule_command(&args, &env),
         Command::Detect(args) => detect_command(&args, &env),
+        Command::Enroll(args) => enroll_command(&args, &env),
         Command::Status(args) => {
             let home = paths::home_dir(&env).unwrap_or_default();
             let optout = optout::check(&env, &home);
@@ -190,5 +192,56 @@ fn detect_command(
         detect::write_config(&path, &found, args.force).map_err(config)?;
         eprintln!("telemetron: wrote the places above into {}", path.display());
     }
+    Ok(Exit::Ok)
+}
+
+/// Runs `telemetron enroll`.
+fn enroll_command(
+    args: &cli::EnrollArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, run::Failure> {
+    let config = |error| run::Failure { exit: Exit::Config, error };
+    let failed = |error| run::Failure { exit: Exit::ExportFailed, error };
+    let settings = config::Settings::resolve(&args.common, env).map_err(config)?;
+    let url = args.enroll_endpoint.trim();
+    let plain = url.to_ascii_lowercase().starts_with("http://");
+    if plain && !settings.insecure_endpoint && !config::is_loopback_url(url) {
+        return Err(config(anyhow::anyhow!(
+            "enroll endpoint `{url}` uses plain http to a non-loopback host; use https"
+        )));
+    }
+    std::fs::create_dir_all(&settings.state_dir)
+        .map_err(|e| run::Failure { exit: Exit::Local, error: e.into() })?;
+    let dir = state::StateDir::new(&settings.state_dir);
+    let (install_id, _) = identity::load_or_create(&dir.install_id_path(), true)
+        .map_err(|error| run::Failure { exit: Exit::Local, error })?;
+    let machine_id = enroll::local_machine_id().map_err(config)?;
+    let (os, arch) = enroll::os_arch();
+    let tier = settings.declared.iter().find(|(k, _)| k == "tier").map_or("external", |(_, v)| v);
+    let req = enroll::Request {
+        schema: "lowkey.enroll.v1",
+        install_id: &install_id,
+        machine_id: &machine_id,
+        os,
+        arch,
+        source: "telemetron-standalone",
+        telemetron_version: env!("CARGO_PKG_VERSION"),
+        pack: &args.pack,
+        tier,
+    };
+    let token = enroll::enroll(url, &req, settings.timeout).map_err(failed)?;
+    let path = match &settings.token_file {
+        Some(p) => p.clone(),
+        None => {
+            let cfg = settings
+                .config_path
+                .clone()
+                .unwrap_or_else(|| paths::Defaults::for_user(&settings.home, env).config_file);
+            cfg.parent().map(|d| d.join("token")).unwrap_or_else(|| "token".into())
+        }
+    };
+    enroll::write_token(&path, &token)
+        .map_err(|error| run::Failure { exit: Exit::Local, error })?;
+    eprintln!("telemetron: enrolled; token written to {} (mode 0400)", path.display());
     Ok(Exit::Ok)
 }

@@ -5,6 +5,7 @@ mod cli;
 mod counting;
 mod delivery;
 mod detect;
+mod enroll;
 mod faults;
 mod lifecycle;
 mod model;
