@@ -214,6 +214,8 @@ pub struct Settings {
     pub home_override: bool,
     /// Per-pack settings, in pack order.
     pub packs: Vec<PackSettings>,
+    /// Offset files of the Go predecessor to import on a first run.
+    pub legacy_state_files: Vec<(String, PathBuf)>,
 }
 
 /// The packs this build scans.
@@ -238,7 +240,7 @@ impl Settings {
         };
         let file = load_file(&config_path, explicit)?;
         let config_read = file.is_some();
-        let file = file.unwrap_or_default();
+        let (file, legacy_state_files) = file.unwrap_or_default();
         let expand = |p: &Path| paths::expand_tilde(p, &home);
 
         let token_file =
@@ -295,6 +297,7 @@ impl Settings {
             home,
             home_override,
             packs,
+            legacy_state_files,
         };
         s.validate()?;
         Ok(s)
@@ -342,21 +345,42 @@ impl Settings {
 
 /// Reads and parses the config file. A missing default file is fine; a
 /// missing file that was asked for by name is an error.
-fn load_file(path: &Path, explicit: bool) -> anyhow::Result<Option<FileConfig>> {
+/// Go offset files a migrated config names, with their pack.
+type LegacyStateFiles = Vec<(String, PathBuf)>;
+
+/// Reads and parses the config file (ours, or the Go predecessor's, mapped).
+fn load_file(
+    path: &Path,
+    explicit: bool,
+) -> anyhow::Result<Option<(FileConfig, LegacyStateFiles)>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("config file {}", path.display())),
     };
     if text.trim().is_empty() {
-        return Ok(Some(FileConfig::default()));
+        return Ok(Some((FileConfig::default(), Vec::new())));
     }
-    serde_yaml::from_str(&text).map(Some).map_err(|e| {
-        anyhow::anyhow!(
-            "config file {}: {e}; see the configuration reference in the README",
-            path.display()
-        )
-    })
+    match serde_yaml::from_str::<FileConfig>(&text) {
+        Ok(c) => Ok(Some((c, Vec::new()))),
+        Err(e) => match crate::legacy::map(&text) {
+            Some(m) => {
+                eprintln!(
+                    "telemetron: notice: {} is a config of the Go telemetron; it is read as \
+                     follows (write it in the new form to silence this):",
+                    path.display()
+                );
+                for n in &m.notes {
+                    eprintln!("telemetron: notice:   {n}");
+                }
+                Ok(Some((m.config, m.state_files)))
+            }
+            None => Err(anyhow::anyhow!(
+                "config file {}: {e}; see the configuration reference in the README",
+                path.display()
+            )),
+        },
+    }
 }
 
 /// True when a URL's host is a loopback address.

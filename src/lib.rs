@@ -21,6 +21,7 @@ pub mod export;
 pub mod failpoint;
 pub mod formats;
 pub mod identity;
+pub mod legacy;
 pub mod metrics;
 pub mod optout;
 pub mod paths;

@@ -108,6 +108,9 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     }
     let mut state = loaded.state;
     let mut exit = Exit::Ok;
+    if loaded.first_run {
+        import_go_offsets(settings, &dir, &mut state);
+    }
     let (install_id, stored) =
         identity::load_or_create(&dir.install_id_path(), !dry_run).or_exit(Exit::Local)?;
     if !stored {
@@ -196,6 +199,30 @@ fn settle(state: &mut State, p: &Pending, d: Delivery) -> Exit {
             state.dropped_batches += 1;
             Exit::Dropped
         }
+    }
+}
+
+/// Imports the Go predecessor's offsets on a first run, so that history it
+/// already sent is not sent again: the files a migrated config names, and
+/// its default `<mode>.state.json` files in the state directory.
+fn import_go_offsets(settings: &Settings, dir: &StateDir, state: &mut State) {
+    let mut sources = settings.legacy_state_files.clone();
+    for pack in ["openclaw", "roundhouse"] {
+        sources.push((pack.to_string(), dir.dir.join(format!("{pack}.state.json"))));
+    }
+    for (pack, path) in sources {
+        let Some(offsets) = crate::legacy::read_offsets(&path) else { continue };
+        let imported = crate::legacy::imported_states(&pack, &offsets);
+        let n = imported.len();
+        for (k, v) in imported {
+            state.files.entry(k).or_insert(v);
+        }
+        state.files_dirty = true;
+        eprintln!(
+            "telemetron: imported {n} file offset(s) of the Go telemetron from {}: what it \
+             already sent is not sent again",
+            path.display()
+        );
     }
 }
 

@@ -364,6 +364,9 @@ fn scan_changed(
         },
     };
     st.missing_since_unix_nano = None;
+    if st.session_type.is_empty() {
+        st.session_type = session_type(src, indexes).as_str().to_string();
+    }
     let from = match start {
         Start::Resume(o) => o,
         Start::Fresh { .. } => 0,
@@ -414,6 +417,15 @@ fn scan_changed(
 /// Decides where to resume a known file from its saved state and what is
 /// on disk now.
 fn decide(p: &FileState, m: &Meta, moved: bool, file: &File) -> std::io::Result<Start> {
+    if (p.dev, p.ino) == (0, 0) {
+        // Imported from the Go predecessor: no identity yet, only an
+        // offset at a line end, trusted while the file is that long.
+        return Ok(if m.size >= p.offset {
+            Start::Resume(p.offset)
+        } else {
+            Start::Fresh { rewritten: false }
+        });
+    }
     let same_inode = p.dev == m.dev && p.ino == m.ino;
     let intact = m.size >= p.offset
         && hash_range(file, 0, p.head_len)? == p.head_hash

@@ -119,3 +119,49 @@ fn telemetron_disable_is_not_an_opt_out() {
     env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_DISABLE", "1")]).expect_code(0);
     assert_eq!(rx.requests().len(), 1);
 }
+
+#[test]
+fn a_go_config_and_its_offsets_are_taken_over() {
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    let sessions = env.home().join(".openclaw/agents/main/sessions");
+    let main = sessions.join("CANARY-oc-main-0001.jsonl");
+    let size = std::fs::metadata(&main).unwrap().len();
+    // The Go daemon had sent all of the main session.
+    let go_state = env.home().join("go-state.json");
+    std::fs::write(
+        &go_state,
+        format!(
+            r#"{{"files":{{"{}":{{"offset":{size},"session_started":true}}}}}}"#,
+            main.display()
+        ),
+    )
+    .unwrap();
+    env.write_config(&format!(
+        "mode: openclaw\nendpoint: {}\ndeclared:\n  tier: internal\n  pack_version: 2026.7.1\n\
+         openclaw:\n  session_dir: {}\n  flush_interval: 15s\n  state_file: {}\n",
+        rx.url,
+        sessions.display(),
+        go_state.display()
+    ));
+    let run = env.scan(&[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("is a config of the Go telemetron"), "{}", run.stderr);
+    assert!(run.stderr.contains("imported 1 file offset(s)"), "{}", run.stderr);
+    let got = crate::util::flatten(&rx.requests()[0].decode());
+    assert_eq!(
+        got.get("pack.user.prompt{pack=openclaw,session.type=main}"),
+        None,
+        "already sent by Go"
+    );
+    assert_eq!(got.get("pack.user.prompt{pack=openclaw,session.type=subagent}"), Some(&1));
+    assert_eq!(got.get("pack.user.prompt{pack=pi,session.type=main}"), Some(&2));
+    // What the Go daemon never saw is counted from now on.
+    env.append(
+        ".openclaw/agents/main/sessions/CANARY-oc-main-0001.jsonl",
+        "{\"type\":\"message\",\"id\":\"ffff0001\",\"timestamp\":\"2026-11-02T12:00:00.000Z\",\"message\":{\"role\":\"user\",\"content\":\"CANARY\"}}\n",
+    );
+    env.scan(&[]).expect_code(0);
+    let got = crate::util::flatten(&rx.requests()[1].decode());
+    assert_eq!(got.get("pack.user.prompt{pack=openclaw,session.type=main}"), Some(&1));
+}
