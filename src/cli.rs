@@ -76,6 +76,48 @@ pub struct EnrollArgs {
     pub common: CommonArgs,
 }
 
+/// Scheduler flags shared by `schedule` and `setup`.
+#[derive(Debug, Args)]
+pub struct SchedulerChoice {
+    /// Use a systemd service and timer [default on Linux with systemd].
+    #[arg(long, conflicts_with_all = ["launchd", "cron"])]
+    pub systemd: bool,
+
+    /// Use a launchd job [default on macOS].
+    #[arg(long, conflicts_with = "cron")]
+    pub launchd: bool,
+
+    /// Use cron [default elsewhere].
+    #[arg(long)]
+    pub cron: bool,
+
+    /// For the current user (`systemctl --user`, a LaunchAgent, the user's
+    /// crontab) [default unless run as root].
+    #[arg(long, conflicts_with = "system")]
+    pub user: bool,
+
+    /// System-wide [default when run as root].
+    #[arg(long)]
+    pub system: bool,
+
+    /// Time between scans [default: 5m].
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub interval: Option<DurationValue>,
+
+    /// User the system-wide job runs as (whose agents are counted)
+    /// [default: $SUDO_USER, else root].
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+
+    /// The telemetron binary to schedule [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+
+    /// Write files under DIR instead of / (for packaging and tests).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
 /// Flags of `telemetron detect`.
 #[derive(Debug, Args)]
 pub struct DetectArgs {
@@ -120,43 +162,9 @@ pub struct ScheduleArgs {
     #[arg(value_enum)]
     pub action: ScheduleAction,
 
-    /// Use a systemd service and timer [default on Linux with systemd].
-    #[arg(long, conflicts_with_all = ["launchd", "cron"])]
-    pub systemd: bool,
-
-    /// Use a launchd job [default on macOS].
-    #[arg(long, conflicts_with = "cron")]
-    pub launchd: bool,
-
-    /// Use cron [default elsewhere].
-    #[arg(long)]
-    pub cron: bool,
-
-    /// For the current user (`systemctl --user`, a LaunchAgent, the user's
-    /// crontab) [default unless run as root].
-    #[arg(long, conflicts_with = "system")]
-    pub user: bool,
-
-    /// System-wide [default when run as root].
-    #[arg(long)]
-    pub system: bool,
-
-    /// Time between scans [default: 5m].
-    #[arg(long, value_parser = parse_duration_arg)]
-    pub interval: Option<DurationValue>,
-
-    /// User the system-wide job runs as (whose agents are counted)
-    /// [default: $SUDO_USER, else root].
-    #[arg(long, value_name = "USER")]
-    pub run_as: Option<String>,
-
-    /// The telemetron binary to schedule [default: this one].
-    #[arg(long, value_name = "PATH")]
-    pub binary: Option<PathBuf>,
-
-    /// Write files under DIR instead of / (for packaging and tests).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// Which scheduler, for whom, how often.
+    #[command(flatten)]
+    pub choice: SchedulerChoice,
 }
 
 /// Flags of `telemetron scan`.

@@ -82,74 +82,82 @@ pub fn main_entry() -> ExitCode {
     }
 }
 
-/// Runs `telemetron schedule`.
-fn schedule_command(
-    args: &cli::ScheduleArgs,
+/// Builds a schedule plan from the command line.
+pub fn schedule_plan(
+    choice: &cli::SchedulerChoice,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Exit, run::Failure> {
+) -> anyhow::Result<schedule::Plan> {
     use schedule::{Kind, Plan, Scope};
-    let config = |error| run::Failure { exit: Exit::Config, error };
-    let kind = if args.systemd {
+    let kind = if choice.systemd {
         Kind::Systemd
-    } else if args.launchd {
+    } else if choice.launchd {
         Kind::Launchd
-    } else if args.cron {
+    } else if choice.cron {
         Kind::Cron
     } else {
         schedule::default_kind()
     };
-    let root = paths::is_root();
-    let scope = if args.user {
+    let scope = if choice.user {
         Scope::User
-    } else if args.system || root {
+    } else if choice.system || paths::is_root() {
         Scope::System
     } else {
         Scope::User
     };
-    let binary = match &args.binary {
+    let binary = match &choice.binary {
         Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(|e| config(e.into()))?,
+        None => std::env::current_exe()?,
     };
     if !binary.is_absolute() {
-        return Err(config(anyhow::anyhow!(
-            "--binary must be an absolute path (schedulers do not search PATH reliably)"
-        )));
+        anyhow::bail!("--binary must be an absolute path (schedulers do not search PATH reliably)");
     }
     let run_as = match scope {
-        Scope::System => args.run_as.clone().or_else(|| env("SUDO_USER")).filter(|u| !u.is_empty()),
+        Scope::System => {
+            choice.run_as.clone().or_else(|| env("SUDO_USER")).filter(|u| !u.is_empty())
+        }
         Scope::User => None,
     };
     let plan = Plan {
         kind,
         scope,
         binary,
-        interval: args.interval.map_or(std::time::Duration::from_secs(300), |d| d.0),
+        interval: choice.interval.map_or(std::time::Duration::from_secs(300), |d| d.0),
         run_as,
-        home: paths::home_dir(env).map_err(config)?,
+        home: paths::home_dir(env)?,
         // SAFETY: geteuid has no preconditions and cannot fail.
         uid: unsafe { libc::geteuid() },
     };
-    schedule::render(&plan).map_err(config)?;
-    let mut real = schedule::RealRunner;
-    let mut recording;
-    let runner: &mut dyn schedule::Runner = match env("TELEMETRON_SCHEDULE_SEAM") {
-        Some(dir) => {
-            recording = schedule::RecordingRunner { dir: dir.into() };
-            &mut recording
-        }
-        None => &mut real,
-    };
+    schedule::render(&plan)?;
+    Ok(plan)
+}
+
+/// The scheduler seam: recording when `TELEMETRON_SCHEDULE_SEAM` is set.
+pub fn schedule_runner(env: &dyn Fn(&str) -> Option<String>) -> Box<dyn schedule::Runner> {
+    match env("TELEMETRON_SCHEDULE_SEAM") {
+        Some(dir) => Box::new(schedule::RecordingRunner { dir: dir.into() }),
+        None => Box::new(schedule::RealRunner),
+    }
+}
+
+/// Runs `telemetron schedule`.
+fn schedule_command(
+    args: &cli::ScheduleArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, run::Failure> {
+    let config = |error| run::Failure { exit: Exit::Config, error };
     let local = |error| run::Failure { exit: Exit::Local, error };
+    let plan = schedule_plan(&args.choice, env).map_err(config)?;
+    let mut runner = schedule_runner(env);
     let lines = match args.action {
         cli::ScheduleAction::Print => {
             print!("{}", schedule::print(&plan).map_err(config)?);
             return Ok(Exit::Ok);
         }
         cli::ScheduleAction::Install => {
-            schedule::install(&plan, &args.root, runner).map_err(local)?
+            schedule::install(&plan, &args.choice.root, runner.as_mut()).map_err(local)?
         }
         cli::ScheduleAction::Remove => {
-            schedule::remove(&plan, &args.root, runner).map_err(local)?
+            schedule::remove(&plan, &args.choice.root, runner.as_mut()).map_err(local)?
         }
     };
     for l in lines {
@@ -196,15 +204,16 @@ fn detect_command(
     Ok(Exit::Ok)
 }
 
-/// Runs `telemetron enroll`.
-fn enroll_command(
-    args: &cli::EnrollArgs,
+/// Enrolls and stores the token; returns where it was written.
+pub fn enroll_and_store(
+    settings: &config::Settings,
+    url: &str,
+    pack: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Exit, run::Failure> {
+) -> Result<std::path::PathBuf, run::Failure> {
     let config = |error| run::Failure { exit: Exit::Config, error };
     let failed = |error| run::Failure { exit: Exit::ExportFailed, error };
-    let settings = config::Settings::resolve(&args.common, env).map_err(config)?;
-    let url = args.enroll_endpoint.trim();
+    let url = url.trim();
     let plain = url.to_ascii_lowercase().starts_with("http://");
     if plain && !settings.insecure_endpoint && !config::is_loopback_url(url) {
         return Err(config(anyhow::anyhow!(
@@ -227,11 +236,22 @@ fn enroll_command(
         arch,
         source: "telemetron-standalone",
         telemetron_version: env!("CARGO_PKG_VERSION"),
-        pack: &args.pack,
+        pack,
         tier,
     };
     let token = enroll::enroll(url, &req, settings.timeout).map_err(failed)?;
-    let path = match &settings.token_file {
+    let path = token_path(settings, env);
+    enroll::write_token(&path, &token)
+        .map_err(|error| run::Failure { exit: Exit::Local, error })?;
+    Ok(path)
+}
+
+/// Where the token file is (configured, else beside the config file).
+pub fn token_path(
+    settings: &config::Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::path::PathBuf {
+    match &settings.token_file {
         Some(p) => p.clone(),
         None => {
             let cfg = settings
@@ -240,9 +260,17 @@ fn enroll_command(
                 .unwrap_or_else(|| paths::Defaults::for_user(&settings.home, env).config_file);
             cfg.parent().map(|d| d.join("token")).unwrap_or_else(|| "token".into())
         }
-    };
-    enroll::write_token(&path, &token)
-        .map_err(|error| run::Failure { exit: Exit::Local, error })?;
+    }
+}
+
+/// Runs `telemetron enroll`.
+fn enroll_command(
+    args: &cli::EnrollArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, run::Failure> {
+    let settings = config::Settings::resolve(&args.common, env)
+        .map_err(|error| run::Failure { exit: Exit::Config, error })?;
+    let path = enroll_and_store(&settings, &args.enroll_endpoint, &args.pack, env)?;
     eprintln!("telemetron: enrolled; token written to {} (mode 0400)", path.display());
     Ok(Exit::Ok)
 }
