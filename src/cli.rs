@@ -57,6 +57,35 @@ pub enum Command {
     /// token file (mode 0400). Exits 3 when the service refuses or cannot
     /// be reached.
     Enroll(EnrollArgs),
+    /// From nothing to a scheduled, verified telemetron: detect the agents,
+    /// write the config, enroll when no token is given (unless
+    /// TELEMETRON_NO_AUTO_ENROLL=1), install the schedule and run a first
+    /// scan, printing each step.
+    Setup(SetupArgs),
+}
+
+/// Flags of `telemetron setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Say what each step would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// One JSON event per step (`telemetron.setup.v1`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Enroll here when there is no token file yet.
+    #[arg(long, env = "TELEMETRON_ENROLL_ENDPOINT", value_name = "URL")]
+    pub enroll_endpoint: Option<String>,
+
+    /// Which scheduler, for whom, how often.
+    #[command(flatten)]
+    pub choice: SchedulerChoice,
+
+    /// Settings shared with the other commands.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Flags of `telemetron enroll`.
@@ -199,7 +228,7 @@ pub struct StatusArgs {
 
 /// Settings flags shared by every command (each names its environment
 /// variable; the config file and defaults lie underneath).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Config file [default: /etc/telemetron/config.yaml as root, else the
     /// user's config dir].
@@ -268,6 +297,15 @@ pub struct CommonArgs {
     /// variables are then ignored).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// A copy that reads the config file at `path`.
+    pub fn clone_for_config(&self, path: &std::path::Path) -> CommonArgs {
+        let mut c = self.clone();
+        c.config = Some(path.to_path_buf());
+        c
+    }
 }
 
 /// clap value parser for durations.

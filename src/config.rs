@@ -132,7 +132,7 @@ pub struct PackConfig {
 
 /// A duration written as `10s`, `500ms`, `2m`, `1h`, or a number of
 /// seconds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationValue(pub Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {

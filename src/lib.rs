@@ -29,6 +29,7 @@ pub mod read;
 pub mod run;
 pub mod scan;
 pub mod schedule;
+pub mod setup;
 pub mod state;
 pub mod status;
 pub mod util;
@@ -63,6 +64,7 @@ pub fn main_entry() -> ExitCode {
         Command::Schedule(args) => schedule_command(&args, &env),
         Command::Detect(args) => detect_command(&args, &env),
         Command::Enroll(args) => enroll_command(&args, &env),
+        Command::Setup(args) => setup::setup_command(&args, &env),
         Command::Status(args) => {
             let home = paths::home_dir(&env).unwrap_or_default();
             let optout = optout::check(&env, &home);

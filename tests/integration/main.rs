@@ -12,5 +12,6 @@ mod model;
 mod privacy;
 mod property;
 mod schedule;
+mod setup;
 mod status;
 mod util;
