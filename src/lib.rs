@@ -150,6 +150,24 @@ fn schedule_command(
     let local = |error| run::Failure { exit: Exit::Local, error };
     let plan = schedule_plan(&args.choice, env).map_err(config)?;
     let mut runner = schedule_runner(env);
+    let c = &args.choice;
+    let chosen = c.systemd || c.launchd || c.cron || c.user || c.system;
+    if args.action == cli::ScheduleAction::Remove && !chosen {
+        // No scheduler named: take off every telemetron schedule there is,
+        // whatever was chosen when it was installed.
+        use schedule::{Kind, Scope};
+        for kind in [Kind::Systemd, Kind::Launchd, Kind::Cron] {
+            for scope in [Scope::User, Scope::System] {
+                let p = schedule::Plan { kind, scope, ..plan.clone() };
+                for l in schedule::remove(&p, &c.root, runner.as_mut()).map_err(local)? {
+                    if l != "nothing installed" {
+                        eprintln!("telemetron: {l}");
+                    }
+                }
+            }
+        }
+        return Ok(Exit::Ok);
+    }
     let lines = match args.action {
         cli::ScheduleAction::Print => {
             print!("{}", schedule::print(&plan).map_err(config)?);

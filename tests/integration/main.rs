@@ -7,6 +7,7 @@ mod delivery;
 mod detect;
 mod enroll;
 mod faults;
+mod install;
 mod lifecycle;
 mod model;
 mod privacy;

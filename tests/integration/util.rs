@@ -412,3 +412,48 @@ pub fn without_heartbeat(mut m: BTreeMap<String, i64>) -> BTreeMap<String, i64> 
     m.remove("pack.emitter.heartbeat{pack=telemetron}");
     m
 }
+
+/// A loopback HTTP server that answers `GET /<name>` with the file of that
+/// name in a directory (404 otherwise): a release download site.
+pub struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl FileServer {
+    /// Serves `dir` until the test ends.
+    pub fn start(dir: PathBuf) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let dir = dir.clone();
+                thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).is_err() {
+                        return;
+                    }
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let name =
+                        first.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/');
+                    let mut conn = conn;
+                    match std::fs::read(dir.join(name)) {
+                        Ok(body) if !name.is_empty() && !name.contains("..") => {
+                            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                            let _ =
+                                conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
+                        }
+                        _ => {
+                            let _ = conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        }
+                    }
+                });
+            }
+        });
+        FileServer { url }
+    }
+}
