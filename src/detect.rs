@@ -82,6 +82,26 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
     out
 }
 
+/// Finds every pack's places for `detect` and `setup`: in `home` only when
+/// given, else in the user's own home (`own`) or, as root, every home. The
+/// agents' own environment variables apply to the user's own home only.
+pub fn detect_for(
+    home: Option<&Path>,
+    own: &Path,
+    root: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<PathBuf>, Vec<Found>) {
+    let homes = homes(home, own, root);
+    let found = homes
+        .iter()
+        .flat_map(|h| {
+            let mine = h == own && home.is_none();
+            detect(std::slice::from_ref(h), &|k| if mine { env(k) } else { None })
+        })
+        .collect();
+    (homes, found)
+}
+
 /// Writes the found places into the YAML config at `path` (created if
 /// missing; other keys kept). Refuses to replace existing `packs:` unless
 /// `force`.

@@ -193,16 +193,7 @@ fn detect_command(
 ) -> Result<Exit, run::Failure> {
     let config = |error| run::Failure { exit: Exit::Config, error };
     let own = paths::home_dir(env).map_err(config)?;
-    let homes = detect::homes(args.home.as_deref(), &own, paths::is_root());
-    // The agents' own variables describe this user's home only.
-    let agent_env = |k: &str| if args.home.is_none() { env(k) } else { None };
-    let found: Vec<detect::Found> = homes
-        .iter()
-        .flat_map(|h| {
-            let mine = *h == own;
-            detect::detect(std::slice::from_ref(h), &|k| if mine { agent_env(k) } else { None })
-        })
-        .collect();
+    let (homes, found) = detect::detect_for(args.home.as_deref(), &own, paths::is_root(), env);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found).expect("serialises"));
     } else {

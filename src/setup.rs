@@ -73,14 +73,7 @@ fn run(
 
     // 1. Detect.
     let own = paths::home_dir(env).map_err(config)?;
-    let homes = detect::homes(args.common.home.as_deref(), &own, paths::is_root());
-    let found: Vec<detect::Found> = homes
-        .iter()
-        .flat_map(|h| {
-            let mine = *h == own && args.common.home.is_none();
-            detect::detect(std::slice::from_ref(h), &|k| if mine { env(k) } else { None })
-        })
-        .collect();
+    let (_, found) = detect::detect_for(args.common.home.as_deref(), &own, paths::is_root(), env);
     let packs: Vec<String> = found
         .iter()
         .map(|f| format!("{} {} ({} files)", f.pack, f.path.display(), f.files))
