@@ -445,6 +445,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for Block<'a> {
     }
 }
 
+/// True for a record that counts or sets context: a session header, a model
+/// change, a `custom` record, a user or assistant message, or a tool result
+/// flagged as an error.
+fn can_count(e: &Entry) -> bool {
+    match e.kind.as_deref() {
+        Some("session" | "model_change" | "custom") => true,
+        Some("message") => e.message.as_ref().is_some_and(|m| match m.role.as_deref() {
+            Some("user" | "assistant") => true,
+            Some("toolResult") => m.is_error == Some(true),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
 /// Turns lines of one pi-format file into counts.
 pub struct Deriver<'s> {
     /// The pack the file belongs to (`openclaw`, `roundhouse` or `pi`).
@@ -484,6 +499,11 @@ impl Deriver<'_> {
             Ok(e) => e,
             Err(_) => return LineResult::Malformed,
         };
+        // Records that can never count take no part in dedupe either (the
+        // byte pre-filter skips some of them, and both paths must agree).
+        if !can_count(&entry) {
+            return LineResult::Ignored;
+        }
         if self.is_copy(&entry) {
             return LineResult::Ignored;
         }
@@ -780,6 +800,36 @@ mod tests {
             }),
             1
         );
+    }
+
+    #[test]
+    fn records_that_never_count_take_no_part_in_dedupe() {
+        // Found by fuzzing: an ignored record with an out-of-order
+        // timestamp cleared a fork's cutoff when parsed, but not when the
+        // byte pre-filter skipped it.
+        let fork = r#"{"type":"session","version":3,"id":"s-2","timestamp":"2026-01-02T00:00:00.000Z","parentSession":"/p"}"#;
+        let odd = r#"{"type":"thinking_level_change","id":"t1","timestamp":"2026-01-03T00:00:00.000Z","thinkingLevel":"high"}"#;
+        let copy = USER.to_string();
+        for filtered in [true, false] {
+            let mut st = PiState::default();
+            let known = KnownSessions::new();
+            let mut d = Deriver {
+                pack: Pack::Pi,
+                session_type: SessionType::Main,
+                state: &mut st,
+                known: &known,
+            };
+            let mut c = Counts::default();
+            for l in [fork, odd, &copy] {
+                if filtered {
+                    d.line(l.as_bytes(), &mut c);
+                } else {
+                    d.line_unfiltered(l.as_bytes(), &mut c);
+                }
+            }
+            let p = c.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main });
+            assert_eq!(p, 0, "filtered={filtered}: the copied prompt stays a copy");
+        }
     }
 
     #[test]
