@@ -382,11 +382,6 @@ impl Counts {
         self.additions
     }
 
-    /// How many series have a count.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
     /// True when nothing was counted.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()

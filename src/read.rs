@@ -22,18 +22,6 @@ pub struct ReadOutcome {
     pub oversized: u64,
 }
 
-/// Splits `buf` into its complete lines (without the `\n` and without a
-/// trailing `\r`), calling `on_line` for each, and returns how many bytes
-/// were consumed (the start of the trailing fragment, if any).
-pub fn split_complete(buf: &[u8], mut on_line: impl FnMut(&[u8])) -> usize {
-    let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', buf) {
-        on_line(trim_cr(&buf[start..nl]));
-        start = nl + 1;
-    }
-    start
-}
-
 /// Removes one trailing carriage return (CRLF line ends).
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -204,14 +192,5 @@ mod tests {
         let out = read_lines(&mut &data[..], 100, 5, 2, 10, |_| n += 1).unwrap();
         assert_eq!(n, 1);
         assert_eq!(out.end, 104);
-    }
-
-    #[test]
-    fn split_matches_a_naive_split() {
-        let data = b"x\r\ny\n\nz";
-        let mut got = Vec::new();
-        let used = split_complete(data, |l| got.push(l.to_vec()));
-        assert_eq!(used, 6);
-        assert_eq!(got, vec![b"x".to_vec(), b"y".to_vec(), b"".to_vec()]);
     }
 }

@@ -150,15 +150,15 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         now,
         new_files_at_end: loaded.start_at_end,
     };
-    let scanned = scan::scan(&found.sources, &state.files, &opts);
+    let mut scanned = scan::scan(&found.sources, &state.files, &opts);
     crate::failpoint::hit("after-scan");
     let mut warnings = found.warnings;
-    warnings.extend(scanned.warnings.iter().cloned());
+    warnings.append(&mut scanned.warnings);
     for w in &warnings {
         eprintln!("telemetron: warning: {w}");
     }
     let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
-    let mut counts: Counts = scanned.counts.clone();
+    let mut counts: Counts = std::mem::take(&mut scanned.counts);
     counts.incr(Series::Heartbeat);
     // The window ends now, after the scan: on a first run it then spans
     // the scan instead of being a zero-length point.
@@ -307,10 +307,12 @@ fn target(settings: &Settings) -> anyhow::Result<Target> {
     })
 }
 
-/// The body of a batch as sent: encoded, then maybe compressed.
-pub fn body_of(settings: &Settings, p: &Pending, resource: &ResourceInfo) -> Vec<u8> {
-    let req = request_of(p, resource);
-    let body = encode::encode(&req, settings.encoding);
+/// The body of a request as sent: encoded, then maybe compressed.
+pub fn body_of(
+    settings: &Settings,
+    req: &crate::export::proto::ExportMetricsServiceRequest,
+) -> Vec<u8> {
+    let body = encode::encode(req, settings.encoding);
     match settings.compression {
         Compression::None => body,
         Compression::Gzip => encode::gzip(&body),
@@ -352,7 +354,7 @@ fn deliver(
     what: &str,
     info: &mut RunInfo,
 ) -> Result<Delivery, Failure> {
-    let body = body_of(settings, p, resource);
+    let body = body_of(settings, &request_of(p, resource));
     let gzip = settings.compression == Compression::Gzip;
     let sent = http::send(target, &body, encode::content_type(settings.encoding), gzip);
     info.http_status = match &sent {
@@ -407,7 +409,7 @@ fn deliver(
 fn print_dry_run(settings: &Settings, p: &Pending, resource: &ResourceInfo) {
     let req = request_of(p, resource);
     let json = encode::to_json(&req);
-    let body = body_of(settings, p, resource);
+    let body = body_of(settings, &req);
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = out.write_all(&json);

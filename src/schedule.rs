@@ -139,6 +139,15 @@ fn systemd_span(d: Duration) -> String {
     }
 }
 
+/// Where a launchd plan's plist goes.
+fn plist_path(plan: &Plan) -> PathBuf {
+    let dir = match plan.scope {
+        Scope::User => plan.home.join("Library/LaunchAgents"),
+        Scope::System => PathBuf::from("/Library/LaunchDaemons"),
+    };
+    dir.join(format!("{LABEL}.plist"))
+}
+
 /// Renders the files a plan installs.
 pub fn render(plan: &Plan) -> anyhow::Result<Vec<File>> {
     check_interval(plan)?;
@@ -180,15 +189,11 @@ pub fn render(plan: &Plan) -> anyhow::Result<Vec<File>> {
                     "<integer>300</integer>",
                     &format!("<integer>{}</integer>", plan.interval.as_secs()),
                 );
-            let dir = match scope {
-                Scope::User => {
-                    let logs = plan.home.join("Library/Logs").display().to_string();
-                    plist = plist.replace("/tmp/telemetron.", &format!("{logs}/telemetron."));
-                    plan.home.join("Library/LaunchAgents")
-                }
-                Scope::System => PathBuf::from("/Library/LaunchDaemons"),
-            };
-            vec![File { path: dir.join(format!("{LABEL}.plist")), content: plist }]
+            if scope == Scope::User {
+                let logs = plan.home.join("Library/Logs").display().to_string();
+                plist = plist.replace("/tmp/telemetron.", &format!("{logs}/telemetron."));
+            }
+            vec![File { path: plist_path(plan), content: plist }]
         }
         (Kind::Cron, Scope::System) => {
             let user = plan.run_as.clone().unwrap_or_else(|| "root".into());
@@ -289,8 +294,7 @@ fn activate(plan: &Plan, on: bool) -> Vec<Vec<String>> {
             };
             let bootout = s(&["launchctl", "bootout", &format!("{domain}/{LABEL}")]);
             if on {
-                let plist =
-                    render(plan).map(|f| f[0].path.display().to_string()).unwrap_or_default();
+                let plist = plist_path(plan).display().to_string();
                 vec![bootout, s(&["launchctl", "bootstrap", &domain, &plist])]
             } else {
                 vec![bootout]
