@@ -64,6 +64,7 @@ pub fn build(
         series_after,
         files_after: scanned.files_after,
         files_removed: scanned.files_removed,
+        seen: false,
     }
 }
 

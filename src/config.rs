@@ -116,6 +116,12 @@ pub struct PacksConfig {
     pub roundhouse: Option<PackConfig>,
     /// pi.
     pub pi: Option<PackConfig>,
+    /// Claude Code.
+    pub claude_code: Option<PackConfig>,
+    /// OpenAI Codex CLI.
+    pub codex: Option<PackConfig>,
+    /// Google Gemini CLI.
+    pub gemini_cli: Option<PackConfig>,
 }
 
 /// One pack's settings.
@@ -219,7 +225,8 @@ pub struct Settings {
 }
 
 /// The packs this build scans.
-pub const PACKS: [Pack; 3] = [Pack::Openclaw, Pack::Roundhouse, Pack::Pi];
+pub const PACKS: [Pack; 6] =
+    [Pack::Openclaw, Pack::Roundhouse, Pack::Pi, Pack::ClaudeCode, Pack::Codex, Pack::GeminiCli];
 
 impl Settings {
     /// Resolves flags (already merged with their environment variables by
@@ -256,6 +263,9 @@ impl Settings {
                 let c = match pack {
                     Pack::Openclaw => packs_cfg.openclaw.clone(),
                     Pack::Roundhouse => packs_cfg.roundhouse.clone(),
+                    Pack::ClaudeCode => packs_cfg.claude_code.clone(),
+                    Pack::Codex => packs_cfg.codex.clone(),
+                    Pack::GeminiCli => packs_cfg.gemini_cli.clone(),
                     _ => packs_cfg.pi.clone(),
                 }
                 .unwrap_or_default();

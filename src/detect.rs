@@ -53,10 +53,11 @@ pub fn homes(home: Option<&Path>, own: &Path, root: bool) -> Vec<PathBuf> {
 fn concrete(place: &Place) -> Vec<PathBuf> {
     match place.layout {
         Layout::Tree => vec![place.root.clone()],
-        Layout::OpenclawAgents => {
+        Layout::OpenclawAgents | Layout::GeminiProjects => {
+            let sub = if place.layout == Layout::OpenclawAgents { "sessions" } else { "chats" };
             let Ok(rd) = std::fs::read_dir(&place.root) else { return Vec::new() };
             let mut v: Vec<PathBuf> =
-                rd.flatten().map(|e| e.path().join("sessions")).filter(|p| p.is_dir()).collect();
+                rd.flatten().map(|e| e.path().join(sub)).filter(|p| p.is_dir()).collect();
             v.sort();
             v
         }

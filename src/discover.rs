@@ -32,6 +32,8 @@ pub enum Layout {
     OpenclawAgents,
     /// Every `*.jsonl` below `root`.
     Tree,
+    /// `root/<project>/chats/**/*.jsonl` (Gemini CLI's `tmp` dir).
+    GeminiProjects,
 }
 
 /// Stat data of a discovered file.
@@ -129,7 +131,54 @@ pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<Stri
                 from_env("PI_CODING_AGENT_DIR").unwrap_or_else(|| home.join(".pi").join("agent"));
             vec![Place { pack, root: base.join("sessions"), layout: Layout::Tree }]
         }
-        Pack::ClaudeCode | Pack::Codex | Pack::GeminiCli | Pack::Telemetron => Vec::new(),
+        Pack::ClaudeCode => {
+            // CLAUDE_CONFIG_DIR may list several config dirs, comma-separated;
+            // it replaces both defaults.
+            let listed: Vec<PathBuf> = env("CLAUDE_CONFIG_DIR")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(PathBuf::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bases = if listed.is_empty() {
+                vec![home.join(".claude"), home.join(".config").join("claude")]
+            } else {
+                listed
+            };
+            bases
+                .into_iter()
+                .map(|b| Place { pack, root: b.join("projects"), layout: Layout::Tree })
+                .collect()
+        }
+        Pack::Codex => {
+            let base = from_env("CODEX_HOME").unwrap_or_else(|| home.join(".codex"));
+            vec![
+                Place { pack, root: base.join("sessions"), layout: Layout::Tree },
+                Place { pack, root: base.join("archived_sessions"), layout: Layout::Tree },
+            ]
+        }
+        Pack::GeminiCli => {
+            let base = from_env("GEMINI_CLI_HOME").unwrap_or_else(|| home.to_path_buf());
+            vec![Place {
+                pack,
+                root: base.join(".gemini").join("tmp"),
+                layout: Layout::GeminiProjects,
+            }]
+        }
+        Pack::Telemetron => Vec::new(),
+    }
+}
+
+/// True for a file name the pack writes transcripts under: Codex names
+/// its rollouts `rollout-*.jsonl` (other `*.jsonl` in `~/.codex`, such as
+/// `history.jsonl`, hold prompt text and are never read).
+fn pack_accepts(pack: Pack, name: &str) -> bool {
+    match pack {
+        Pack::Codex => name.starts_with("rollout-"),
+        _ => true,
     }
 }
 
@@ -148,6 +197,17 @@ pub fn discover(places: &[Place]) -> Found {
                     let sessions = agent.join("sessions");
                     if sessions.is_dir() {
                         walk(place, &sessions, &mut found);
+                    }
+                }
+            }
+            Layout::GeminiProjects => {
+                let Ok(rd) = fs::read_dir(&place.root) else { continue };
+                let mut projects: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+                projects.sort();
+                for project in projects {
+                    let chats = project.join("chats");
+                    if chats.is_dir() {
+                        walk(place, &chats, &mut found);
                     }
                 }
             }
@@ -186,7 +246,7 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             }
             continue;
         }
-        if !is_transcript_name(name) {
+        if !is_transcript_name(name) || !pack_accepts(place.pack, name) {
             continue;
         }
         // A symlink is followed to its target (a dangling one is skipped);
@@ -228,6 +288,26 @@ fn session_hint(place: &Place, path: &Path) -> SessionHint {
             } else {
                 SessionType::Main
             })
+        }
+        Pack::ClaudeCode => {
+            // Sidechains: `<session>/subagents/agent-<id>.jsonl` (newer) or
+            // `agent-<id>.jsonl` beside the main transcripts (older).
+            let rel = path.strip_prefix(&place.root).unwrap_or(path);
+            let sub = rel.components().any(|c| c.as_os_str() == "subagents")
+                || path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("agent-"));
+            SessionHint::Known(if sub { SessionType::Subagent } else { SessionType::Main })
+        }
+        Pack::GeminiCli => {
+            // Subagent chats live one level down: `chats/<parent>/<id>.jsonl`.
+            let nested = path
+                .parent()
+                .and_then(|d| d.parent())
+                .and_then(|d| d.file_name())
+                .is_some_and(|n| n == "chats");
+            SessionHint::Known(if nested { SessionType::Subagent } else { SessionType::Main })
         }
         _ => SessionHint::Known(SessionType::Main),
     }

@@ -29,6 +29,7 @@ pub mod read;
 pub mod run;
 pub mod scan;
 pub mod schedule;
+pub mod seen;
 pub mod setup;
 pub mod state;
 pub mod status;

@@ -159,15 +159,34 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     }
     let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
     let mut counts: Counts = std::mem::take(&mut scanned.counts);
+    let claims = std::mem::take(&mut scanned.claims);
+    // Records that agents copy across files are settled against the
+    // table of what was counted before (loaded only when needed).
+    let seen = (!claims.is_empty()).then(|| {
+        let mut recovered = Vec::new();
+        let mut seen = dir.load_seen(state.promote_seen, &mut recovered);
+        for msg in &recovered {
+            eprintln!("telemetron: warning: state: {msg}");
+        }
+        let today = crate::seen::day_of(now);
+        crate::seen::resolve(&claims, &mut seen, &mut counts, today);
+        seen.prune(today);
+        seen
+    });
+    drop(claims);
     counts.incr(Series::Heartbeat);
     // The window ends now, after the scan: on a first run it then spans
     // the scan instead of being a zero-length point.
-    let pending = batch::build(&state, &counts, scanned, settings.temporality, now_unix_nano());
+    let mut pending = batch::build(&state, &counts, scanned, settings.temporality, now_unix_nano());
+    pending.seen = seen.as_ref().is_some_and(|s| s.dirty);
 
     let Some(target) = target else {
         print_dry_run(settings, &pending, &resource);
         return Ok(Exit::Ok);
     };
+    if let Some(seen) = seen.filter(|s| s.dirty) {
+        dir.write_seen_next(&seen, pending.seq).or_exit(Exit::Local)?;
+    }
     dir.write_pending(&pending).or_exit(Exit::Local)?;
     let what = format!(
         "{} file(s) with new data, {} read in {} ms",

@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::discover::{self, Meta, SessionHint, Source};
-use crate::formats::pi;
-use crate::metrics::{Counts, LineResult, Series, SessionType};
+use crate::formats::{self, claude, codex, gemini, pi};
+use crate::metrics::{Counts, LineResult, Pack, Series, SessionType};
 use crate::read;
+use crate::seen::Claims;
 use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
 use crate::util::fnv64;
 
@@ -63,6 +64,9 @@ pub struct ScanOutput {
     pub bytes_read: u64,
     /// Files that had new bytes.
     pub files_read: usize,
+    /// Claims filed by formats whose records are copied across files, in
+    /// path order; settled against the seen table after the scan.
+    pub claims: Claims,
 }
 
 /// What scanning one file produced.
@@ -73,6 +77,7 @@ struct FileScan {
     key: String,
     state: Option<FileState>,
     counts: Counts,
+    claims: Claims,
     warning: Option<String>,
     bytes: u64,
     moved_from: Option<String>,
@@ -112,6 +117,9 @@ pub fn scan(
     let mut moved = std::collections::HashSet::new();
     for r in results {
         out.counts.merge(r.counts);
+        if !r.claims.is_empty() {
+            out.claims.append(r.claims);
+        }
         out.bytes_read += r.bytes;
         if r.bytes > 0 {
             out.files_read += 1;
@@ -323,6 +331,7 @@ fn scan_file(
         }
         Err(e) => {
             out.counts = Counts::default();
+            out.claims = Claims::default();
             out.state = None;
             out.warning = Some(format!(
                 "{}: cannot read: {e}; skipped this run (its other counts are unaffected)",
@@ -377,8 +386,25 @@ fn scan_changed(
     let mut results = [0u64; 4];
     file.seek(SeekFrom::Start(from))?;
     let len = if start == Start::AtEnd { 0 } else { meta.size.saturating_sub(from) };
+    let mut claims = Claims::default();
     let outcome = {
-        let mut d = pi::Deriver { pack: src.pack, session_type, state: &mut st.pi, known };
+        let mut d = match src.pack {
+            Pack::ClaudeCode => formats::Deriver::Claude(claude::Deriver {
+                session_type,
+                state: &mut st.claude,
+                claims: &mut claims,
+            }),
+            Pack::Codex => formats::Deriver::Codex(codex::Deriver { state: &mut st.codex }),
+            Pack::GeminiCli => {
+                formats::Deriver::Gemini(gemini::Deriver { session_type, state: &mut st.gemini })
+            }
+            _ => formats::Deriver::Pi(pi::Deriver {
+                pack: src.pack,
+                session_type,
+                state: &mut st.pi,
+                known,
+            }),
+        };
         read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
@@ -410,6 +436,7 @@ fn scan_changed(
     out.bytes = outcome.end - from;
     out.from_start = matches!(start, Start::Fresh { .. });
     out.counts = counts;
+    out.claims = claims;
     out.state = Some(st);
     Ok(())
 }

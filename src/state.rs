@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::formats::claude::ClaudeState;
+use crate::formats::codex::CodexState;
+use crate::formats::gemini::GeminiState;
 use crate::formats::pi::PiState;
 use crate::metrics::SeriesKey;
 
@@ -49,6 +52,10 @@ pub struct State {
     /// True when `files` changed since it was loaded or last committed.
     #[serde(skip)]
     pub files_dirty: bool,
+    /// True when an applied batch carries a new seen table
+    /// (`seen.next.bin`) that the commit must put in place.
+    #[serde(skip)]
+    pub promote_seen: bool,
     /// Points the collector refused for good (a 400/413/422 answer, or the
     /// rejected points of a `partialSuccess`).
     #[serde(default, skip_serializing_if = "is_default")]
@@ -103,6 +110,15 @@ pub struct FileState {
     /// Context of the pi format.
     #[serde(default, skip_serializing_if = "is_default")]
     pub pi: PiState,
+    /// Context of the Claude Code format.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub claude: ClaudeState,
+    /// Context of the Codex format.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub codex: CodexState,
+    /// Context of the Gemini CLI format.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub gemini: GeminiState,
 }
 
 /// True for a value equal to its type's default.
@@ -137,6 +153,9 @@ pub struct Pending {
     pub files_after: BTreeMap<String, FileState>,
     /// Files whose state entries go once acknowledged.
     pub files_removed: Vec<String>,
+    /// True when `seen.next.bin` holds the seen table this batch commits.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub seen: bool,
 }
 
 /// `files.json`: per-file reading positions (see [`State::files`]).
@@ -182,6 +201,7 @@ impl State {
         self.files.extend(p.files_after.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.last_ack_unix_nano = p.time_unix_nano;
         self.last_ack_seq = p.seq;
+        self.promote_seen |= p.seen;
     }
 }
 
@@ -257,6 +277,67 @@ impl StateDir {
     /// `files.bak.json`: a copy of the last committed `files.json`.
     pub fn files_backup_path(&self) -> PathBuf {
         self.dir.join("files.bak.json")
+    }
+
+    /// The seen table (records counted across files; see [`crate::seen`]).
+    pub fn seen_path(&self) -> PathBuf {
+        self.dir.join("seen.bin")
+    }
+
+    /// The seen table of the batch in flight.
+    pub fn seen_next_path(&self) -> PathBuf {
+        self.dir.join("seen.next.bin")
+    }
+
+    /// The last good copy of the seen table.
+    pub fn seen_backup_path(&self) -> PathBuf {
+        self.dir.join("seen.bak.bin")
+    }
+
+    /// Loads the seen table: the one of an applied but uncommitted batch
+    /// when `next`, else the committed one, else its backup. A missing
+    /// table is empty; an unusable one is reported (in `recovered`) and
+    /// replaced by its backup or an empty table, so that at worst copies
+    /// of old records are counted again, never a run lost.
+    pub fn load_seen(&self, next: bool, recovered: &mut Vec<String>) -> crate::seen::Seen {
+        use crate::seen::Seen;
+        let mut paths = vec![self.seen_path(), self.seen_backup_path()];
+        if next {
+            paths.insert(0, self.seen_next_path());
+        }
+        let mut why = Vec::new();
+        for p in &paths {
+            match fs::read(p) {
+                Ok(b) => match Seen::decode(&b) {
+                    Ok((seen, _)) => {
+                        if !why.is_empty() {
+                            recovered.push(format!(
+                                "{}; recovered from {}",
+                                why.join("; "),
+                                p.display()
+                            ));
+                        }
+                        return seen;
+                    }
+                    Err(e) => why.push(format!("{}: {e}", p.display())),
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => why.push(format!("{}: {e}", p.display())),
+            }
+        }
+        if !why.is_empty() {
+            recovered.push(format!(
+                "{}; starting an empty seen table (copied Claude Code records older than this run \
+                 may be counted again)",
+                why.join("; ")
+            ));
+        }
+        Seen::default()
+    }
+
+    /// Durably writes the seen table of the batch `seq` about to be sent.
+    pub fn write_seen_next(&self, seen: &crate::seen::Seen, seq: u64) -> anyhow::Result<()> {
+        write_atomic(&self.seen_next_path(), &seen.encode(seq))
     }
 
     /// Loads the state, the file positions and the pending batch.
@@ -397,6 +478,7 @@ impl StateDir {
                 || name.starts_with(".files.json.")
                 || name.starts_with(".files.bak.json.")
                 || name.starts_with(".pending.json.")
+                || name.starts_with(".seen.next.bin.")
                 || name.starts_with(".status.json.")
                 || name.starts_with(".install-id.");
             if ours && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
@@ -421,6 +503,21 @@ impl StateDir {
     /// again is idempotent. Copies go to `*.bak.json` (best effort, not
     /// synced: they only matter if a main file is later found unusable).
     pub fn commit(&self, state: &mut State) -> anyhow::Result<()> {
+        if state.promote_seen {
+            // Put the batch's seen table in place before the state says
+            // the batch was acknowledged. Already gone: a run that died
+            // after this step promoted it.
+            let next = self.seen_next_path();
+            match fs::rename(&next, self.seen_path()) {
+                Ok(()) => {
+                    sync_dir(&self.dir).map_err(|e| with_path(e, &self.dir))?;
+                    let _ = fs::copy(self.seen_path(), self.seen_backup_path());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(with_path(e, &next)),
+            }
+            state.promote_seen = false;
+        }
         if state.files_dirty {
             let f = FilesFile { version: STATE_VERSION, files: std::mem::take(&mut state.files) };
             let bytes = serde_json::to_vec(&f);

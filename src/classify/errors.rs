@@ -34,6 +34,7 @@ pub fn from_text(text: &str) -> ErrorType {
         "quota",
         "too many requests",
         "usage limit",
+        "usage_limit",
         "resource_exhausted",
         "insufficient_quota",
     ]) {
@@ -67,6 +68,8 @@ pub fn from_text(text: &str) -> ErrorType {
         "timeout",
         "timed out",
         "econnreset",
+        "connection_failed",
+        "stream_disconnected",
         "socket hang up",
         "network",
     ]) {
@@ -78,6 +81,7 @@ pub fn from_text(text: &str) -> ErrorType {
         "context_length",
         "prompt is too long",
         "too many tokens",
+        "context_window",
         "invalid_request",
     ]) {
         ErrorType::Prompt
@@ -123,6 +127,10 @@ mod tests {
         assert_eq!(from_text("Overloaded"), ErrorType::Transient);
         assert_eq!(from_text("Request timed out."), ErrorType::Transient);
         assert_eq!(from_text("something odd"), ErrorType::Unknown);
+        // Codex's `codex_error_info` kinds.
+        assert_eq!(from_text("usage_limit_exceeded"), ErrorType::Quota);
+        assert_eq!(from_text("http_connection_failed"), ErrorType::Transient);
+        assert_eq!(from_text("context_window_exceeded"), ErrorType::Prompt);
     }
 
     #[test]

@@ -2,4 +2,35 @@
 //! lines (bytes) into counts and owns the per-file context it needs between
 //! runs; it never does I/O.
 
+pub mod claude;
+pub mod codex;
+pub mod gemini;
+pub mod json;
 pub mod pi;
+
+use crate::metrics::{Counts, LineResult};
+
+/// A parser for one file, whichever its format.
+pub enum Deriver<'s> {
+    /// pi, OpenClaw, roundhouse.
+    Pi(pi::Deriver<'s>),
+    /// Claude Code.
+    Claude(claude::Deriver<'s>),
+    /// Codex CLI.
+    Codex(codex::Deriver<'s>),
+    /// Gemini CLI.
+    Gemini(gemini::Deriver<'s>),
+}
+
+impl Deriver<'_> {
+    /// Counts one complete line (without its terminator) and says how it
+    /// was classified.
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        match self {
+            Deriver::Pi(d) => d.line(line, counts),
+            Deriver::Claude(d) => d.line(line, counts),
+            Deriver::Codex(d) => d.line(line, counts),
+            Deriver::Gemini(d) => d.line(line, counts),
+        }
+    }
+}

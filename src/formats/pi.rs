@@ -13,13 +13,14 @@
 //! string fields from the line; text fields are skipped, never copied.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny};
 use serde::Deserialize;
+
+use super::json::{is_object, Blocks, StrOrSkip, Tokens};
 
 use crate::classify::{errors, models, tools};
 use crate::metrics::{
@@ -117,13 +118,13 @@ pub struct StoredModel {
 
 impl StoredModel {
     /// Stores a classified model.
-    fn from_ref(m: ModelRef) -> StoredModel {
+    pub(crate) fn from_ref(m: ModelRef) -> StoredModel {
         StoredModel { family: m.family.as_str().into(), name: m.name.into() }
     }
 
     /// Maps the stored strings back onto the closed tables; anything that
     /// does not match (a hand-edited state) becomes `other`/`unknown`.
-    fn to_ref(&self) -> ModelRef {
+    pub(crate) fn to_ref(&self) -> ModelRef {
         models::from_stored(&self.family, &self.name)
     }
 }
@@ -243,52 +244,6 @@ struct Usage {
     cache_write: Tokens,
 }
 
-/// A token count that tolerates bad values: negative, fractional or
-/// non-numeric counts become 0 (or are floored) instead of making the whole
-/// line malformed and losing its other counts.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tokens(pub u64);
-
-impl<'de> Deserialize<'de> for Tokens {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Tokens;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a token count")
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Tokens, E> {
-                Ok(Tokens(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Tokens, E> {
-                Ok(Tokens(v.max(0) as u64))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Tokens, E> {
-                // `as` saturates for out-of-range floats and maps NaN to 0.
-                Ok(Tokens(if v > 0.0 { v as u64 } else { 0 }))
-            }
-            fn visit_unit<E>(self) -> Result<Tokens, E> {
-                Ok(Tokens(0))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Tokens, E> {
-                Ok(Tokens(0))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Tokens, E> {
-                Ok(Tokens(0))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Tokens, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Tokens(0))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Tokens, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Tokens(0))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// An entry timestamp: kept only when it is a string (pi writes ISO
 /// strings, whose fixed width makes byte order equal time order).
 #[derive(Default)]
@@ -297,151 +252,6 @@ struct Timestamp<'a>(Option<Cow<'a, str>>);
 impl<'de: 'a, 'a> Deserialize<'de> for Timestamp<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Timestamp(StrOrSkip::deserialize(d)?.0))
-    }
-}
-
-/// Deserialises a string borrowed when possible, and anything else as
-/// `None` (skipped without copying).
-struct StrOrSkip<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for StrOrSkip<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = StrOrSkip<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(StrOrSkip(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(StrOrSkip(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(StrOrSkip(None))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// The content of a message: a string (skipped) or an array of blocks, of
-/// which only tool calls are kept (by name).
-#[derive(Default)]
-struct Blocks<'a> {
-    tool_calls: Vec<Cow<'a, str>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Blocks<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("message content")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut out = Blocks::default();
-                while let Some(b) = a.next_element::<Block<'a>>()? {
-                    if b.kind.as_deref() == Some("toolCall") {
-                        out.tool_calls.push(b.name.unwrap_or(Cow::Borrowed("")));
-                    }
-                }
-                Ok(out)
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(Blocks::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Blocks::default())
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Blocks::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Blocks::default())
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// One content block; every field but `type` and `name` is skipped.
-struct Block<'a> {
-    kind: Option<Cow<'a, str>>,
-    name: Option<Cow<'a, str>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Block<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Block<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a content block")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut b = Block { kind: None, name: None };
-                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
-                    match k.as_ref() {
-                        "type" => b.kind = a.next_value::<StrOrSkip<'a>>()?.0,
-                        "name" => b.name = a.next_value::<StrOrSkip<'a>>()?.0,
-                        _ => {
-                            a.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(b)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Block { kind: None, name: None })
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -492,7 +302,7 @@ impl Deriver<'_> {
     pub fn line_unfiltered(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
         // serde would map a JSON array onto the struct by position: only an
         // object is a record.
-        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !is_object(line) {
             return LineResult::Malformed;
         }
         let entry: Entry = match serde_json::from_slice(line) {
@@ -674,8 +484,8 @@ impl Deriver<'_> {
                 m.error_message.as_deref().map(errors::from_text).unwrap_or(ErrorType::Unknown);
             counts.incr(Series::Error { pack, error_type });
         }
-        for name in &m.content.tool_calls {
-            let (tool, class) = tools::classify(pack, name);
+        for b in m.content.blocks.iter().filter(|b| b.kind.as_deref() == Some("toolCall")) {
+            let (tool, class) = tools::classify(pack, b.name.as_deref().unwrap_or(""));
             counts.incr(Series::ToolCall { pack, tool, class });
         }
         if let Some(u) = &m.usage {

@@ -1,0 +1,317 @@
+//! Claude Code transcripts (`~/.claude/projects/<cwd>/<session>.jsonl`).
+//!
+//! Flat JSONL: `user`, `assistant`, `system`, `progress`, `summary`, … One
+//! API response is written as several `assistant` lines (one per content
+//! block) sharing `message.id` and `requestId`, the early ones with partial
+//! `output_tokens`; resumed, forked and sidechain files copy earlier lines
+//! verbatim. So this parser counts nothing that can be copied: it files
+//! claims ([`crate::seen::Claims`]) that are settled across files and runs
+//! after the scan. It counts directly only what has no id (a prompt or a
+//! response without one).
+
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+use serde::Deserialize;
+
+use super::json::{is_object, Blocks, Flag, StrOrSkip, Tokens};
+use crate::classify::{errors, models, tools};
+use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType};
+use crate::seen::{self, Claims, Response};
+
+/// Per-file context kept between runs: the sessions this file already
+/// filed a start for (hashes; a file normally holds one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClaudeState {
+    /// Session keys claimed by this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<u64>,
+}
+
+/// How many session keys a file remembers (more only re-files a claim,
+/// which the table settles).
+const MAX_SESSIONS: usize = 8;
+
+/// One line, reduced to its metadata.
+#[derive(Deserialize, Default)]
+struct Record<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: StrOrSkip<'a>,
+    #[serde(rename = "sessionId", borrow, default)]
+    session_id: StrOrSkip<'a>,
+    #[serde(rename = "agentId", borrow, default)]
+    agent_id: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    uuid: StrOrSkip<'a>,
+    #[serde(rename = "requestId", borrow, default)]
+    request_id: StrOrSkip<'a>,
+    #[serde(rename = "isSidechain", default)]
+    is_sidechain: Flag,
+    #[serde(rename = "isMeta", default)]
+    is_meta: Flag,
+    #[serde(rename = "isCompactSummary", default)]
+    is_compact_summary: Flag,
+    #[serde(rename = "isVisibleInTranscriptOnly", default)]
+    transcript_only: Flag,
+    #[serde(rename = "isApiErrorMessage", default)]
+    is_api_error: Flag,
+    #[serde(rename = "apiErrorStatus", default)]
+    api_error_status: Tokens,
+    #[serde(borrow, default)]
+    error: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+/// The `message` of a `user` or `assistant` line.
+#[derive(Deserialize, Default)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    id: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    model: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    content: Blocks<'a>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// Anthropic's usage record.
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Tokens,
+    #[serde(default)]
+    output_tokens: Tokens,
+    #[serde(default)]
+    cache_creation_input_tokens: Tokens,
+    #[serde(default)]
+    cache_read_input_tokens: Tokens,
+}
+
+/// Key kinds of [`seen::key`].
+const SESSION: u8 = b's';
+const PROMPT: u8 = b'u';
+const TOOL: u8 = b't';
+const TOOL_ERROR: u8 = b'e';
+const API_ERROR: u8 = b'a';
+const MESSAGE: u8 = b'm';
+const REQUEST: u8 = b'r';
+
+/// The key of a tool result block; only present on tool-result lines.
+const TOOL_USE_ID: &[u8] = b"\"tool_use_id\"";
+/// The error flag of a tool result, and its only value that lets a line
+/// be skipped.
+const IS_ERROR: &[u8] = b"\"is_error\"";
+const IS_ERROR_FALSE: &[u8] = b"\"is_error\":false";
+
+/// Decides by bytes alone that a line cannot count: a tool-result line
+/// (the bulk of the bytes: tool outputs) without an error flag set. Claude
+/// Code writes compact JSON; a key's quotes cannot occur raw inside a
+/// string, so `"tool_use_id"` means a tool-result block. Anything the bytes
+/// do not settle is left to the parser.
+pub fn cannot_matter(line: &[u8]) -> bool {
+    static ID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(TOOL_USE_ID));
+    static FLAG: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(IS_ERROR));
+    if ID.find(line).is_none() {
+        return false;
+    }
+    FLAG.find_iter(line).all(|i| line[i..].starts_with(IS_ERROR_FALSE))
+}
+
+/// Turns lines of one Claude Code file into counts and claims.
+pub struct Deriver<'s> {
+    /// The file's session type from its path (`subagents/`, `agent-*`).
+    pub session_type: SessionType,
+    /// The file's persistent context.
+    pub state: &'s mut ClaudeState,
+    /// Claims filed this run, settled after the scan.
+    pub claims: &'s mut Claims,
+}
+
+impl Deriver<'_> {
+    /// Counts or files one complete line and says how it was classified.
+    /// The byte pre-filter applies once the file's session is known (a
+    /// tool-result line could otherwise be a session's first record).
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if !self.state.sessions.is_empty() && cannot_matter(line) {
+            return LineResult::Ignored;
+        }
+        self.line_unfiltered(line, counts)
+    }
+
+    /// [`Deriver::line`] without the byte pre-filter.
+    pub fn line_unfiltered(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if !is_object(line) {
+            return LineResult::Malformed;
+        }
+        let Ok(rec) = serde_json::from_slice::<Record>(line) else {
+            return LineResult::Malformed;
+        };
+        let before = (counts.additions(), self.claims.once.len(), self.claims.responses.len());
+        let sidechain = rec.is_sidechain.0 == Some(true);
+        let session_type = if sidechain { SessionType::Subagent } else { self.session_type };
+        match rec.kind.0.as_deref() {
+            Some("user") => {
+                self.session(&rec, session_type);
+                self.user(&rec, sidechain, session_type, counts);
+            }
+            Some("assistant") => {
+                self.session(&rec, session_type);
+                self.assistant(&rec, sidechain, session_type, counts);
+            }
+            _ => {}
+        }
+        let after = (counts.additions(), self.claims.once.len(), self.claims.responses.len());
+        if after != before {
+            LineResult::Parsed
+        } else {
+            LineResult::Ignored
+        }
+    }
+
+    /// Files a session start for the first record of a session (a
+    /// sidechain file is its own session: the parent's id plus its agent
+    /// id).
+    fn session(&mut self, rec: &Record, session_type: SessionType) {
+        let Some(sid) = rec.session_id.0.as_deref().filter(|s| !s.is_empty()) else { return };
+        let agent = if session_type == SessionType::Subagent {
+            rec.agent_id.0.as_deref().unwrap_or("")
+        } else {
+            ""
+        };
+        let k = seen::key(SESSION, &[sid, agent]);
+        if self.state.sessions.contains(&k) {
+            return;
+        }
+        if self.state.sessions.len() >= MAX_SESSIONS {
+            self.state.sessions.remove(0);
+        }
+        self.state.sessions.push(k);
+        self.claims.once(k, Series::SessionStart { pack: Pack::ClaudeCode, session_type });
+    }
+
+    /// A `user` line: tool errors from its tool results, else a prompt
+    /// (unless injected: meta, compaction summary, or a sidechain's brief).
+    fn user(
+        &mut self,
+        rec: &Record,
+        sidechain: bool,
+        session_type: SessionType,
+        counts: &mut Counts,
+    ) {
+        let pack = Pack::ClaudeCode;
+        let Some(msg) = &rec.message else { return };
+        let results: Vec<_> = msg
+            .content
+            .blocks
+            .iter()
+            .filter(|b| b.kind.as_deref() == Some("tool_result"))
+            .collect();
+        if !results.is_empty() {
+            for b in results.into_iter().filter(|b| b.is_error == Some(true)) {
+                let series = Series::Error { pack, error_type: ErrorType::Tool };
+                match b.tool_use_id.as_deref().or(rec.uuid.0.as_deref()) {
+                    Some(id) => self.claims.once(seen::key(TOOL_ERROR, &[id]), series),
+                    None => counts.incr(series),
+                }
+            }
+            return;
+        }
+        let injected = rec.is_meta.0 == Some(true)
+            || rec.is_compact_summary.0 == Some(true)
+            || rec.transcript_only.0 == Some(true)
+            || sidechain;
+        let empty = !msg.content.is_string && msg.content.blocks.is_empty();
+        if injected || empty {
+            return;
+        }
+        let series = Series::UserPrompt { pack, session_type };
+        match rec.uuid.0.as_deref() {
+            Some(id) => self.claims.once(seen::key(PROMPT, &[id]), series),
+            None => counts.incr(series),
+        }
+    }
+
+    /// An `assistant` line: an API error (synthetic), or part of a model
+    /// response with its tool calls and usage.
+    fn assistant(
+        &mut self,
+        rec: &Record,
+        sidechain: bool,
+        session_type: SessionType,
+        counts: &mut Counts,
+    ) {
+        let pack = Pack::ClaudeCode;
+        let Some(msg) = &rec.message else { return };
+        let model_name = msg.model.0.as_deref();
+        if rec.is_api_error.0 == Some(true) {
+            let error_type = api_error_type(rec);
+            let series = Series::Error { pack, error_type };
+            match msg.id.0.as_deref().or(rec.uuid.0.as_deref()) {
+                Some(id) => self.claims.once(seen::key(API_ERROR, &[id]), series),
+                None => counts.incr(series),
+            }
+            return;
+        }
+        if model_name == Some("<synthetic>") {
+            return;
+        }
+        for b in msg.content.blocks.iter().filter(|b| b.kind.as_deref() == Some("tool_use")) {
+            let (tool, class) = tools::classify(pack, b.name.as_deref().unwrap_or(""));
+            let series = Series::ToolCall { pack, tool, class };
+            match b.id.as_deref() {
+                Some(id) => self.claims.once(seen::key(TOOL, &[id]), series),
+                None => counts.incr(series),
+            }
+        }
+        let model = models::classify(Some("anthropic"), model_name);
+        let turn = Series::AgentTurn {
+            pack,
+            outcome: Outcome::Success,
+            family: model.family,
+            session_type,
+        };
+        let u = msg.usage.as_ref();
+        let usage = u.map_or([0; 4], |u| {
+            [
+                u.input_tokens.0,
+                u.cache_read_input_tokens.0,
+                u.cache_creation_input_tokens.0,
+                u.output_tokens.0,
+            ]
+        });
+        let Some(id) = msg.id.0.as_deref().filter(|i| !i.is_empty()) else {
+            // No id to recognise copies by: counted as it is.
+            counts.incr(turn);
+            for (i, token_type) in seen::TOKEN_ORDER.iter().enumerate() {
+                counts.add(Series::TokenUsage { pack, token_type: *token_type, model }, usage[i]);
+            }
+            return;
+        };
+        let req = rec.request_id.0.as_deref().map_or(0, |r| seen::key(REQUEST, &[r]) as u32);
+        self.claims.response(Response {
+            msg: seen::key(MESSAGE, &[id]),
+            req,
+            sidechain,
+            usage,
+            turn,
+            model,
+            pack,
+            open: false,
+        });
+    }
+}
+
+/// The `error.type` of a synthetic API-error message: from its HTTP status
+/// when given, else from its error kind (`rate_limit`, …).
+fn api_error_type(rec: &Record) -> ErrorType {
+    let status = rec.api_error_status.0;
+    if status != 0 {
+        let t = errors::from_status(status);
+        if t != ErrorType::Unknown {
+            return t;
+        }
+    }
+    rec.error.0.as_deref().map(errors::from_text).unwrap_or(ErrorType::Unknown)
+}

@@ -1,0 +1,297 @@
+//! OpenAI Codex CLI rollouts (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`).
+//!
+//! Every line is an envelope `{timestamp, type, payload}`. Usage comes
+//! from the growth of the thread's cumulative `total_token_usage` (a row
+//! re-emitting unchanged totals, or with `info: null`, adds nothing); the
+//! model from the latest `turn_context`. A forked rollout starts with
+//! verbatim copies of its parent's rows (stamped before the fork), and a
+//! spawned subagent's rollout replays its parent's rows (all stamped in
+//! the second it was spawned): those rows count nothing, but their totals
+//! become the baseline the new rows grow from.
+
+use serde::Deserialize;
+
+use super::json::{is_object, StrOrSkip, Tokens};
+use super::pi::StoredModel;
+use crate::classify::{errors, models, tools};
+use crate::metrics::{
+    Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
+};
+
+/// Per-file context kept between runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodexState {
+    /// The rollout's `session_meta` was read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub meta_seen: bool,
+    /// The rollout belongs to a spawned subagent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subagent: bool,
+    /// Model of the latest `turn_context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<StoredModel>,
+    /// Last cumulative totals: input, cached input, output, reasoning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub totals: [u64; 4],
+    /// While set, rows are replayed history: stamped before this time (a
+    /// fork) or within this second (a subagent; 19 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_until: Option<String>,
+    /// `replay_until` is a second (subagent) rather than a cutoff (fork).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay_second: bool,
+}
+
+fn is_zero(t: &[u64; 4]) -> bool {
+    *t == [0; 4]
+}
+
+/// One envelope line.
+#[derive(Deserialize, Default)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    timestamp: StrOrSkip<'a>,
+    #[serde(rename = "type", borrow, default)]
+    kind: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    payload: Option<Payload<'a>>,
+}
+
+/// The fields of any payload that matter.
+#[derive(Deserialize, Default)]
+struct Payload<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    timestamp: StrOrSkip<'a>,
+    #[serde(default)]
+    source: Option<serde_json::Value>,
+    #[serde(default)]
+    forked_from_id: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    model: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    name: StrOrSkip<'a>,
+    #[serde(default)]
+    info: Option<Info<'a>>,
+    #[serde(default)]
+    codex_error_info: Option<serde_json::Value>,
+}
+
+/// `token_count.info`.
+#[derive(Deserialize, Default)]
+struct Info<'a> {
+    #[serde(default)]
+    total_token_usage: Option<Usage>,
+    #[serde(borrow, default)]
+    model: StrOrSkip<'a>,
+}
+
+/// Codex's token usage record.
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Tokens,
+    #[serde(default)]
+    cached_input_tokens: Tokens,
+    #[serde(default)]
+    output_tokens: Tokens,
+    #[serde(default)]
+    reasoning_output_tokens: Tokens,
+}
+
+/// Turns lines of one rollout into counts.
+pub struct Deriver<'s> {
+    /// The file's persistent context.
+    pub state: &'s mut CodexState,
+}
+
+impl Deriver<'_> {
+    /// Counts one complete line and says how it was classified.
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if !is_object(line) {
+            return LineResult::Malformed;
+        }
+        let Ok(env) = serde_json::from_slice::<Envelope>(line) else {
+            return LineResult::Malformed;
+        };
+        let Some(p) = &env.payload else { return LineResult::Ignored };
+        let before = counts.additions();
+        let ts = env.timestamp.0.as_deref();
+        if self.replaying(ts) {
+            // Replayed history: keep its context, count nothing.
+            match env.kind.0.as_deref() {
+                Some("turn_context") => self.turn_context(p),
+                Some("event_msg") if p.kind.0.as_deref() == Some("token_count") => {
+                    if let Some(t) = totals(p) {
+                        for (have, now) in self.state.totals.iter_mut().zip(t) {
+                            *have = (*have).max(now);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return LineResult::Ignored;
+        }
+        match (env.kind.0.as_deref(), p.kind.0.as_deref()) {
+            (Some("session_meta"), _) => self.session_meta(ts, p, counts),
+            (Some("turn_context"), _) => self.turn_context(p),
+            (Some("event_msg"), Some("user_message")) => counts
+                .incr(Series::UserPrompt { pack: Pack::Codex, session_type: self.session_type() }),
+            (Some("event_msg"), Some("token_count")) => self.token_count(p, counts),
+            (Some("event_msg"), Some("turn_aborted")) => {
+                counts.incr(Series::Error { pack: Pack::Codex, error_type: ErrorType::Aborted })
+            }
+            (Some("event_msg"), Some("error")) => {
+                let error_type = p
+                    .codex_error_info
+                    .as_ref()
+                    .map(|v| errors::from_text(&error_info_name(v)))
+                    .unwrap_or(ErrorType::Unknown);
+                counts.incr(Series::Error { pack: Pack::Codex, error_type })
+            }
+            (
+                Some("response_item"),
+                Some(
+                    k @ ("function_call" | "custom_tool_call" | "local_shell_call"
+                    | "web_search_call"),
+                ),
+            ) => {
+                let name = match k {
+                    "local_shell_call" => "local_shell",
+                    "web_search_call" => "web_search",
+                    _ => p.name.0.as_deref().unwrap_or(""),
+                };
+                let (tool, class) = tools::classify(Pack::Codex, name);
+                counts.incr(Series::ToolCall { pack: Pack::Codex, tool, class });
+            }
+            _ => {}
+        }
+        if counts.additions() > before {
+            LineResult::Parsed
+        } else {
+            LineResult::Ignored
+        }
+    }
+
+    /// True while rows are replayed history; ends the replay at the first
+    /// row past it.
+    fn replaying(&mut self, ts: Option<&str>) -> bool {
+        let Some(until) = &self.state.replay_until else { return false };
+        let Some(ts) = ts else { return true };
+        let inside = if self.state.replay_second {
+            ts.get(..19) == Some(until.as_str())
+        } else {
+            ts < until.as_str()
+        };
+        if !inside {
+            self.state.replay_until = None;
+            self.state.replay_second = false;
+        }
+        inside
+    }
+
+    fn session_type(&self) -> SessionType {
+        if self.state.subagent {
+            SessionType::Subagent
+        } else {
+            SessionType::Main
+        }
+    }
+
+    /// The first `session_meta`: a session start; a fork or subagent
+    /// starts its replay window.
+    fn session_meta(&mut self, ts: Option<&str>, p: &Payload, counts: &mut Counts) {
+        if self.state.meta_seen {
+            return;
+        }
+        self.state.meta_seen = true;
+        self.state.subagent = p.source.as_ref().is_some_and(names_subagent);
+        let at = p.timestamp.0.as_deref().or(ts);
+        if p.forked_from_id.is_some() {
+            self.state.replay_until = at.map(str::to_owned);
+        } else if self.state.subagent {
+            self.state.replay_until = ts.and_then(|t| t.get(..19)).map(str::to_owned);
+            self.state.replay_second = self.state.replay_until.is_some();
+        }
+        counts.incr(Series::SessionStart { pack: Pack::Codex, session_type: self.session_type() });
+    }
+
+    fn turn_context(&mut self, p: &Payload) {
+        if let Some(m) = p.model.0.as_deref() {
+            self.state.model =
+                Some(StoredModel::from_ref(models::classify(Some("openai"), Some(m))));
+        }
+    }
+
+    /// A `token_count`: when the totals grew, one turn and the growth.
+    fn token_count(&mut self, p: &Payload, counts: &mut Counts) {
+        let Some(now) = totals(p) else { return };
+        let prev = self.state.totals;
+        // Totals only grow within a thread: the baseline never goes back
+        // (a rewritten file read again from its start adds nothing).
+        let d: Vec<u64> = (0..4).map(|i| now[i].saturating_sub(prev[i])).collect();
+        for i in 0..4 {
+            self.state.totals[i] = prev[i].max(now[i]);
+        }
+        if d.iter().all(|n| *n == 0) {
+            return;
+        }
+        let model = match (&self.state.model, p.info.as_ref().and_then(|i| i.model.0.as_deref())) {
+            (Some(m), _) => m.to_ref(),
+            (None, Some(m)) => models::classify(Some("openai"), Some(m)),
+            (None, None) => models::classify(Some("openai"), None),
+        };
+        let pack = Pack::Codex;
+        counts.incr(Series::AgentTurn {
+            pack,
+            outcome: Outcome::Success,
+            family: model.family,
+            session_type: self.session_type(),
+        });
+        let (input, cached, output, reasoning) = (d[0], d[1].min(d[0]), d[2], d[3].min(d[2]));
+        for (token_type, n) in [
+            (TokenType::Input, input - cached),
+            (TokenType::CacheRead, cached),
+            (TokenType::Output, output - reasoning),
+            (TokenType::Reasoning, reasoning),
+        ] {
+            counts.add(Series::TokenUsage { pack, token_type, model }, n);
+        }
+    }
+}
+
+/// The cumulative totals of a `token_count` row with non-null `info`.
+fn totals(p: &Payload) -> Option<[u64; 4]> {
+    let u = p.info.as_ref()?.total_token_usage.as_ref()?;
+    Some([
+        u.input_tokens.0,
+        u.cached_input_tokens.0,
+        u.output_tokens.0,
+        u.reasoning_output_tokens.0,
+    ])
+}
+
+/// True when a `session_meta.source` names a subagent or a thread spawn
+/// (`{"subagent": {"thread_spawn": {…}}}`, or a string saying so).
+fn names_subagent(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains("subagent") || s.contains("thread_spawn"),
+        serde_json::Value::Object(m) => {
+            m.keys().any(|k| k == "subagent" || k == "thread_spawn")
+                || m.values().any(names_subagent)
+        }
+        _ => false,
+    }
+}
+
+/// The kind named by `codex_error_info` (a string, or the key of a
+/// one-key object such as `{"http_connection_failed": {…}}`): a fixed
+/// enumeration of Codex's, never message text.
+fn error_info_name(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
+}

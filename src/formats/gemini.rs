@@ -1,0 +1,278 @@
+//! Google Gemini CLI chats (`~/.gemini/tmp/<project>/chats/session-*.jsonl`).
+//!
+//! A header record (`sessionId`, `projectHash`, …), then message records
+//! (`id`, `timestamp`, `type` ∈ user / gemini / info / error / warning).
+//! Gemini CLI re-appends a whole message every time it changes (tokens or
+//! tool calls added), so a message is counted once by its id, with its last
+//! values: a newer copy adds only what grew. `{"$set": {"messages": […]}}`
+//! checkpoints re-list messages (upserted the same way); `{"$rewindTo": id}`
+//! hides messages from the chat, but their tokens were spent, so counts
+//! stay.
+
+use serde::Deserialize;
+
+use super::json::{is_object, Block, StrOrSkip, Tokens};
+use super::pi::StoredModel;
+use crate::classify::{errors, models, tools};
+use crate::metrics::{
+    Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
+};
+use crate::util::fnv64;
+
+/// Per-file context kept between runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GeminiState {
+    /// The header was read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub header_seen: bool,
+    /// The chat is a subagent's (header `kind`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subagent: bool,
+    /// The model last named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<StoredModel>,
+    /// The newest message timestamp counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_ts: Option<String>,
+    /// The most recent messages counted and what they counted, newest
+    /// last: only recent messages are re-appended with newer values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Counted>,
+}
+
+/// What one message counted so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counted {
+    /// Hash of the message id.
+    pub id: u64,
+    /// Tokens counted: input, cache read, output, reasoning.
+    #[serde(default)]
+    pub tokens: [u64; 4],
+    /// Hashes of the tool calls counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<u64>,
+    /// Hashes of the tool calls whose failure was counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<u64>,
+}
+
+/// How many recent messages a file remembers.
+const RECENT: usize = 64;
+
+/// One record (a line, or a message inside a `$set` checkpoint).
+#[derive(Deserialize, Default)]
+struct Record<'a> {
+    #[serde(rename = "sessionId", default)]
+    session_id: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "projectHash", default)]
+    project_hash: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    kind: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    id: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    timestamp: StrOrSkip<'a>,
+    #[serde(rename = "type", borrow, default)]
+    message_type: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    model: StrOrSkip<'a>,
+    #[serde(default)]
+    tokens: Option<GTokens>,
+    #[serde(rename = "toolCalls", borrow, default)]
+    tool_calls: Option<Vec<Block<'a>>>,
+    #[serde(borrow, default)]
+    content: StrOrSkip<'a>,
+    #[serde(rename = "$set", borrow, default)]
+    set: Option<SetOp<'a>>,
+}
+
+/// A `$set` patch; only a message checkpoint matters.
+#[derive(Deserialize, Default)]
+struct SetOp<'a> {
+    #[serde(borrow, default)]
+    messages: Option<Vec<Record<'a>>>,
+}
+
+/// Gemini's token record.
+#[derive(Deserialize, Default)]
+struct GTokens {
+    #[serde(default)]
+    input: Tokens,
+    #[serde(default)]
+    output: Tokens,
+    #[serde(default)]
+    cached: Tokens,
+    #[serde(default)]
+    thoughts: Tokens,
+    #[serde(default)]
+    tool: Tokens,
+}
+
+/// Turns lines of one chat file into counts.
+pub struct Deriver<'s> {
+    /// The file's session type from its path (nested chats are subagents).
+    pub session_type: SessionType,
+    /// The file's persistent context.
+    pub state: &'s mut GeminiState,
+}
+
+impl Deriver<'_> {
+    /// Counts one complete line and says how it was classified.
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if !is_object(line) {
+            return LineResult::Malformed;
+        }
+        let Ok(rec) = serde_json::from_slice::<Record>(line) else {
+            return LineResult::Malformed;
+        };
+        let before = counts.additions();
+        if let Some(set) = &rec.set {
+            for m in set.messages.iter().flatten() {
+                self.message(m, counts);
+            }
+        } else if rec.message_type.0.is_none()
+            && (rec.project_hash.is_some() || rec.session_id.is_some())
+        {
+            self.header(&rec, counts);
+        } else {
+            self.message(&rec, counts);
+        }
+        if counts.additions() > before {
+            LineResult::Parsed
+        } else {
+            LineResult::Ignored
+        }
+    }
+
+    fn session_type(&self) -> SessionType {
+        if self.state.subagent {
+            SessionType::Subagent
+        } else {
+            self.session_type
+        }
+    }
+
+    /// The header: one session start per file.
+    fn header(&mut self, rec: &Record, counts: &mut Counts) {
+        if self.state.header_seen {
+            return;
+        }
+        self.state.header_seen = true;
+        self.state.subagent = rec.kind.0.as_deref() == Some("subagent");
+        counts.incr(Series::SessionStart {
+            pack: Pack::GeminiCli,
+            session_type: self.session_type(),
+        });
+    }
+
+    /// One message record, counted once by id with its last values.
+    fn message(&mut self, m: &Record, counts: &mut Counts) {
+        let Some(kind) = m.message_type.0.as_deref() else { return };
+        if !matches!(kind, "user" | "gemini" | "error") {
+            return;
+        }
+        if let Some(name) = m.model.0.as_deref() {
+            let r = models::classify(Some("google"), Some(name));
+            self.state.model = Some(StoredModel::from_ref(r));
+        }
+        let ts = m.timestamp.0.as_deref();
+        let id = m.id.0.as_deref().map(|i| fnv64(i.as_bytes()));
+        let mut fresh = Counted { id: id.unwrap_or(0), ..Counted::default() };
+        let slot = id.and_then(|h| self.state.recent.iter().position(|c| c.id == h));
+        let first = slot.is_none();
+        if first {
+            // An older message not among the recent ones is a checkpoint's
+            // copy of one counted long ago.
+            if id.is_some()
+                && matches!((ts, self.state.high_ts.as_deref()), (Some(t), Some(h)) if t < h)
+            {
+                return;
+            }
+            let pack = Pack::GeminiCli;
+            match kind {
+                "user" => {
+                    counts.incr(Series::UserPrompt { pack, session_type: self.session_type() })
+                }
+                "error" => {
+                    let error_type =
+                        m.content.0.as_deref().map(errors::from_text).unwrap_or(ErrorType::Unknown);
+                    counts.incr(Series::Error { pack, error_type });
+                }
+                _ => {
+                    let family = self.model().family;
+                    counts.incr(Series::AgentTurn {
+                        pack,
+                        outcome: Outcome::Success,
+                        family,
+                        session_type: self.session_type(),
+                    });
+                }
+            }
+            if let Some(t) = ts {
+                if self.state.high_ts.as_deref().is_none_or(|h| t > h) {
+                    self.state.high_ts = Some(t.to_owned());
+                }
+            }
+        }
+        let counted = match slot {
+            Some(i) => &mut self.state.recent[i],
+            None => &mut fresh,
+        };
+        if kind == "gemini" {
+            let model = match m.model.0.as_deref() {
+                Some(name) => models::classify(Some("google"), Some(name)),
+                None => self
+                    .state
+                    .model
+                    .as_ref()
+                    .map_or(models::classify(Some("google"), None), StoredModel::to_ref),
+            };
+            count_gemini(m, model, counted, counts);
+        }
+        if first && id.is_some() {
+            if self.state.recent.len() >= RECENT {
+                self.state.recent.remove(0);
+            }
+            self.state.recent.push(fresh);
+        }
+    }
+
+    fn model(&self) -> crate::metrics::ModelRef {
+        self.state
+            .model
+            .as_ref()
+            .map_or(models::classify(Some("google"), None), StoredModel::to_ref)
+    }
+}
+
+/// Counts what a `gemini` message adds over what was counted for it:
+/// token growth, type by type, and tool calls (and failures) not yet
+/// counted.
+fn count_gemini(m: &Record, model: crate::metrics::ModelRef, c: &mut Counted, counts: &mut Counts) {
+    let pack = Pack::GeminiCli;
+    if let Some(t) = &m.tokens {
+        let cached = t.cached.0.min(t.input.0);
+        let now = [t.input.0 - cached + t.tool.0, cached, t.output.0, t.thoughts.0];
+        for (i, token_type) in
+            [TokenType::Input, TokenType::CacheRead, TokenType::Output, TokenType::Reasoning]
+                .into_iter()
+                .enumerate()
+        {
+            let more = now[i].saturating_sub(c.tokens[i]);
+            c.tokens[i] = c.tokens[i].max(now[i]);
+            counts.add(Series::TokenUsage { pack, token_type, model }, more);
+        }
+    }
+    for (n, call) in m.tool_calls.iter().flatten().enumerate() {
+        let h = call.id.as_deref().map_or(n as u64, |i| fnv64(i.as_bytes()));
+        if !c.tools.contains(&h) {
+            c.tools.push(h);
+            let (tool, class) = tools::classify(pack, call.name.as_deref().unwrap_or(""));
+            counts.incr(Series::ToolCall { pack, tool, class });
+        }
+        if call.status.as_deref() == Some("error") && !c.failed.contains(&h) {
+            c.failed.push(h);
+            counts.incr(Series::Error { pack, error_type: ErrorType::Tool });
+        }
+    }
+}
