@@ -80,6 +80,74 @@ pack.emitter.lines{pack=pi,result=malformed} 1
 pack.emitter.lines{pack=pi,result=parsed} 9
 pack.emitter.lines{pack=roundhouse,result=ignored} 1
 pack.emitter.lines{pack=roundhouse,result=parsed} 10
+pack.agent.turn{pack=claude_code,model.family=anthropic,outcome=success,session.type=main} 4
+pack.agent.turn{pack=claude_code,model.family=anthropic,outcome=success,session.type=subagent} 1
+pack.agent.turn{pack=codex,model.family=openai,outcome=success,session.type=main} 4
+pack.agent.turn{pack=codex,model.family=openai,outcome=success,session.type=subagent} 1
+pack.agent.turn{pack=gemini_cli,model.family=google,outcome=success,session.type=main} 2
+pack.agent.turn{pack=gemini_cli,model.family=google,outcome=success,session.type=subagent} 1
+pack.emitter.lines{pack=claude_code,result=ignored} 7
+pack.emitter.lines{pack=claude_code,result=malformed} 1
+pack.emitter.lines{pack=claude_code,result=parsed} 18
+pack.emitter.lines{pack=codex,result=ignored} 21
+pack.emitter.lines{pack=codex,result=parsed} 21
+pack.emitter.lines{pack=gemini_cli,result=ignored} 2
+pack.emitter.lines{pack=gemini_cli,result=parsed} 9
+pack.error{pack=claude_code,error.type=quota} 1
+pack.error{pack=claude_code,error.type=tool} 1
+pack.error{pack=codex,error.type=aborted} 1
+pack.error{pack=codex,error.type=quota} 1
+pack.error{pack=gemini_cli,error.type=quota} 1
+pack.error{pack=gemini_cli,error.type=tool} 1
+pack.session.start{pack=claude_code,session.type=main} 2
+pack.session.start{pack=claude_code,session.type=subagent} 1
+pack.session.start{pack=codex,session.type=main} 3
+pack.session.start{pack=codex,session.type=subagent} 1
+pack.session.start{pack=gemini_cli,session.type=main} 1
+pack.session.start{pack=gemini_cli,session.type=subagent} 1
+pack.token.usage{pack=claude_code,model=claude-haiku-4-5,model.family=anthropic,token.type=cache_write} 300
+pack.token.usage{pack=claude_code,model=claude-haiku-4-5,model.family=anthropic,token.type=input} 5
+pack.token.usage{pack=claude_code,model=claude-haiku-4-5,model.family=anthropic,token.type=output} 40
+pack.token.usage{pack=claude_code,model=claude-opus-4-6,model.family=anthropic,token.type=cache_read} 5000
+pack.token.usage{pack=claude_code,model=claude-opus-4-6,model.family=anthropic,token.type=input} 20
+pack.token.usage{pack=claude_code,model=claude-opus-4-6,model.family=anthropic,token.type=output} 80
+pack.token.usage{pack=claude_code,model=claude-sonnet-4-5,model.family=anthropic,token.type=cache_read} 6000
+pack.token.usage{pack=claude_code,model=claude-sonnet-4-5,model.family=anthropic,token.type=cache_write} 2100
+pack.token.usage{pack=claude_code,model=claude-sonnet-4-5,model.family=anthropic,token.type=input} 160
+pack.token.usage{pack=claude_code,model=claude-sonnet-4-5,model.family=anthropic,token.type=output} 421
+pack.token.usage{pack=codex,model=gpt-5-codex,model.family=openai,token.type=input} 100
+pack.token.usage{pack=codex,model=gpt-5-codex,model.family=openai,token.type=output} 40
+pack.token.usage{pack=codex,model=gpt-5-codex,model.family=openai,token.type=reasoning} 10
+pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=cache_read} 1300
+pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=input} 1600
+pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=output} 370
+pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=reasoning} 130
+pack.token.usage{pack=codex,model=gpt-5.1-codex-mini,model.family=openai,token.type=cache_read} 100
+pack.token.usage{pack=codex,model=gpt-5.1-codex-mini,model.family=openai,token.type=input} 200
+pack.token.usage{pack=codex,model=gpt-5.1-codex-mini,model.family=openai,token.type=output} 65
+pack.token.usage{pack=codex,model=gpt-5.1-codex-mini,model.family=openai,token.type=reasoning} 5
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-flash,model.family=google,token.type=input} 720
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-flash,model.family=google,token.type=output} 80
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-pro,model.family=google,token.type=cache_read} 400
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-pro,model.family=google,token.type=input} 600
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-pro,model.family=google,token.type=output} 180
+pack.token.usage{pack=gemini_cli,model=gemini-2.5-pro,model.family=google,token.type=reasoning} 70
+pack.tool.call{pack=claude_code,tool.class=file,tool.name=read} 1
+pack.tool.call{pack=claude_code,tool.class=http,tool.name=webfetch} 1
+pack.tool.call{pack=claude_code,tool.class=mcp,tool.name=mcp} 1
+pack.tool.call{pack=claude_code,tool.class=shell,tool.name=bash} 1
+pack.tool.call{pack=codex,tool.class=file,tool.name=apply_patch} 1
+pack.tool.call{pack=codex,tool.class=mcp,tool.name=mcp} 1
+pack.tool.call{pack=codex,tool.class=search,tool.name=web_search} 1
+pack.tool.call{pack=codex,tool.class=shell,tool.name=exec_command} 1
+pack.tool.call{pack=codex,tool.class=shell,tool.name=shell} 2
+pack.tool.call{pack=gemini_cli,tool.class=file,tool.name=read_file} 1
+pack.tool.call{pack=gemini_cli,tool.class=mcp,tool.name=mcp} 1
+pack.tool.call{pack=gemini_cli,tool.class=shell,tool.name=run_shell_command} 1
+pack.user.prompt{pack=claude_code,session.type=main} 3
+pack.user.prompt{pack=codex,session.type=main} 3
+pack.user.prompt{pack=codex,session.type=subagent} 1
+pack.user.prompt{pack=gemini_cli,session.type=main} 2
 ";
 
 /// The pi transcript of the demo home.
@@ -294,7 +362,11 @@ fn delta_windows_chain_start_to_previous_time() {
 fn configured_paths_replace_the_default_places() {
     let env = TestEnv::with_demo_home();
     let rx = Receiver::start();
-    env.write_config("packs:\n  openclaw:\n    enabled: false\n  roundhouse:\n    enabled: false\n  pi:\n    paths: ['~/.pi/agent/sessions']\n");
+    env.write_config(
+        "packs:\n  openclaw:\n    enabled: false\n  roundhouse:\n    enabled: false\n  pi:\n    \
+         paths: ['~/.pi/agent/sessions']\n  claude_code:\n    enabled: false\n  codex:\n    \
+         enabled: false\n  gemini_cli:\n    enabled: false\n",
+    );
     env.scan(&["--endpoint", &rx.url]).expect_code(0);
     let got = without_heartbeat(flatten(&rx.requests()[0].decode()));
     assert!(got.keys().all(|k| k.contains("pack=pi")), "{got:?}");

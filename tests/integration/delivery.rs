@@ -240,6 +240,8 @@ fn the_lock_is_a_separate_file_beside_the_state() {
             "files.bak.json",
             "files.json",
             "install-id",
+            "seen.bak.bin",
+            "seen.bin",
             "state.bak.json",
             "state.json",
             "status.json",

@@ -29,11 +29,15 @@ fn it_lists_every_pack_place_with_file_counts() {
             "roundhouse ~/.roundhouse/sessions 2 file(s)",
             "roundhouse ~/.roundhouse/subagents 1 file(s)",
             "pi ~/.pi/agent/sessions 1 file(s)",
+            "claude_code ~/.claude/projects 3 file(s)",
+            "codex ~/.codex/sessions 3 file(s)",
+            "codex ~/.codex/archived_sessions 1 file(s)",
+            "gemini_cli ~/.gemini/tmp/CANARY-proj/chats 2 file(s)",
         ]
     );
     let j = detect(&env, &["--home", &home, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 5);
+    assert_eq!(v.as_array().unwrap().len(), 9);
     assert_eq!(v[1]["files"], 1);
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real `telemetron` binary, run against temporary
 //! homes and a loopback OTLP receiver. One test binary (see Cargo.toml).
 
+mod agents;
 mod cli;
 mod counting;
 mod delivery;
