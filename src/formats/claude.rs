@@ -315,3 +315,83 @@ fn api_error_type(rec: &Record) -> ErrorType {
     }
     rec.error.0.as_deref().map(errors::from_text).unwrap_or(ErrorType::Unknown)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of the demo home's Claude Code files, and the later ones.
+    fn fixture_lines() -> Vec<Vec<u8>> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut out = Vec::new();
+        for base in ["demo-home", "demo-later"] {
+            let mut stack = vec![root.join(base).join(".claude")];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(d).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else {
+                        let b = std::fs::read(&p).unwrap();
+                        out.extend(b.split(|c| *c == b'\n').map(<[u8]>::to_vec));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_byte_prefilter_skips_only_tool_results_without_an_error() {
+        assert!(cannot_matter(br#"{"type":"user","message":{"content":[{"tool_use_id":"t","type":"tool_result","content":"x"}]}}"#));
+        assert!(cannot_matter(
+            br#"{"message":{"content":[{"tool_use_id":"t","is_error":false}]}}"#
+        ));
+        assert!(!cannot_matter(
+            br#"{"message":{"content":[{"tool_use_id":"t","is_error":true}]}}"#
+        ));
+        assert!(!cannot_matter(
+            br#"{"message":{"content":[{"tool_use_id":"t","is_error": true}]}}"#
+        ));
+        assert!(!cannot_matter(br#"{"type":"user","message":{"content":"a prompt"}}"#));
+    }
+
+    #[test]
+    fn the_prefilter_never_changes_a_count_on_the_fixtures() {
+        let lines = fixture_lines();
+        let run = |filtered: bool| {
+            let mut st = ClaudeState::default();
+            let mut claims = Claims::default();
+            let mut counts = Counts::default();
+            let mut d =
+                Deriver { session_type: SessionType::Main, state: &mut st, claims: &mut claims };
+            for l in &lines {
+                if filtered {
+                    d.line(l, &mut counts);
+                } else {
+                    d.line_unfiltered(l, &mut counts);
+                }
+            }
+            (counts.keyed(), claims.once, claims.responses)
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn a_split_response_is_one_claim_with_its_largest_usage() {
+        let a = br#"{"type":"assistant","sessionId":"s","requestId":"r","message":{"id":"m","model":"claude-sonnet-4-5","content":[{"type":"text","text":"x"}],"usage":{"input_tokens":3,"output_tokens":1}}}"#;
+        let b = br#"{"type":"assistant","sessionId":"s","requestId":"r","message":{"id":"m","model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"t1","name":"Bash"}],"usage":{"input_tokens":3,"output_tokens":90}}}"#;
+        let mut st = ClaudeState::default();
+        let mut claims = Claims::default();
+        let mut counts = Counts::default();
+        let mut d =
+            Deriver { session_type: SessionType::Main, state: &mut st, claims: &mut claims };
+        assert_eq!(d.line(a, &mut counts), LineResult::Parsed);
+        assert_eq!(d.line(b, &mut counts), LineResult::Parsed);
+        assert_eq!(claims.responses.len(), 1);
+        assert_eq!(claims.responses[0].usage, [3, 0, 0, 90]);
+        // One session start and one tool call filed; nothing counted directly.
+        assert_eq!(claims.once.len(), 2);
+        assert!(counts.is_empty());
+    }
+}
