@@ -76,6 +76,13 @@ pub struct Response {
 pub const TOKEN_ORDER: [TokenType; 4] =
     [TokenType::Input, TokenType::CacheRead, TokenType::CacheWrite, TokenType::Output];
 
+/// Adds a usage array (in [`TOKEN_ORDER`]) to the token series of a model.
+pub fn add_usage(counts: &mut Counts, pack: Pack, model: ModelRef, usage: [u64; 4]) {
+    for (token_type, n) in TOKEN_ORDER.into_iter().zip(usage) {
+        counts.add(Series::TokenUsage { pack, token_type, model }, n);
+    }
+}
+
 /// What one file filed this run, in line order.
 #[derive(Debug, Default)]
 pub struct Claims {
@@ -363,12 +370,7 @@ pub fn resolve(claims: &Claims, seen: &mut Seen, counts: &mut Counts, today: u16
             }
             Verdict::Known(more) => more,
         };
-        for (i, token_type) in TOKEN_ORDER.iter().enumerate() {
-            counts.add(
-                Series::TokenUsage { pack: r.pack, token_type: *token_type, model: r.model },
-                more[i],
-            );
-        }
+        add_usage(counts, r.pack, r.model, more);
     }
 }
 

@@ -170,6 +170,16 @@ impl Deriver<'_> {
         }
     }
 
+    /// Counts `series` once per `id` (a claim settled across files and
+    /// runs); a record without an id has no copies to recognise and is
+    /// counted as it is.
+    fn once(&mut self, kind: u8, id: Option<&str>, series: Series, counts: &mut Counts) {
+        match id {
+            Some(id) => self.claims.once(seen::key(kind, &[id]), series),
+            None => counts.incr(series),
+        }
+    }
+
     /// Files a session start for the first record of a session (a
     /// sidechain file is its own session: the parent's id plus its agent
     /// id).
@@ -202,19 +212,17 @@ impl Deriver<'_> {
     ) {
         let pack = Pack::ClaudeCode;
         let Some(msg) = &rec.message else { return };
-        let results: Vec<_> = msg
-            .content
-            .blocks
-            .iter()
-            .filter(|b| b.kind.as_deref() == Some("tool_result"))
-            .collect();
-        if !results.is_empty() {
-            for b in results.into_iter().filter(|b| b.is_error == Some(true)) {
+        let results =
+            || msg.content.blocks.iter().filter(|b| b.kind.as_deref() == Some("tool_result"));
+        if results().next().is_some() {
+            for b in results().filter(|b| b.is_error == Some(true)) {
                 let series = Series::Error { pack, error_type: ErrorType::Tool };
-                match b.tool_use_id.as_deref().or(rec.uuid.0.as_deref()) {
-                    Some(id) => self.claims.once(seen::key(TOOL_ERROR, &[id]), series),
-                    None => counts.incr(series),
-                }
+                self.once(
+                    TOOL_ERROR,
+                    b.tool_use_id.as_deref().or(rec.uuid.0.as_deref()),
+                    series,
+                    counts,
+                );
             }
             return;
         }
@@ -227,10 +235,7 @@ impl Deriver<'_> {
             return;
         }
         let series = Series::UserPrompt { pack, session_type };
-        match rec.uuid.0.as_deref() {
-            Some(id) => self.claims.once(seen::key(PROMPT, &[id]), series),
-            None => counts.incr(series),
-        }
+        self.once(PROMPT, rec.uuid.0.as_deref(), series, counts);
     }
 
     /// An `assistant` line: an API error (synthetic), or part of a model
@@ -248,10 +253,7 @@ impl Deriver<'_> {
         if rec.is_api_error.0 == Some(true) {
             let error_type = api_error_type(rec);
             let series = Series::Error { pack, error_type };
-            match msg.id.0.as_deref().or(rec.uuid.0.as_deref()) {
-                Some(id) => self.claims.once(seen::key(API_ERROR, &[id]), series),
-                None => counts.incr(series),
-            }
+            self.once(API_ERROR, msg.id.0.as_deref().or(rec.uuid.0.as_deref()), series, counts);
             return;
         }
         if model_name == Some("<synthetic>") {
@@ -259,11 +261,7 @@ impl Deriver<'_> {
         }
         for b in msg.content.blocks.iter().filter(|b| b.kind.as_deref() == Some("tool_use")) {
             let (tool, class) = tools::classify(pack, b.name.as_deref().unwrap_or(""));
-            let series = Series::ToolCall { pack, tool, class };
-            match b.id.as_deref() {
-                Some(id) => self.claims.once(seen::key(TOOL, &[id]), series),
-                None => counts.incr(series),
-            }
+            self.once(TOOL, b.id.as_deref(), Series::ToolCall { pack, tool, class }, counts);
         }
         let model = models::classify(Some("anthropic"), model_name);
         let turn = Series::AgentTurn {
@@ -284,9 +282,7 @@ impl Deriver<'_> {
         let Some(id) = msg.id.0.as_deref().filter(|i| !i.is_empty()) else {
             // No id to recognise copies by: counted as it is.
             counts.incr(turn);
-            for (i, token_type) in seen::TOKEN_ORDER.iter().enumerate() {
-                counts.add(Series::TokenUsage { pack, token_type: *token_type, model }, usage[i]);
-            }
+            seen::add_usage(counts, pack, model, usage);
             return;
         };
         let req = rec.request_id.0.as_deref().map_or(0, |r| seen::key(REQUEST, &[r]) as u32);

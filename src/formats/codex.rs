@@ -124,9 +124,7 @@ impl Deriver<'_> {
                 Some("turn_context") => self.turn_context(p),
                 Some("event_msg") if p.kind.0.as_deref() == Some("token_count") => {
                     if let Some(t) = totals(p) {
-                        for (have, now) in self.state.totals.iter_mut().zip(t) {
-                            *have = (*have).max(now);
-                        }
+                        self.raise_totals(t);
                     }
                 }
                 _ => {}
@@ -224,23 +222,30 @@ impl Deriver<'_> {
         }
     }
 
+    /// Raises the baseline to `now` and returns how much each total grew.
+    /// Totals only grow within a thread: the baseline never goes back (a
+    /// rewritten file read again from its start adds nothing).
+    fn raise_totals(&mut self, now: [u64; 4]) -> [u64; 4] {
+        let mut grew = [0; 4];
+        for ((have, now), grew) in self.state.totals.iter_mut().zip(now).zip(&mut grew) {
+            *grew = now.saturating_sub(*have);
+            *have = (*have).max(now);
+        }
+        grew
+    }
+
     /// A `token_count`: when the totals grew, one turn and the growth.
     fn token_count(&mut self, p: &Payload, counts: &mut Counts) {
         let Some(now) = totals(p) else { return };
-        let prev = self.state.totals;
-        // Totals only grow within a thread: the baseline never goes back
-        // (a rewritten file read again from its start adds nothing).
-        let d: Vec<u64> = (0..4).map(|i| now[i].saturating_sub(prev[i])).collect();
-        for i in 0..4 {
-            self.state.totals[i] = prev[i].max(now[i]);
-        }
-        if d.iter().all(|n| *n == 0) {
+        let d = self.raise_totals(now);
+        if d == [0; 4] {
             return;
         }
-        let model = match (&self.state.model, p.info.as_ref().and_then(|i| i.model.0.as_deref())) {
-            (Some(m), _) => m.to_ref(),
-            (None, Some(m)) => models::classify(Some("openai"), Some(m)),
-            (None, None) => models::classify(Some("openai"), None),
+        let model = match &self.state.model {
+            Some(m) => m.to_ref(),
+            None => {
+                models::classify(Some("openai"), p.info.as_ref().and_then(|i| i.model.0.as_deref()))
+            }
         };
         let pack = Pack::Codex;
         counts.incr(Series::AgentTurn {

@@ -175,6 +175,8 @@ impl Deriver<'_> {
             let r = models::classify(Some("google"), Some(name));
             self.state.model = Some(StoredModel::from_ref(r));
         }
+        // A `gemini` message's model: its own, else the chat's last.
+        let model = self.model();
         let ts = m.timestamp.0.as_deref();
         let id = m.id.0.as_deref().map(|i| fnv64(i.as_bytes()));
         let mut fresh = Counted { id: id.unwrap_or(0), ..Counted::default() };
@@ -199,11 +201,10 @@ impl Deriver<'_> {
                     counts.incr(Series::Error { pack, error_type });
                 }
                 _ => {
-                    let family = self.model().family;
                     counts.incr(Series::AgentTurn {
                         pack,
                         outcome: Outcome::Success,
-                        family,
+                        family: model.family,
                         session_type: self.session_type(),
                     });
                 }
@@ -219,14 +220,6 @@ impl Deriver<'_> {
             None => &mut fresh,
         };
         if kind == "gemini" {
-            let model = match m.model.0.as_deref() {
-                Some(name) => models::classify(Some("google"), Some(name)),
-                None => self
-                    .state
-                    .model
-                    .as_ref()
-                    .map_or(models::classify(Some("google"), None), StoredModel::to_ref),
-            };
             count_gemini(m, model, counted, counts);
         }
         if first && id.is_some() {
@@ -237,11 +230,12 @@ impl Deriver<'_> {
         }
     }
 
+    /// The model last named in this chat.
     fn model(&self) -> crate::metrics::ModelRef {
-        self.state
-            .model
-            .as_ref()
-            .map_or(models::classify(Some("google"), None), StoredModel::to_ref)
+        match &self.state.model {
+            Some(m) => m.to_ref(),
+            None => models::classify(Some("google"), None),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::counting::DEMO;
-use crate::util::{fixtures, flatten, table, without_heartbeat, Receiver, TestEnv};
+use crate::util::{files_under, fixtures, flatten, table, without_heartbeat, Receiver, TestEnv};
 
 /// What the second run adds (worked out by hand from `fixtures/demo-later`
 /// and the rules in `docs/metrics.md`).
@@ -38,7 +38,7 @@ pack.emitter.lines{pack=gemini_cli,result=ignored} 2
 /// Appends every file of `fixtures/demo-later` to the same path in `home`.
 pub fn append_later(home: &Path) {
     let later = fixtures().join("demo-later");
-    for f in walk(&later) {
+    for f in files_under(&later) {
         let rel = f.strip_prefix(&later).unwrap();
         let dest = home.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
@@ -46,19 +46,6 @@ pub fn append_later(home: &Path) {
         bytes.extend(std::fs::read(&f).unwrap());
         std::fs::write(&dest, bytes).unwrap();
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The series of these three packs only.

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::util::{Receiver, Reply, TestEnv, CANARY};
+use crate::util::{files_under, Receiver, Reply, TestEnv, CANARY};
 
 /// Splits a dry run's stdout into its JSON documents.
 fn documents(stdout: &str) -> Vec<Value> {
@@ -16,22 +16,13 @@ fn documents(stdout: &str) -> Vec<Value> {
 fn the_fixtures_really_carry_canaries() {
     let env = TestEnv::with_demo_home();
     let mut n = 0;
-    let mut stack = vec![env.home().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                assert!(text.contains(CANARY), "{} has no canary", p.display());
-                assert!(
-                    p.display().to_string().contains(CANARY),
-                    "{} path has no canary",
-                    p.display()
-                );
-                n += 1;
-            }
+    let later = crate::util::fixtures().join("demo-later");
+    for p in files_under(env.home()).into_iter().chain(files_under(&later)) {
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(text.contains(CANARY), "{} has no canary", p.display());
+            assert!(p.display().to_string().contains(CANARY), "{} path has no canary", p.display());
+            n += 1;
         }
     }
     assert!(n >= 6);

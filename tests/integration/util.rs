@@ -152,6 +152,20 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Every file below `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A finished run, with everything needed to explain a failure.
 pub struct Run {
     /// Exit code (-1 when killed).
