@@ -216,7 +216,7 @@ pub fn discover(places: &[Place]) -> Found {
     // Byte order (not `Path`'s component order): several times cheaper for
     // thousands of paths, and the order the state file keeps its keys in.
     found.sources.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
-    found.sources.dedup_by(|a, b| a.path == b.path);
+    found.sources.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
     found
 }
 
@@ -230,10 +230,14 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             return;
         }
     };
-    for entry in rd.flatten() {
+    // In name order, so that the files come out nearly sorted by path
+    // and the final sort of thousands of long paths is a linear check.
+    let mut entries: Vec<(std::ffi::OsString, fs::DirEntry)> =
+        rd.flatten().map(|e| (e.file_name(), e)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
         let path = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
-        let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if ft.is_dir() {
             if is_transcript_name(name) {

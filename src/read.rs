@@ -5,8 +5,16 @@
 //! consumed: the returned end offset stops before it, so the next run reads
 //! it again once its newline has arrived. Lines longer than the configured
 //! maximum are skipped as they stream past, without ever being held whole
-//! in memory. Memory use is bounded by the read buffer plus the longest
-//! line accepted.
+//! in memory.
+//!
+//! A long line (a tool output of many megabytes) is not held whole either:
+//! once it outgrows `squeeze_at` it is *squeezed* as it streams past.
+//! Every JSON string in it is cut to its first [`KEEP`] bytes (at a
+//! character boundary, never inside an escape), and everything else is
+//! kept, so the result is still the same JSON document, with the same
+//! keys, ids, numbers and flags; only long text is shortened, and counting
+//! never reads text. Memory use is bounded by the read buffer, `squeeze_at`
+//! and the squeezed size of the longest line, whatever the lines' lengths.
 
 use std::io::{self, Read};
 
@@ -27,20 +35,139 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// How many bytes of each JSON string a squeezed line keeps.
+pub const KEEP: usize = 4096;
+
+/// Cuts the JSON strings of a line that streams past in pieces (see the
+/// module documentation). Bytes outside strings pass unchanged, so text
+/// that is not JSON at all comes out as it went in, but for long runs
+/// after an unbalanced quote.
+#[derive(Debug, Default)]
+struct Squeezer {
+    /// The squeezed line so far.
+    out: Vec<u8>,
+    /// Bytes fed so far (the line's real length).
+    raw: usize,
+    /// The last byte fed.
+    last: u8,
+    in_str: bool,
+    /// Bytes of the current string kept so far.
+    kept: usize,
+    /// True once the rest of the current string is being dropped.
+    dropping: bool,
+    /// Just after a backslash inside a string.
+    escape: bool,
+    /// Hex digits of a `\u` escape still to come.
+    hex_left: u8,
+    /// The digits of the last `\u` escape (a high surrogate must not be
+    /// parted from the low one after it).
+    hex: [u8; 4],
+}
+
+impl Squeezer {
+    /// The real length of the line, without a CR before its newline.
+    fn len(&self) -> usize {
+        self.raw - usize::from(self.last == b'\r')
+    }
+
+    /// The squeezed line, without a CR before its newline.
+    fn line(&self) -> &[u8] {
+        if self.last == b'\r' {
+            trim_cr(&self.out)
+        } else {
+            &self.out
+        }
+    }
+
+    /// True when the last escape was the first half of a surrogate pair.
+    fn after_high_surrogate(&self) -> bool {
+        self.hex[0].eq_ignore_ascii_case(&b'd')
+            && matches!(self.hex[1], b'8'..=b'9' | b'a'..=b'b' | b'A'..=b'B')
+    }
+
+    /// Feeds the next bytes of the line (no newline among them).
+    fn feed(&mut self, mut bytes: &[u8]) {
+        self.raw += bytes.len();
+        if let Some(&b) = bytes.last() {
+            self.last = b;
+        }
+        while let Some((&b, rest)) = bytes.split_first() {
+            if self.in_str && self.dropping {
+                if self.escape {
+                    // The escaped byte cannot end the string.
+                    self.escape = false;
+                    bytes = rest;
+                    continue;
+                }
+                // Skip to the next quote or backslash without copying.
+                match memchr::memchr2(b'"', b'\\', bytes) {
+                    None => return,
+                    Some(i) if bytes[i] == b'\\' => {
+                        self.escape = true;
+                        bytes = &bytes[i + 1..];
+                    }
+                    Some(i) => {
+                        self.out.push(b'"');
+                        self.in_str = false;
+                        bytes = &bytes[i + 1..];
+                    }
+                }
+                continue;
+            }
+            bytes = rest;
+            if !self.in_str {
+                self.out.push(b);
+                if b == b'"' {
+                    (self.in_str, self.kept, self.dropping) = (true, 0, false);
+                }
+                continue;
+            }
+            if self.escape {
+                self.escape = false;
+                self.hex_left = if b == b'u' { 4 } else { 0 };
+            } else if self.hex_left > 0 {
+                self.hex[4 - usize::from(self.hex_left)] = b;
+                self.hex_left -= 1;
+            } else if b == b'"' {
+                self.in_str = false;
+            } else if self.kept >= KEEP
+                && b & 0xC0 != 0x80
+                && !(b == b'\\' && self.after_high_surrogate())
+            {
+                // A cut here leaves no escape or character in halves.
+                self.dropping = true;
+                if b == b'\\' {
+                    self.escape = true;
+                }
+                continue;
+            } else if b == b'\\' {
+                self.escape = true;
+            }
+            self.kept += 1;
+            self.out.push(b);
+        }
+    }
+}
+
 /// Reads at most `len` bytes from `reader` (positioned at file offset
 /// `from`) and hands every complete line to `on_line`. Lines longer than
 /// `max_line` bytes are counted in [`ReadOutcome::oversized`] instead.
-/// `chunk` is the read size; the buffer grows beyond it only to hold a
-/// line longer than a chunk (up to `max_line`).
+/// `chunk` is the read size. A line that outgrows `squeeze_at` bytes is
+/// squeezed as it streams past (see the module documentation), so the
+/// buffer never holds more than `squeeze_at` plus a chunk.
 pub fn read_lines<R: Read>(
     reader: &mut R,
     from: u64,
     len: u64,
     chunk: usize,
     max_line: usize,
+    squeeze_at: usize,
     mut on_line: impl FnMut(&[u8]),
 ) -> io::Result<ReadOutcome> {
     let chunk = chunk.max(1);
+    let squeeze_at = squeeze_at.max(1);
+    // The long line being squeezed, if any.
+    let mut squeezer: Option<Squeezer> = None;
     let mut out = ReadOutcome { end: from, ..ReadOutcome::default() };
     // `buf[..filled]` holds unread bytes. The buffer's length never
     // shrinks, so each byte is zeroed once, not once per chunk read.
@@ -75,27 +202,52 @@ pub fn read_lines<R: Read>(
         // Only the new bytes can hold a newline we have not seen.
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', &buf[old..filled]).map(|i| i + old) {
-            let line = trim_cr(&buf[start..nl]);
-            if skipping || line.len() > max_line {
-                skipping = false;
-                out.oversized += 1;
+            if let Some(mut sq) = squeezer.take() {
+                // The end of a long line.
+                sq.feed(&buf[start..nl]);
+                if sq.len() > max_line {
+                    out.oversized += 1;
+                } else {
+                    out.lines += 1;
+                    on_line(sq.line());
+                }
             } else {
-                out.lines += 1;
-                on_line(line);
+                let line = trim_cr(&buf[start..nl]);
+                if skipping || line.len() > max_line {
+                    out.oversized += 1;
+                } else {
+                    out.lines += 1;
+                    on_line(line);
+                }
             }
+            skipping = false;
             start = nl + 1;
             out.end = base + start as u64;
         }
         buf.copy_within(start..filled, 0);
         filled -= start;
         base += start as u64;
-        // One byte of slack: the fragment may end in the `\r` of a CRLF.
-        if filled > max_line.saturating_add(1) {
-            // Too long to be accepted whatever follows: stop holding it.
+        // What is left is the start of a line whose newline has not come.
+        if let Some(sq) = squeezer.as_mut() {
+            sq.feed(&buf[..filled]);
+            if sq.len() > max_line.saturating_add(1) {
+                squeezer = None;
+                skipping = true;
+            }
+        } else if !skipping && filled > squeeze_at && filled <= max_line.saturating_add(1) {
+            let mut sq = Squeezer::default();
+            sq.feed(&buf[..filled]);
+            squeezer = Some(sq);
+        } else if filled > max_line.saturating_add(1) {
+            // One byte of slack: the fragment may end in the `\r` of a
+            // CRLF. Too long to be accepted whatever follows: drop it.
             skipping = true;
-            base += filled as u64;
-            filled = 0;
+        } else if !skipping {
+            continue;
         }
+        // The fragment was squeezed or is being skipped: let it go.
+        base += filled as u64;
+        filled = 0;
     }
     Ok(out)
 }
@@ -119,8 +271,17 @@ mod tests {
     use super::*;
 
     fn collect(data: &[u8], chunk: usize, max: usize) -> (Vec<String>, ReadOutcome) {
+        squeezed(data, chunk, max, usize::MAX)
+    }
+
+    fn squeezed(
+        data: &[u8],
+        chunk: usize,
+        max: usize,
+        squeeze: usize,
+    ) -> (Vec<String>, ReadOutcome) {
         let mut lines = Vec::new();
-        let out = read_lines(&mut &data[..], 0, data.len() as u64, chunk, max, |l| {
+        let out = read_lines(&mut &data[..], 0, data.len() as u64, chunk, max, squeeze, |l| {
             lines.push(String::from_utf8_lossy(l).into_owned())
         })
         .unwrap();
@@ -189,8 +350,102 @@ mod tests {
     fn starts_at_the_given_offset() {
         let data = b"bbb\nc";
         let mut n = 0;
-        let out = read_lines(&mut &data[..], 100, 5, 2, 10, |_| n += 1).unwrap();
+        let out = read_lines(&mut &data[..], 100, 5, 2, 10, 10, |_| n += 1).unwrap();
         assert_eq!(n, 1);
         assert_eq!(out.end, 104);
+    }
+
+    /// A JSON line with a string of `n` characters of `c` in it.
+    fn long_line(n: usize, c: &str) -> String {
+        format!("{{\"id\":\"x1\",\"text\":\"{}\",\"isError\":true}}", c.repeat(n))
+    }
+
+    #[test]
+    fn a_long_line_is_squeezed_to_the_same_json_with_short_strings() {
+        for unit in ["a", "é", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\\"", "日本"] {
+            let line = long_line(3 * KEEP, unit);
+            let want: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let data = format!("{{\"short\":1}}\n{line}\n{{\"after\":2}}\n");
+            for chunk in [1, 7, 100, 4096, 1 << 20] {
+                let (lines, out) = squeezed(data.as_bytes(), chunk, 1 << 30, 64);
+                assert_eq!(out.lines, 3);
+                assert_eq!(out.end, data.len() as u64);
+                assert_eq!(lines[0], "{\"short\":1}");
+                assert_eq!(lines[2], "{\"after\":2}");
+                let got: serde_json::Value = serde_json::from_str(&lines[1])
+                    .unwrap_or_else(|e| panic!("{unit} chunk {chunk}: {e}: {}", &lines[1]));
+                assert_eq!(got["id"], want["id"]);
+                assert_eq!(got["isError"], true);
+                let text = got["text"].as_str().unwrap();
+                let full = want["text"].as_str().unwrap();
+                assert!(full.starts_with(text), "{unit}: a prefix is kept");
+                if chunk < line.len() {
+                    assert!(text.len() >= KEEP / 6 && lines[1].len() <= KEEP + 100, "{unit}");
+                } else {
+                    // Read whole in one go: no need to squeeze it.
+                    assert_eq!(lines[1], line);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn squeezing_leaves_short_strings_and_other_text_alone() {
+        let line = format!(
+            "{{\"a\":[1,2.5,null,{{\"b\":\"q\\\"uote\"}}],\"pad\":\"{}\"}}  not json \"",
+            "z".repeat(KEEP)
+        );
+        let (lines, _) = squeezed(format!("{line}\r\n").as_bytes(), 3, 1 << 20, 16);
+        assert_eq!(lines, vec![line]);
+    }
+
+    #[test]
+    fn a_line_of_hundreds_of_megabytes_is_never_held_whole() {
+        // A reader that makes a 300 MB line up as it is read.
+        struct Huge(u64);
+        impl Read for Huge {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                const HEAD: &[u8] = b"{\"type\":\"message\",\"content\":\"";
+                const TAIL: &[u8] = b"\",\"isError\":true}\n";
+                let total = 300_000_000u64;
+                let mut n = 0;
+                while n < buf.len() && self.0 < total {
+                    let i = self.0;
+                    buf[n] = if i < HEAD.len() as u64 {
+                        HEAD[i as usize]
+                    } else if i >= total - TAIL.len() as u64 {
+                        TAIL[(i - (total - TAIL.len() as u64)) as usize]
+                    } else {
+                        b"ab\\\"c"[(i % 5) as usize]
+                    };
+                    n += 1;
+                    self.0 += 1;
+                }
+                Ok(n)
+            }
+        }
+        let mut got = Vec::new();
+        let out = read_lines(&mut Huge(0), 0, 300_000_000, 1 << 20, 1 << 30, 1 << 20, |l| {
+            got.push(l.to_vec())
+        })
+        .unwrap();
+        assert_eq!((out.lines, out.end), (1, 300_000_000));
+        assert!(got[0].len() < 2 * KEEP, "{} bytes handed out", got[0].len());
+        let v: serde_json::Value = serde_json::from_slice(&got[0]).unwrap();
+        assert_eq!(v["isError"], true);
+        // Over the maximum, it is skipped instead.
+        let out = read_lines(&mut Huge(0), 0, 300_000_000, 1 << 20, 100 << 20, 1 << 20, |_| {
+            panic!("an oversized line was handed out")
+        })
+        .unwrap();
+        assert_eq!((out.lines, out.oversized, out.end), (0, 1, 300_000_000));
+    }
+
+    #[test]
+    fn a_squeezed_line_without_its_newline_is_left_for_later() {
+        let data = format!("ok\n{}", long_line(2 * KEEP, "a"));
+        let (lines, out) = squeezed(data.as_bytes(), 50, 1 << 20, 64);
+        assert_eq!(lines, vec!["ok"]);
+        assert_eq!(out.end, 3);
     }
 }

@@ -102,7 +102,18 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         }
     }
     let now = now_unix_nano();
-    let loaded = dir.load(now, !dry_run).or_exit(Exit::Local)?;
+    // Loading the positions and listing the session files are the two
+    // costs of a run with little new data, and independent: they overlap.
+    let places = places(settings);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
+    let load_and_discover =
+        || rayon::join(|| dir.load(now, !dry_run), || discover::discover(&places));
+    let (loaded, found) = match &pool {
+        Ok(pool) => pool.install(load_and_discover),
+        Err(_) => load_and_discover(),
+    };
+    drop(pool);
+    let loaded = loaded.or_exit(Exit::Local)?;
     for msg in &loaded.recovered {
         eprintln!("telemetron: warning: state: {msg}");
     }
@@ -141,8 +152,6 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         }
     }
 
-    let places = places(settings);
-    let found = discover::discover(&places);
     let opts = ScanOptions {
         max_line_bytes: usize::try_from(settings.max_line_bytes).unwrap_or(usize::MAX),
         chunk_bytes: 1 << 20,
@@ -200,6 +209,9 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     if !warnings.is_empty() {
         exit = exit.max(Exit::Partial);
     }
+    // The process ends right after: freeing every file's state one by one
+    // would only delay that.
+    std::mem::forget(state);
     Ok(exit)
 }
 

@@ -74,7 +74,6 @@ pub struct ScanOutput {
 struct FileScan {
     /// True when the file was read from its start (new or rewritten).
     from_start: bool,
-    key: String,
     state: Option<FileState>,
     counts: Counts,
     claims: Claims,
@@ -89,9 +88,10 @@ pub fn scan(
     files: &BTreeMap<String, FileState>,
     opts: &ScanOptions,
 ) -> ScanOutput {
-    let found: std::collections::HashSet<String> =
-        sources.iter().map(|s| key_of(&s.path)).collect();
-    let moves = find_moves(sources, files);
+    // Each path's state key, made once (paths are long and many).
+    let keys: Vec<String> = sources.iter().map(|s| key_of(&s.path)).collect();
+    let found: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let moves = find_moves(sources, &keys, files);
     // Paths whose entry moved away now hold some other file.
     let claimed: std::collections::HashSet<&str> = moves.values().copied().collect();
     let indexes = IndexCache::default();
@@ -100,11 +100,11 @@ pub fn scan(
     let run = || -> Vec<FileScan> {
         sources
             .par_iter()
-            .map(|s| {
-                let key = key_of(&s.path);
+            .zip(&keys)
+            .map(|(s, key)| {
                 let (prev, moved_from) =
-                    previous(&key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
-                scan_file(s, key, prev, moved_from, opts, &indexes, known)
+                    previous(key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
+                scan_file(s, prev, moved_from, opts, &indexes, known)
             })
             .collect()
     };
@@ -112,10 +112,10 @@ pub fn scan(
         Ok(pool) => pool.install(run),
         Err(_) => run(),
     };
-    settle_copies(sources, files, &moves, &claimed, &mut results, opts, &indexes, known);
+    settle_copies(sources, &keys, files, &moves, &claimed, &mut results, opts, &indexes, known);
     let mut out = ScanOutput::default();
     let mut moved = std::collections::HashSet::new();
-    for r in results {
+    for (r, key) in results.into_iter().zip(keys.iter()) {
         out.counts.merge(r.counts);
         if !r.claims.is_empty() {
             out.claims.append(r.claims);
@@ -130,11 +130,11 @@ pub fn scan(
                 moved.insert(old.clone());
                 out.files_removed.push(old);
             }
-            out.files_after.insert(r.key, st);
+            out.files_after.insert(key.clone(), st);
         }
     }
     for (k, f) in files {
-        if found.contains(k) || moved.contains(k) {
+        if found.contains(k.as_str()) || moved.contains(k) {
             continue;
         }
         match f.missing_since_unix_nano {
@@ -164,6 +164,7 @@ pub fn scan(
 #[allow(clippy::too_many_arguments)]
 fn settle_copies(
     sources: &[Source],
+    keys: &[String],
     files: &BTreeMap<String, FileState>,
     moves: &HashMap<String, &str>,
     claimed: &std::collections::HashSet<&str>,
@@ -197,10 +198,9 @@ fn settle_copies(
         for st in &states {
             pi::raise_mark(&mut marks, &st.pi);
         }
-        let key = results[i].key.clone();
         let id = (sources[i].meta.dev, sources[i].meta.ino);
-        let (prev, moved_from) = previous(&key, id, files, moves, claimed);
-        results[i] = scan_file(&sources[i], key, prev, moved_from, opts, indexes, &marks);
+        let (prev, moved_from) = previous(&keys[i], id, files, moves, claimed);
+        results[i] = scan_file(&sources[i], prev, moved_from, opts, indexes, &marks);
     }
 }
 
@@ -232,24 +232,24 @@ fn previous<'a>(
 /// mismatch there means the inode was reused, and the file is read as new.
 fn find_moves<'a>(
     sources: &[Source],
+    keys: &[String],
     files: &'a BTreeMap<String, FileState>,
 ) -> HashMap<String, &'a str> {
-    let here: HashMap<String, (u64, u64)> =
-        sources.iter().map(|s| (key_of(&s.path), (s.meta.dev, s.meta.ino))).collect();
+    let here: HashMap<&str, (u64, u64)> =
+        sources.iter().zip(keys).map(|(s, k)| (k.as_str(), (s.meta.dev, s.meta.ino))).collect();
     let mut displaced: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
     for (k, f) in files {
-        if here.get(k) != Some(&(f.dev, f.ino)) {
+        if here.get(k.as_str()) != Some(&(f.dev, f.ino)) {
             displaced.entry((f.dev, f.ino)).or_default().push(k.as_str());
         }
     }
     let mut moves = HashMap::new();
-    for s in sources {
-        let key = key_of(&s.path);
+    for (s, key) in sources.iter().zip(keys) {
         let id = (s.meta.dev, s.meta.ino);
         let Some(cands) = displaced.get(&id) else { continue };
         // Only when another entry could own this inode is content read
         // here; the common case costs no I/O.
-        let own = files.get(&key).filter(|f| (f.dev, f.ino) == id);
+        let own = files.get(key).filter(|f| (f.dev, f.ino) == id);
         if own.is_some_and(|f| same_content(&s.path, f)) {
             continue;
         }
@@ -258,7 +258,7 @@ fn find_moves<'a>(
         if let Some(old) =
             cands.iter().find(|old| **old != key && same_content(&s.path, &files[**old]))
         {
-            moves.insert(key, *old);
+            moves.insert(key.clone(), *old);
         }
     }
     moves
@@ -280,9 +280,12 @@ fn same_content(path: &Path, st: &FileState) -> bool {
             == Some(st.tail_hash)
 }
 
-/// The state key of a path.
+/// The state key of a path (its text; the rare non-UTF-8 path lossily).
 fn key_of(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    match p.to_str() {
+        Some(s) => s.to_owned(),
+        None => p.to_string_lossy().into_owned(),
+    }
 }
 
 /// Where reading of one file starts.
@@ -300,14 +303,13 @@ enum Start {
 /// file's state as it was.
 fn scan_file(
     src: &Source,
-    key: String,
     prev: Option<&FileState>,
     moved_from: Option<String>,
     opts: &ScanOptions,
     indexes: &IndexCache,
     known: &pi::KnownSessions,
 ) -> FileScan {
-    let mut out = FileScan { key, ..FileScan::default() };
+    let mut out = FileScan::default();
     if let Some(p) = prev {
         let same = p.dev == src.meta.dev && p.ino == src.meta.ino;
         if same
@@ -405,7 +407,10 @@ fn scan_changed(
                 known,
             }),
         };
-        read::read_lines(&mut file, from, len, opts.chunk_bytes, opts.max_line_bytes, |line| {
+        let (chunk, max) = (opts.chunk_bytes, opts.max_line_bytes);
+        // A line longer than a read is squeezed (long text cut) as it
+        // streams past, so no line is ever held whole.
+        read::read_lines(&mut file, from, len, chunk, max, chunk, |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
             let line = trim_leading_nuls(line);

@@ -49,9 +49,18 @@ pub struct State {
     /// which is rewritten only when a file's position changed.
     #[serde(skip)]
     pub files: BTreeMap<String, FileState>,
-    /// True when `files` changed since it was loaded or last committed.
+    /// True when `files.json` must be rewritten whole at the next commit
+    /// (first run, recovery, imported positions, a damaged `files.log`);
+    /// ordinary changes go to `files.log` instead (see [`State::files_delta`]).
     #[serde(skip)]
     pub files_dirty: bool,
+    /// Changes to `files` since the last commit, appended to `files.log` by
+    /// the next commit.
+    #[serde(skip)]
+    pub files_delta: FilesDelta,
+    /// Where `files.json` and `files.log` stand on disk.
+    #[serde(skip)]
+    pub files_store: FilesStore,
     /// True when an applied batch carries a new seen table
     /// (`seen.next.bin`) that the commit must put in place.
     #[serde(skip)]
@@ -164,8 +173,178 @@ pub struct Pending {
 pub struct FilesFile {
     /// Format version; see [`STATE_VERSION`].
     pub version: u32,
+    /// Which `files.log` lines apply to this file: those of the same
+    /// generation (one more each time the log is folded in).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub generation: u64,
     /// Per-file reading position, keyed by path.
     pub files: BTreeMap<String, FileState>,
+}
+
+impl FilesFile {
+    /// Serialises it with one entry per line, so that [`FilesFile::decode`]
+    /// can parse the entries on several threads. Still one JSON document.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = format!(
+            "{{\"version\":{},\"generation\":{},\"files\":{{\n",
+            self.version, self.generation
+        )
+        .into_bytes();
+        for (i, (k, v)) in self.files.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            serde_json::to_writer(&mut out, k)?;
+            out.push(b':');
+            serde_json::to_writer(&mut out, v)?;
+        }
+        out.extend_from_slice(b"\n}}\n");
+        Ok(out)
+    }
+
+    /// Parses a `files.json`: the layout [`FilesFile::encode`] writes is
+    /// split into line ranges parsed in parallel; anything else (an older
+    /// layout, a damaged file) is parsed whole, which also explains errors.
+    pub fn decode(bytes: &[u8]) -> serde_json::Result<FilesFile> {
+        Self::decode_lines(bytes).map_or_else(|| serde_json::from_slice(bytes), Ok)
+    }
+
+    /// The parallel path of [`FilesFile::decode`]; `None` when the layout
+    /// is not the one written by [`FilesFile::encode`] or does not parse.
+    fn decode_lines(bytes: &[u8]) -> Option<FilesFile> {
+        use rayon::prelude::*;
+        let first = memchr::memchr(b'\n', bytes)?;
+        let head = bytes[..first].strip_suffix(b"\"files\":{")?;
+        // `{"version":1,"generation":7,` read with the closing brace added.
+        let mut probe = head.to_vec();
+        *probe.last_mut()? = b'}';
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Head {
+            version: u32,
+            generation: u64,
+        }
+        let h: Head = serde_json::from_slice(&probe).ok()?;
+        let body = bytes[first + 1..].strip_suffix(b"\n}}\n")?;
+        if body.is_empty() {
+            return Some(FilesFile {
+                version: h.version,
+                generation: h.generation,
+                ..Default::default()
+            });
+        }
+        let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        // Chunks of whole entries; each becomes `{entry,entry,...}`.
+        let per = lines.len().div_ceil(rayon::current_num_threads().max(1) * 2).max(256);
+        let parts: Vec<Option<Entries>> = lines
+            .par_chunks(per)
+            .map(|chunk| {
+                let mut doc =
+                    Vec::with_capacity(chunk.iter().map(|l| l.len() + 1).sum::<usize>() + 2);
+                doc.push(b'{');
+                for (i, l) in chunk.iter().enumerate() {
+                    let l = l.strip_suffix(b",").unwrap_or(l);
+                    if i > 0 {
+                        doc.push(b',');
+                    }
+                    doc.extend_from_slice(l);
+                }
+                doc.push(b'}');
+                serde_json::from_slice(&doc).ok()
+            })
+            .collect();
+        let mut all = Vec::with_capacity(lines.len());
+        for p in parts {
+            all.append(&mut p?.0);
+        }
+        // Sorted already (it was written from a map): a linear build.
+        let files = all.into_iter().collect();
+        Some(FilesFile { version: h.version, generation: h.generation, files })
+    }
+}
+
+/// The entries of a JSON object of file states, in file order (cheaper to
+/// gather from several threads than maps).
+struct Entries(Vec<(String, FileState)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of file states")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(e) = m.next_entry()? {
+                    v.push(e);
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Where `files.json` and `files.log` stand on disk, as loaded or last
+/// committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilesStore {
+    /// The generation of `files.json` (see [`FilesFile::generation`]).
+    pub generation: u64,
+    /// Bytes of `files.json`.
+    pub base_len: u64,
+    /// Bytes of `files.log` (whole lines of this generation or not).
+    pub log_len: u64,
+}
+
+impl FilesStore {
+    /// True when appending `more` bytes to the log makes it worth folding
+    /// into `files.json`: past a quarter of `files.json` (so loading
+    /// costs at most a quarter more than it must), and past 64 KiB (so
+    /// small states are not rewritten on every run).
+    fn should_fold(&self, more: u64) -> bool {
+        self.log_len + more > (self.base_len / 4).max(64 << 10)
+    }
+}
+
+/// One line of `files.log`: the file positions one commit changed.
+/// `removed` is applied before `files`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesDelta {
+    /// The generation of `files.json` this line applies to; lines of an
+    /// older generation (left by a run that died while folding the log
+    /// in) are skipped.
+    pub generation: u64,
+    /// The acknowledged batch this commit followed (informational).
+    #[serde(default)]
+    pub seq: u64,
+    /// New states of the files that changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileState>,
+    /// Entries that went away.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+impl FilesDelta {
+    /// True when it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.removed.is_empty()
+    }
+
+    /// Applies it to `files`.
+    fn apply_to(&self, files: &mut BTreeMap<String, FileState>) {
+        for k in &self.removed {
+            files.remove(k);
+        }
+        files.extend(self.files.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
 }
 
 /// One data point of a batch.
@@ -193,12 +372,18 @@ impl State {
 
     /// Applies an acknowledged batch.
     pub fn apply(&mut self, p: &Pending) {
-        self.files_dirty |= !p.files_after.is_empty() || !p.files_removed.is_empty();
         self.series.extend(p.series_after.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let delta = &mut self.files_delta;
         for k in &p.files_removed {
             self.files.remove(k);
+            delta.files.remove(k);
+            delta.removed.push(k.clone());
         }
-        self.files.extend(p.files_after.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in &p.files_after {
+            self.files.insert(k.clone(), v.clone());
+            delta.files.insert(k.clone(), v.clone());
+        }
+        delta.seq = p.seq;
         self.last_ack_unix_nano = p.time_unix_nano;
         self.last_ack_seq = p.seq;
         self.promote_seen |= p.seen;
@@ -272,6 +457,12 @@ impl StateDir {
     /// `files.json`: per-file reading positions.
     pub fn files_path(&self) -> PathBuf {
         self.dir.join("files.json")
+    }
+
+    /// `files.log`: positions changed since `files.json` was written, one
+    /// JSON line per commit.
+    pub fn files_log_path(&self) -> PathBuf {
+        self.dir.join("files.log")
     }
 
     /// `files.bak.json`: a copy of the last committed `files.json`.
@@ -377,6 +568,8 @@ impl StateDir {
         match files {
             Got::Found(f) => {
                 st.files = f.files;
+                st.files_store.generation = f.generation;
+                st.files_store.base_len = fs::metadata(&fp).map_or(0, |m| m.len());
             }
             Got::Missing if first_run => st.files_dirty = true,
             Got::Missing | Got::Lost => {
@@ -390,6 +583,7 @@ impl StateDir {
                 ));
             }
         }
+        self.replay_files_log(&mut st, &mut recovered)?;
         let pending = match read_json::<Pending>(&self.pending_path()) {
             Ok(Some(_)) if start_at_end => {
                 recovered.push(format!(
@@ -412,6 +606,48 @@ impl StateDir {
             }
         };
         Ok(Loaded { state: st, pending, first_run, recovered, start_at_end })
+    }
+
+    /// Applies the lines of `files.log` of the loaded generation, in order.
+    /// A line cut short (a run died while appending it; that commit never
+    /// completed, and its batch is still pending) or a damaged line ends
+    /// the replay, and the next commit folds what was read into a new
+    /// `files.json`.
+    fn replay_files_log(&self, st: &mut State, recovered: &mut Vec<String>) -> anyhow::Result<()> {
+        let path = self.files_log_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot read {}: {e}; check the state directory's permissions",
+                    path.display()
+                ))
+            }
+        };
+        st.files_store.log_len = bytes.len() as u64;
+        for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            if !line.ends_with(b"\n") {
+                // Harmless: its batch is re-sent and applied again.
+                st.files_dirty = true;
+                break;
+            }
+            match serde_json::from_slice::<FilesDelta>(line) {
+                Ok(d) if d.generation == st.files_store.generation => d.apply_to(&mut st.files),
+                Ok(_) => {}
+                Err(e) => {
+                    recovered.push(format!(
+                        "{} line {} is corrupt ({e}); the positions recorded from there on are \
+                         lost, so those files are read again from the positions before",
+                        path.display(),
+                        n + 1
+                    ));
+                    st.files_dirty = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads `path`, falling back to its backup `bak`; says what was wrong.
@@ -518,15 +754,7 @@ impl StateDir {
             }
             state.promote_seen = false;
         }
-        if state.files_dirty {
-            let f = FilesFile { version: STATE_VERSION, files: std::mem::take(&mut state.files) };
-            let bytes = serde_json::to_vec(&f);
-            state.files = f.files;
-            let bytes = bytes?;
-            write_atomic(&self.files_path(), &bytes)?;
-            let _ = write_file_replace(&self.files_backup_path(), &bytes, false);
-            state.files_dirty = false;
-        }
+        self.commit_files(state)?;
         let bytes = serde_json::to_vec(state)?;
         write_atomic(&self.state_path(), &bytes)?;
         crate::failpoint::hit("after-commit");
@@ -536,6 +764,66 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(with_path(e, &self.pending_path())),
         }
+    }
+}
+
+impl StateDir {
+    /// Makes the file positions durable: the changes since the last commit
+    /// are appended to `files.log` as one line, unless `files.json` must be
+    /// rewritten anyway or the log has grown enough to be folded into it.
+    /// Folding writes `files.json` with the next generation, which retires
+    /// every line of the log at once; the log is then removed.
+    fn commit_files(&self, state: &mut State) -> anyhow::Result<()> {
+        let store = state.files_store;
+        let line = if state.files_delta.is_empty() {
+            None
+        } else {
+            state.files_delta.generation = store.generation;
+            let mut l = serde_json::to_vec(&state.files_delta)?;
+            l.push(b'\n');
+            Some(l)
+        };
+        let fold =
+            state.files_dirty || line.as_ref().is_some_and(|l| store.should_fold(l.len() as u64));
+        if fold {
+            let f = FilesFile {
+                version: STATE_VERSION,
+                generation: store.generation + 1,
+                files: std::mem::take(&mut state.files),
+            };
+            let bytes = f.encode();
+            state.files = f.files;
+            let bytes = bytes?;
+            write_atomic(&self.files_path(), &bytes)?;
+            let _ = write_file_replace(&self.files_backup_path(), &bytes, false);
+            match fs::remove_file(self.files_log_path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(with_path(e, &self.files_log_path())),
+            }
+            state.files_store = FilesStore {
+                generation: store.generation + 1,
+                base_len: bytes.len() as u64,
+                log_len: 0,
+            };
+        } else if let Some(line) = line {
+            let path = self.files_log_path();
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| with_path(e, &path))?;
+            f.write_all(&line).map_err(|e| with_path(e, &path))?;
+            f.sync_data().map_err(|e| with_path(e, &path))?;
+            if store.log_len == 0 {
+                // The log may be new: make its name durable too.
+                sync_dir(&self.dir).map_err(|e| with_path(e, &self.dir))?;
+            }
+            state.files_store.log_len += line.len() as u64;
+        }
+        state.files_dirty = false;
+        state.files_delta = FilesDelta::default();
+        Ok(())
     }
 }
 
@@ -569,7 +857,7 @@ fn read_json<T: serde::de::DeserializeOwned + Versioned>(
     }
     // One parse in the common case; the version is only probed to explain
     // a failure.
-    match serde_json::from_slice::<T>(&bytes) {
+    match T::decode(&bytes) {
         Ok(v) if v.version() != STATE_VERSION => Err(invalid(format!(
             "was written with state version {} (this telemetron reads {STATE_VERSION})",
             v.version()
@@ -587,9 +875,14 @@ fn read_json<T: serde::de::DeserializeOwned + Versioned>(
 }
 
 /// The files of the state directory carry a format version.
-trait Versioned {
+trait Versioned: serde::de::DeserializeOwned {
     /// The version the file was written with.
     fn version(&self) -> u32;
+
+    /// Parses the file.
+    fn decode(bytes: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
 }
 
 impl Versioned for State {
@@ -601,6 +894,10 @@ impl Versioned for State {
 impl Versioned for FilesFile {
     fn version(&self) -> u32 {
         self.version
+    }
+
+    fn decode(bytes: &[u8]) -> serde_json::Result<Self> {
+        FilesFile::decode(bytes)
     }
 }
 
@@ -743,12 +1040,18 @@ mod tests {
         fs::write(sd.files_path(), files).unwrap();
         let mut want = sample();
         want.files_dirty = false;
+        want.files_store.base_len = files.len() as u64;
         assert_eq!(sd.load(0, true).unwrap().state, want);
         let mut s = want.clone();
         s.files_dirty = true;
         sd.commit(&mut s).unwrap();
         for (path, text) in [(sd.state_path(), state), (sd.files_path(), files)] {
-            let back: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            let mut back: serde_json::Value =
+                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+            // Rewriting files.json starts a new generation of files.log.
+            if let Some(g) = back.as_object_mut().unwrap().remove("generation") {
+                assert_eq!(g, 1);
+            }
             assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
         }
     }
@@ -778,7 +1081,9 @@ mod tests {
                 let sd = StateDir::new(dir.path());
                 let s = committed(&sd, sample());
                 fs::write(dir.path().join(which), bad).unwrap();
-                let l = sd.load(1_000_000_000_000, true).unwrap();
+                let mut l = sd.load(1_000_000_000_000, true).unwrap();
+                // Only where the recovered files.json stands differs.
+                l.state.files_store = s.files_store;
                 assert_eq!(l.state, s, "{which} {bad:?}");
                 assert!(!l.start_at_end);
                 assert!(l.recovered[0].contains(which), "{:?}", l.recovered);
@@ -856,6 +1161,121 @@ mod tests {
         assert!(l.pending.is_none());
         assert_eq!(l.recovered.len(), 1);
         assert!(!sd.pending_path().exists());
+    }
+
+    /// A batch that moves file `name` to `offset`.
+    fn moved_to(name: &str, offset: u64, seq: u64) -> Pending {
+        let st = FileState { pack: "pi".into(), offset, ..FileState::default() };
+        Pending {
+            version: 1,
+            seq,
+            files_after: [(name.to_string(), st)].into(),
+            ..Pending::default()
+        }
+    }
+
+    #[test]
+    fn changed_positions_are_appended_to_files_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = committed(&sd, sample());
+        let base = fs::read(sd.files_path()).unwrap();
+        s.apply(&moved_to("/h/b.jsonl", 7, 1));
+        sd.commit(&mut s).unwrap();
+        let mut p = moved_to("/h/b.jsonl", 9, 2);
+        p.files_removed.push("/h/.pi/agent/sessions/a.jsonl".into());
+        s.apply(&p);
+        sd.commit(&mut s).unwrap();
+        assert_eq!(fs::read(sd.files_path()).unwrap(), base, "files.json is not rewritten");
+        let log = fs::read_to_string(sd.files_log_path()).unwrap();
+        assert_eq!(log.lines().count(), 2, "{log}");
+        let loaded = sd.load(0, true).unwrap().state;
+        assert_eq!(loaded.files, s.files);
+        assert_eq!(loaded.files.keys().collect::<Vec<_>>(), ["/h/b.jsonl"]);
+        assert_eq!(loaded.files["/h/b.jsonl"].offset, 9);
+    }
+
+    #[test]
+    fn a_long_log_is_folded_into_a_new_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = committed(&sd, sample());
+        assert_eq!(s.files_store.generation, 1);
+        let mut seq = 0;
+        while s.files_store.generation == 1 {
+            seq += 1;
+            s.apply(&moved_to(&format!("/h/{seq:04}-{}.jsonl", "x".repeat(200)), seq, seq));
+            sd.commit(&mut s).unwrap();
+            assert!(seq < 10_000, "never folded");
+        }
+        assert!(seq > 100, "folded after {seq} commits: too early");
+        assert!(!sd.files_log_path().exists(), "the log goes once folded in");
+        let f: FilesFile = serde_json::from_slice(&fs::read(sd.files_path()).unwrap()).unwrap();
+        assert_eq!(f.generation, 2);
+        assert_eq!(f.files, s.files);
+        assert_eq!(sd.load(0, true).unwrap().state.files, s.files);
+    }
+
+    #[test]
+    fn log_lines_of_an_older_generation_are_skipped() {
+        // A run died after writing the new files.json, before removing the
+        // log: replaying it would move positions back.
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = committed(&sd, sample());
+        s.apply(&moved_to("/h/b.jsonl", 7, 1));
+        sd.commit(&mut s).unwrap();
+        let log = fs::read(sd.files_log_path()).unwrap();
+        s.apply(&moved_to("/h/b.jsonl", 9, 2));
+        s.files_dirty = true;
+        sd.commit(&mut s).unwrap();
+        fs::write(sd.files_log_path(), log).unwrap();
+        assert_eq!(sd.load(0, true).unwrap().state.files["/h/b.jsonl"].offset, 9);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_log_line_ends_the_replay_and_is_folded_away() {
+        for (tail, warned) in [(&b"{\"generation\":1,\"fil"[..], false), (b"garbage\n", true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let sd = StateDir::new(dir.path());
+            let mut s = committed(&sd, sample());
+            s.apply(&moved_to("/h/b.jsonl", 7, 1));
+            sd.commit(&mut s).unwrap();
+            let mut log = fs::read(sd.files_log_path()).unwrap();
+            log.extend_from_slice(tail);
+            if warned {
+                // Lines after a damaged one are not applied either.
+                log.extend_from_slice(&fs::read(sd.files_log_path()).unwrap());
+            }
+            fs::write(sd.files_log_path(), &log).unwrap();
+            let mut l = sd.load(0, true).unwrap();
+            assert_eq!(l.state.files["/h/b.jsonl"].offset, 7);
+            assert!(l.state.files_dirty, "the next commit folds the log");
+            assert_eq!(l.recovered.iter().any(|m| m.contains("files.log line 2")), warned);
+            sd.commit(&mut l.state).unwrap();
+            assert!(!sd.files_log_path().exists());
+            assert_eq!(sd.load(0, true).unwrap().state.files["/h/b.jsonl"].offset, 7);
+        }
+    }
+
+    #[test]
+    fn files_json_is_parsed_in_parallel_line_ranges_and_older_layouts_still_load() {
+        let mut f = FilesFile { version: 1, generation: 3, files: BTreeMap::new() };
+        for i in 0..5000 {
+            let st = FileState { pack: "pi".into(), offset: i, ..FileState::default() };
+            f.files.insert(format!("/h/{i}\n\"é.jsonl"), st);
+        }
+        let bytes = f.encode().unwrap();
+        assert_eq!(FilesFile::decode_lines(&bytes), Some(f.clone()));
+        assert_eq!(serde_json::from_slice::<FilesFile>(&bytes).unwrap(), f, "still one document");
+        let compact = serde_json::to_vec(&f).unwrap();
+        assert_eq!(FilesFile::decode_lines(&compact), None);
+        assert_eq!(FilesFile::decode(&compact).unwrap(), f);
+        let empty = FilesFile { version: 1, ..FilesFile::default() };
+        assert_eq!(FilesFile::decode(&empty.encode().unwrap()).unwrap(), empty);
+        // A damaged entry is reported by the whole-document parse.
+        let bad = String::from_utf8(bytes).unwrap().replacen("\"offset\":7,", "\"offset\":x,", 1);
+        assert!(FilesFile::decode(bad.as_bytes()).is_err());
     }
 
     #[test]

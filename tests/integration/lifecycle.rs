@@ -112,6 +112,32 @@ fn new_appended_blank_and_crlf_lines() {
 }
 
 #[test]
+fn lines_of_many_megabytes_count_like_short_ones() {
+    // A 5 MB prompt and a failed 3 MB tool result are read through the
+    // squeezing path (longer than a 1 MiB read): their text is cut, their
+    // meaning is not.
+    let b = Bench::new();
+    let prompt = user(1).replace("CANARY-1", &"CANARY \\\"é\\u00e9\\ud83d\\ude00 ".repeat(200_000));
+    let result = format!(
+        r#"{{"type":"message","id":"r1","parentId":null,"timestamp":"2026-11-05T10:00:02.000Z","message":{{"role":"toolResult","toolCallId":"c1","toolName":"bash","content":[{{"type":"text","text":"{}"}}],"isError":true}}}}"#,
+        "CANARY ".repeat(450_000)
+    );
+    assert!(prompt.len() > 5_000_000 && result.len() > 3_000_000);
+    b.write("a.jsonl", &lines(&[header("S1", 0), prompt.clone(), result, user(3)]));
+    let (got, _) = b.scan(0);
+    assert_eq!(got["pack.user.prompt{pack=pi,session.type=main}"], 2);
+    assert_eq!(got.get("pack.error{pack=pi,error.type=tool}"), Some(&1), "{got:?}");
+    assert_eq!(got["pack.emitter.lines{pack=pi,result=parsed}"], 4);
+    assert!(!got.contains_key("pack.emitter.lines{pack=pi,result=malformed}"));
+    // Past --max-line-bytes a line is skipped instead, never held whole.
+    b.append("a.jsonl", &lines(&[prompt.replace("\"id\":\"00000001\"", "\"id\":\"00000009\"")]));
+    let run = b.env.scan(&["--endpoint", &b.rx.url, "--max-line-bytes", "4000000"]);
+    run.expect_code(0);
+    let last = without_heartbeat(flatten(&b.rx.requests().last().unwrap().decode()));
+    assert_eq!(last, pi(0, 0, 0, 0, 0, 1));
+}
+
+#[test]
 fn a_truncated_file_counts_only_what_is_new() {
     let b = Bench::new();
     b.write("a.jsonl", &lines(&[header("S1", 0), user(1), user(2), user(3)]));
@@ -178,11 +204,10 @@ fn a_deleted_file_keeps_its_totals() {
         last["pack.user.prompt{pack=pi,session.type=main}"], 2,
         "totals keep the deleted file's counts"
     );
-    let state: serde_json::Value =
-        serde_json::from_slice(&b.env.state_file("files.json").unwrap()).unwrap();
-    let entry =
-        state["files"].as_object().unwrap().iter().find(|(k, _)| k.ends_with("a.jsonl")).unwrap().1;
-    assert!(entry["missing_since_unix_nano"].is_u64(), "kept for a grace period: {entry}");
+    // files.json plus the changes logged in files.log since.
+    let files = telemetron::state::StateDir::new(b.env.state_dir()).load(0, false).unwrap();
+    let entry = files.state.files.iter().find(|(k, _)| k.ends_with("a.jsonl")).unwrap().1;
+    assert!(entry.missing_since_unix_nano.is_some(), "kept for a grace period: {entry:?}");
 }
 
 #[test]

@@ -400,14 +400,18 @@ fn chunked_reading_matches_a_naive_split() {
     let mut r = Rng::new(0x5717);
     for _ in 0..cases(200) {
         let len = r.below(300) as usize;
-        let data: Vec<u8> = (0..len).map(|_| *r.pick(b"ab\n\r{}")).collect();
+        let data: Vec<u8> = (0..len).map(|_| *r.pick(b"ab\n\r{}\"\\")).collect();
         let chunk = 1 + r.below(40) as usize;
         let max = 1 + r.below(60) as usize;
+        // Squeezing only cuts strings longer than these lines: it must
+        // change nothing, whenever it starts.
+        let squeeze = 1 + r.below(80) as usize;
         let mut got = Vec::new();
-        let out = telemetron::read::read_lines(&mut &data[..], 0, len as u64, chunk, max, |l| {
-            got.push(l.to_vec())
-        })
-        .unwrap();
+        let out =
+            telemetron::read::read_lines(&mut &data[..], 0, len as u64, chunk, max, squeeze, |l| {
+                got.push(l.to_vec())
+            })
+            .unwrap();
         // Naive: split on '\n', drop the unterminated tail, strip one '\r'.
         let end = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let naive: Vec<Vec<u8>> = data[..end]
@@ -416,7 +420,7 @@ fn chunked_reading_matches_a_naive_split() {
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
             .collect();
         let (kept, long): (Vec<_>, Vec<_>) = naive.into_iter().partition(|l| l.len() <= max);
-        assert_eq!(got, kept, "chunk {chunk} max {max}");
+        assert_eq!(got, kept, "chunk {chunk} max {max} squeeze {squeeze}");
         assert_eq!(out.oversized, long.len() as u64);
         assert_eq!(out.end, end as u64);
     }
