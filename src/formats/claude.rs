@@ -317,26 +317,6 @@ mod tests {
     use super::*;
 
     /// Every line of the demo home's Claude Code files, and the later ones.
-    fn fixture_lines() -> Vec<Vec<u8>> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let mut out = Vec::new();
-        for base in ["demo-home", "demo-later"] {
-            let mut stack = vec![root.join(base).join(".claude")];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(d).unwrap().flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else {
-                        let b = std::fs::read(&p).unwrap();
-                        out.extend(b.split(|c| *c == b'\n').map(<[u8]>::to_vec));
-                    }
-                }
-            }
-        }
-        out
-    }
-
     #[test]
     fn the_byte_prefilter_skips_only_tool_results_without_an_error() {
         assert!(cannot_matter(br#"{"type":"user","message":{"content":[{"tool_use_id":"t","type":"tool_result","content":"x"}]}}"#));
@@ -354,7 +334,7 @@ mod tests {
 
     #[test]
     fn the_prefilter_never_changes_a_count_on_the_fixtures() {
-        let lines = fixture_lines();
+        let lines = super::super::fixture_lines(".claude");
         let run = |filtered: bool| {
             let mut st = ClaudeState::default();
             let mut claims = Claims::default();

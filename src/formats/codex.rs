@@ -100,6 +100,45 @@ struct Usage {
     reasoning_output_tokens: Tokens,
 }
 
+/// The rollout line prefix Codex writes (`RolloutLine` serialises
+/// `timestamp`, then the item's `type` tag, then `payload`, whose own
+/// `type` tag comes first).
+const TIMESTAMP_PREFIX: &[u8] = b"{\"timestamp\":\"";
+
+/// Decides by bytes alone that a line cannot count: a `response_item` or
+/// `event_msg` whose payload type never counts (messages, reasoning, tool
+/// outputs: the bulk of the bytes). Returns the line's timestamp, which
+/// still ends a replay; `None` leaves the line to the parser. Anything the
+/// bytes do not settle (other key order, spacing or escapes) is parsed, so
+/// skipping never changes a count.
+pub fn cannot_matter(line: &[u8]) -> Option<&str> {
+    let rest = line.strip_prefix(TIMESTAMP_PREFIX)?;
+    let end = memchr::memchr2(b'"', b'\\', &rest[..rest.len().min(64)])?;
+    let (ts, rest) = rest.split_at(end);
+    let rest = rest.strip_prefix(b"\",\"type\":\"")?;
+    let (env, rest) = split_word(rest)?;
+    let rest = rest.strip_prefix(b",\"payload\":{\"type\":\"")?;
+    let (kind, _) = split_word(rest)?;
+    let counted: &[&[u8]] = match env {
+        b"response_item" => {
+            &[b"function_call", b"custom_tool_call", b"local_shell_call", b"web_search_call"]
+        }
+        b"event_msg" => &[b"user_message", b"token_count", b"turn_aborted", b"error"],
+        _ => return None,
+    };
+    if counted.contains(&kind) {
+        return None;
+    }
+    std::str::from_utf8(ts).ok()
+}
+
+/// Splits `word"rest` (a short plain string value and what follows its
+/// closing quote).
+fn split_word(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr2(b'"', b'\\', &b[..b.len().min(64)])?;
+    (b[end] == b'"').then(|| (&b[..end], &b[end + 1..]))
+}
+
 /// Turns lines of one rollout into counts.
 pub struct Deriver<'s> {
     /// The file's persistent context.
@@ -109,6 +148,16 @@ pub struct Deriver<'s> {
 impl Deriver<'_> {
     /// Counts one complete line and says how it was classified.
     pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        if let Some(ts) = cannot_matter(line) {
+            self.replaying(Some(ts));
+            return LineResult::Ignored;
+        }
+        self.line_unfiltered(line, counts)
+    }
+
+    /// [`Deriver::line`] without the byte pre-filter (the pre-filter's
+    /// tests compare the two).
+    pub fn line_unfiltered(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
         if !is_object(line) {
             return LineResult::Malformed;
         }
@@ -298,5 +347,81 @@ fn error_info_name(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(" "),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefilter_skips_only_payloads_that_never_count() {
+        let line = |env: &str, kind: &str| {
+            format!(
+                r#"{{"timestamp":"2026-01-01T00:00:00.000Z","type":"{env}","payload":{{"type":"{kind}","output":"x"}}}}"#
+            )
+        };
+        for (env, kind) in [
+            ("response_item", "message"),
+            ("response_item", "reasoning"),
+            ("response_item", "function_call_output"),
+            ("event_msg", "agent_message"),
+            ("event_msg", "exec_command_end"),
+        ] {
+            assert_eq!(cannot_matter(line(env, kind).as_bytes()), Some("2026-01-01T00:00:00.000Z"));
+        }
+        for (env, kind) in [
+            ("response_item", "function_call"),
+            ("response_item", "custom_tool_call"),
+            ("event_msg", "token_count"),
+            ("event_msg", "user_message"),
+            ("event_msg", "error"),
+            ("turn_context", "x"),
+            ("session_meta", "x"),
+        ] {
+            assert_eq!(cannot_matter(line(env, kind).as_bytes()), None, "{env} {kind}");
+        }
+        // Another key order or spacing is left to the parser.
+        assert_eq!(
+            cannot_matter(
+                br#"{"type":"response_item","timestamp":"t","payload":{"type":"message"}}"#
+            ),
+            None
+        );
+        assert_eq!(
+            cannot_matter(
+                br#"{"timestamp": "t","type":"response_item","payload":{"type":"message"}}"#
+            ),
+            None
+        );
+        assert_eq!(
+            cannot_matter(
+                br#"{"timestamp":"t\"","type":"response_item","payload":{"type":"message"}}"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_prefilter_never_changes_a_count_on_the_fixtures() {
+        let lines = crate::formats::fixture_lines(".codex");
+        assert!(lines.len() > 20);
+        let run = |filtered: bool| {
+            let mut st = CodexState::default();
+            let mut counts = Counts::default();
+            let mut results = Vec::new();
+            for l in &lines {
+                let mut d = Deriver { state: &mut st };
+                results.push(if filtered {
+                    d.line(l, &mut counts)
+                } else {
+                    d.line_unfiltered(l, &mut counts)
+                });
+            }
+            (counts.keyed(), st)
+        };
+        let (a, b) = (run(true), run(false));
+        assert_eq!(a.0, b.0);
+        assert_eq!(serde_json::to_string(&a.1).unwrap(), serde_json::to_string(&b.1).unwrap());
     }
 }

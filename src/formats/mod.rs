@@ -34,3 +34,26 @@ impl Deriver<'_> {
         }
     }
 }
+
+/// Every line of the fixture homes' files under `dir` (e.g. `.claude`).
+#[cfg(test)]
+pub(crate) fn fixture_lines(dir: &str) -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for base in ["demo-home", "demo-later"] {
+        let mut stack = vec![root.join(base).join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let b = std::fs::read(&p).unwrap();
+                    out.extend(b.split(|c| *c == b'\n').map(<[u8]>::to_vec));
+                }
+            }
+        }
+    }
+    out
+}
