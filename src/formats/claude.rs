@@ -98,6 +98,9 @@ const API_ERROR: u8 = b'a';
 const MESSAGE: u8 = b'm';
 const REQUEST: u8 = b'r';
 
+/// The key of a record's type.
+const TYPE_KEY: &[u8] = b"\"type\":";
+
 /// The key of a tool result block; only present on tool-result lines.
 const TOOL_USE_ID: &[u8] = b"\"tool_use_id\"";
 /// The error flag of a tool result, and its only value that lets a line
@@ -110,9 +113,27 @@ const IS_ERROR_FALSE: &[u8] = b"\"is_error\":false";
 /// Code writes compact JSON; a key's quotes cannot occur raw inside a
 /// string, so `"tool_use_id"` means a tool-result block. Anything the bytes
 /// do not settle is left to the parser.
+///
+/// Progress lines (hook and tool progress, and subagents' progress with
+/// their own nested messages and usage) never count either: Claude Code
+/// writes the record's `type` before any object-valued key, so the first
+/// `"type":` of the line is the record's own.
 pub fn cannot_matter(line: &[u8]) -> bool {
     static ID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(TOOL_USE_ID));
     static FLAG: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(IS_ERROR));
+    static TYPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(TYPE_KEY));
+    if let Some(at) = TYPE.find(line) {
+        let before = &line[..at];
+        // Only scalar keys before it: no `{` or `[` outside strings, which
+        // compact JSON cannot hold raw but inside strings.
+        let value = &line[at + TYPE_KEY.len()..];
+        if line.first() == Some(&b'{')
+            && value.starts_with(b"\"progress\"")
+            && !before.get(1..).unwrap_or_default().iter().any(|&b| b == b'{' || b == b'[')
+        {
+            return true;
+        }
+    }
     if ID.find(line).is_none() {
         return false;
     }
@@ -330,6 +351,14 @@ mod tests {
             br#"{"message":{"content":[{"tool_use_id":"t","is_error": true}]}}"#
         ));
         assert!(!cannot_matter(br#"{"type":"user","message":{"content":"a prompt"}}"#));
+        // Progress records, however much they nest, by their own type.
+        assert!(cannot_matter(
+            br#"{"parentUuid":null,"cwd":"/p","type":"progress","data":{"message":{"type":"assistant","message":{"usage":{"output_tokens":9}}}}}"#
+        ));
+        assert!(!cannot_matter(
+            br#"{"parentUuid":null,"data":{"type":"progress"},"type":"assistant","message":{}}"#
+        ));
+        assert!(!cannot_matter(br#""type":"progress""#));
     }
 
     #[test]
