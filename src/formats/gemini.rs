@@ -9,6 +9,7 @@
 //! hides messages from the chat, but their tokens were spent, so counts
 //! stay.
 
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::json::{is_object, Block, StrOrSkip, Tokens};
@@ -60,30 +61,63 @@ pub struct Counted {
 const RECENT: usize = 64;
 
 /// One record (a line, or a message inside a `$set` checkpoint).
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct Record<'a> {
-    #[serde(rename = "sessionId", default)]
-    session_id: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "projectHash", default)]
-    project_hash: Option<serde::de::IgnoredAny>,
-    #[serde(borrow, default)]
+    session_id: Option<IgnoredAny>,
+    project_hash: Option<IgnoredAny>,
     kind: StrOrSkip<'a>,
-    #[serde(borrow, default)]
     id: StrOrSkip<'a>,
-    #[serde(borrow, default)]
     timestamp: StrOrSkip<'a>,
-    #[serde(rename = "type", borrow, default)]
     message_type: StrOrSkip<'a>,
-    #[serde(borrow, default)]
     model: StrOrSkip<'a>,
-    #[serde(default)]
     tokens: Option<GTokens>,
-    #[serde(rename = "toolCalls", borrow, default)]
     tool_calls: Option<Vec<Block<'a>>>,
-    #[serde(borrow, default)]
+    /// The text of an `error` message (only read for those: the text of
+    /// every other message, the bulk of the bytes, is skipped without
+    /// being unescaped).
     content: StrOrSkip<'a>,
-    #[serde(rename = "$set", borrow, default)]
     set: Option<SetOp<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Record<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Record<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Gemini CLI record")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Record<'a>, A::Error> {
+                let mut r = Record::default();
+                while let Some(key) = m.next_key::<StrOrSkip<'de>>()? {
+                    match key.0.as_deref() {
+                        Some("sessionId") => r.session_id = Some(m.next_value()?),
+                        Some("projectHash") => r.project_hash = Some(m.next_value()?),
+                        Some("kind") => r.kind = m.next_value()?,
+                        Some("id") => r.id = m.next_value()?,
+                        Some("timestamp") => r.timestamp = m.next_value()?,
+                        Some("type") => r.message_type = m.next_value()?,
+                        Some("model") => r.model = m.next_value()?,
+                        Some("tokens") => r.tokens = m.next_value()?,
+                        Some("toolCalls") => r.tool_calls = m.next_value()?,
+                        // Gemini CLI writes `type` before `content`.
+                        Some("content")
+                            if r.message_type.0.as_deref().is_some_and(|t| t != "error") =>
+                        {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                        Some("content") => r.content = m.next_value()?,
+                        Some("$set") => r.set = m.next_value()?,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 /// A `$set` patch; only a message checkpoint matters.
