@@ -104,13 +104,16 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     let now = now_unix_nano();
     // Loading the positions and listing the session files are the two
     // costs of a run with little new data, and independent: they overlap.
+    // The session files first: when they are exactly as the last run left
+    // them, the positions need not even be loaded.
     let places = places(settings);
+    let found = discover::discover(&places);
+    let fingerprint = fingerprint(&found.sources);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
-    let load_and_discover =
-        || rayon::join(|| dir.load(now, !dry_run), || discover::discover(&places));
-    let (loaded, found) = match &pool {
-        Ok(pool) => pool.install(load_and_discover),
-        Err(_) => load_and_discover(),
+    let load = || dir.load_unless_unchanged(now, !dry_run, Some(fingerprint));
+    let loaded = match &pool {
+        Ok(pool) => pool.install(load),
+        Err(_) => load(),
     };
     drop(pool);
     let loaded = loaded.or_exit(Exit::Local)?;
@@ -159,7 +162,11 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         now,
         new_files_at_end: loaded.start_at_end,
     };
-    let mut scanned = scan::scan(&found.sources, &state.files, &opts);
+    let mut scanned = if state.files_unloaded {
+        scan::ScanOutput::default()
+    } else {
+        scan::scan(&found.sources, &state.files, &opts)
+    };
     crate::failpoint::hit("after-scan");
     let mut warnings = found.warnings;
     warnings.append(&mut scanned.warnings);
@@ -205,6 +212,10 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     );
     let d = deliver(settings, &target, &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, &pending, d));
+    if !state.files_unloaded {
+        state.covered =
+            (warnings.is_empty() && covers(&state, &found.sources)).then_some(fingerprint);
+    }
     dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
         exit = exit.max(Exit::Partial);
@@ -213,6 +224,29 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     // would only delay that.
     std::mem::forget(state);
     Ok(exit)
+}
+
+/// The fingerprint of the session files found (see
+/// [`crate::state::Unchanged`]).
+fn fingerprint(sources: &[discover::Source]) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    crate::state::sources_fingerprint(sources.iter().map(|s| {
+        let m = &s.meta;
+        (s.path.as_os_str().as_bytes(), [m.dev, m.ino, m.size, m.mtime_ns as u64])
+    }))
+}
+
+/// True when the positions cover every session file exactly as found:
+/// then a next run that finds the same has nothing to read.
+fn covers(state: &State, sources: &[discover::Source]) -> bool {
+    sources.iter().all(|s| {
+        let key = s.path.to_string_lossy();
+        state.files.get(key.as_ref()).is_some_and(|f| {
+            (f.dev, f.ino, f.size, f.mtime_ns)
+                == (s.meta.dev, s.meta.ino, s.meta.size, s.meta.mtime_ns)
+                && f.missing_since_unix_nano.is_none()
+        })
+    })
 }
 
 /// Applies a delivered or refused batch to the state and says how the run

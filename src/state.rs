@@ -72,6 +72,53 @@ pub struct State {
     /// Batches dropped whole because the collector refused them for good.
     #[serde(default, skip_serializing_if = "is_default")]
     pub dropped_batches: u64,
+    /// What the last committed run found on disk, when its positions
+    /// cover every session file exactly as found: a run that finds the
+    /// same need not load `files.json` at all (see [`Unchanged`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<Unchanged>,
+    /// The fingerprint of the session files this run found, when the
+    /// positions about to be committed cover all of them as found; the
+    /// next commit records it as [`State::unchanged`].
+    #[serde(skip)]
+    pub covered: Option<u64>,
+    /// False when `files` was not loaded (nothing changed since the last
+    /// run); nothing may then be written to the positions.
+    #[serde(skip)]
+    pub files_unloaded: bool,
+}
+
+/// The session files a run found and the position files it committed, in
+/// a few numbers: when a later run finds the same, no file has new bytes,
+/// and the positions need not be loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unchanged {
+    /// [`sources_fingerprint`] of the files found.
+    pub sources: u64,
+    /// Length and modification time of `files.json` and of `files.log`
+    /// (zeros when absent) as committed: any other writer shows.
+    pub files: [u64; 4],
+}
+
+/// A fingerprint of the session files found: every path with its device,
+/// inode, size and modification time.
+pub fn sources_fingerprint<'a>(found: impl Iterator<Item = (&'a [u8], [u64; 4])>) -> u64 {
+    let mut buf = Vec::with_capacity(64 << 10);
+    let mut h = Vec::new();
+    for (path, meta) in found {
+        buf.extend_from_slice(path);
+        buf.push(0);
+        for m in meta {
+            buf.extend_from_slice(&m.to_le_bytes());
+        }
+        if buf.len() > 60 << 10 {
+            h.extend_from_slice(&crate::util::fnv64(&buf).to_le_bytes());
+            buf.clear();
+        }
+    }
+    h.extend_from_slice(&crate::util::fnv64(&buf).to_le_bytes());
+    crate::util::fnv64(&h)
 }
 
 /// A series' acknowledged running total and the fixed start of its
@@ -544,9 +591,37 @@ impl StateDir {
     /// A pending batch already covered by the state (the run died between
     /// committing and removing it) is dropped.
     pub fn load(&self, now: u64, repair: bool) -> anyhow::Result<Loaded> {
+        self.load_unless_unchanged(now, repair, None)
+    }
+
+    /// [`StateDir::load`], but when the state says the last run found
+    /// exactly the session files fingerprinted `sources` and committed
+    /// positions covering them, and nothing is pending, the positions are
+    /// not loaded ([`State::files_unloaded`]): no file has new bytes.
+    pub fn load_unless_unchanged(
+        &self,
+        now: u64,
+        repair: bool,
+        sources: Option<u64>,
+    ) -> anyhow::Result<Loaded> {
         let mut recovered = Vec::new();
         let (st, stb) = (self.state_path(), self.backup_path());
         let state = self.read_recovering::<State>(&st, &stb, now, repair, &mut recovered)?;
+        if let (Got::Found(s), Some(h)) = (&state, sources) {
+            let same = s.unchanged == Some(Unchanged { sources: h, files: self.files_stamp() });
+            if same && recovered.is_empty() && !self.pending_path().exists() {
+                let Got::Found(mut s) = state else { unreachable!() };
+                s.files_unloaded = true;
+                s.covered = Some(h);
+                return Ok(Loaded {
+                    state: s,
+                    pending: None,
+                    first_run: false,
+                    recovered,
+                    start_at_end: false,
+                });
+            }
+        }
         let (fp, fpb) = (self.files_path(), self.files_backup_path());
         let files = self.read_recovering::<FilesFile>(&fp, &fpb, now, repair, &mut recovered)?;
         let first_run = matches!((&state, &files), (Got::Missing, Got::Missing));
@@ -739,6 +814,9 @@ impl StateDir {
     /// again is idempotent. Copies go to `*.bak.json` (best effort, not
     /// synced: they only matter if a main file is later found unusable).
     pub fn commit(&self, state: &mut State) -> anyhow::Result<()> {
+        if state.files_unloaded && (state.files_dirty || !state.files_delta.is_empty()) {
+            anyhow::bail!("internal error: file positions changed but were never loaded");
+        }
         if state.promote_seen {
             // Put the batch's seen table in place before the state says
             // the batch was acknowledged. Already gone: a run that died
@@ -755,6 +833,8 @@ impl StateDir {
             state.promote_seen = false;
         }
         self.commit_files(state)?;
+        state.unchanged =
+            state.covered.map(|sources| Unchanged { sources, files: self.files_stamp() });
         let bytes = serde_json::to_vec(state)?;
         write_atomic(&self.state_path(), &bytes)?;
         crate::failpoint::hit("after-commit");
@@ -768,6 +848,23 @@ impl StateDir {
 }
 
 impl StateDir {
+    /// Length and modification time of `files.json` and `files.log`.
+    fn files_stamp(&self) -> [u64; 4] {
+        let stamp = |p: PathBuf| {
+            fs::metadata(p).map_or((0, 0), |m| {
+                use std::os::unix::fs::MetadataExt;
+                (
+                    m.len(),
+                    (m.mtime() as u64)
+                        .wrapping_mul(1_000_000_000)
+                        .wrapping_add(m.mtime_nsec() as u64),
+                )
+            })
+        };
+        let (a, b) = (stamp(self.files_path()), stamp(self.files_log_path()));
+        [a.0, a.1, b.0, b.1]
+    }
+
     /// Makes the file positions durable: the changes since the last commit
     /// are appended to `files.log` as one line, unless `files.json` must be
     /// rewritten anyway or the log has grown enough to be folded into it.
@@ -1276,6 +1373,34 @@ mod tests {
         // A damaged entry is reported by the whole-document parse.
         let bad = String::from_utf8(bytes).unwrap().replacen("\"offset\":7,", "\"offset\":x,", 1);
         assert!(FilesFile::decode(bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn positions_are_not_loaded_when_the_same_files_are_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = sample();
+        s.covered = Some(42);
+        sd.commit(&mut s).unwrap();
+        let fast = sd.load_unless_unchanged(0, true, Some(42)).unwrap().state;
+        assert!(fast.files_unloaded && fast.files.is_empty());
+        // An idle commit keeps the fingerprint; writing positions then is a bug.
+        let mut idle = fast.clone();
+        sd.commit(&mut idle).unwrap();
+        assert!(sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
+        idle.apply(&moved_to("/h/b.jsonl", 7, 1));
+        assert!(sd.commit(&mut idle).is_err());
+        // Other files found, or positions written by anyone else: loaded.
+        let other = sd.load_unless_unchanged(0, true, Some(43)).unwrap().state;
+        assert!(!other.files_unloaded && other.files.len() == 1);
+        fs::write(sd.files_log_path(), b"").unwrap();
+        let touched = sd.load_unless_unchanged(0, true, Some(42)).unwrap().state;
+        assert!(!touched.files_unloaded && touched.files.len() == 1);
+        // Nor while a batch is pending.
+        fs::remove_file(sd.files_log_path()).unwrap();
+        assert!(sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
+        sd.write_pending(&moved_to("/h/b.jsonl", 7, 1)).unwrap();
+        assert!(!sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
     }
 
     #[test]
