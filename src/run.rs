@@ -162,10 +162,27 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         now,
         new_files_at_end: loaded.start_at_end,
     };
+    // Records that agents copy across files are settled against the
+    // table of what was counted before (loaded only when needed), file by
+    // file in path order as the scan goes.
+    let today = crate::seen::day_of(now);
+    let mut seen: Option<crate::seen::Seen> = None;
+    let mut settled = Counts::default();
+    let mut settle_claims = |claims: crate::seen::Claims| {
+        let seen = seen.get_or_insert_with(|| {
+            let mut recovered = Vec::new();
+            let seen = dir.load_seen(state.promote_seen, &mut recovered);
+            for msg in &recovered {
+                eprintln!("telemetron: warning: state: {msg}");
+            }
+            seen
+        });
+        crate::seen::resolve(&claims, seen, &mut settled, today);
+    };
     let mut scanned = if state.files_unloaded {
         scan::ScanOutput::default()
     } else {
-        scan::scan(&found.sources, &state.files, &opts)
+        scan::scan_with(&found.sources, &state.files, &opts, &mut settle_claims)
     };
     crate::failpoint::hit("after-scan");
     let mut warnings = found.warnings;
@@ -175,21 +192,10 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     }
     let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
     let mut counts: Counts = std::mem::take(&mut scanned.counts);
-    let claims = std::mem::take(&mut scanned.claims);
-    // Records that agents copy across files are settled against the
-    // table of what was counted before (loaded only when needed).
-    let seen = (!claims.is_empty()).then(|| {
-        let mut recovered = Vec::new();
-        let mut seen = dir.load_seen(state.promote_seen, &mut recovered);
-        for msg in &recovered {
-            eprintln!("telemetron: warning: state: {msg}");
-        }
-        let today = crate::seen::day_of(now);
-        crate::seen::resolve(&claims, &mut seen, &mut counts, today);
+    counts.merge(settled);
+    if let Some(seen) = seen.as_mut() {
         seen.prune(today);
-        seen
-    });
-    drop(claims);
+    }
     counts.incr(Series::Heartbeat);
     // The window ends now, after the scan: on a first run it then spans
     // the scan instead of being a zero-length point.

@@ -82,11 +82,28 @@ struct FileScan {
     moved_from: Option<String>,
 }
 
-/// Scans every source against the previous file states.
+/// Scans every source against the previous file states; the claims are
+/// returned in [`ScanOutput::claims`].
 pub fn scan(
     sources: &[Source],
     files: &BTreeMap<String, FileState>,
     opts: &ScanOptions,
+) -> ScanOutput {
+    let mut claims = Claims::default();
+    let mut out = scan_with(sources, files, opts, &mut |c| claims.append(c));
+    out.claims = claims;
+    out
+}
+
+/// Scans every source against the previous file states, handing each
+/// file's claims to `settle` in path order as soon as the files before it
+/// are done, so that claims are not all held until the end of a large
+/// first scan (memory stays bounded whatever the history's size).
+pub fn scan_with(
+    sources: &[Source],
+    files: &BTreeMap<String, FileState>,
+    opts: &ScanOptions,
+    settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     // Each path's state key, made once (paths are long and many).
     let keys: Vec<String> = sources.iter().map(|s| key_of(&s.path)).collect();
@@ -97,29 +114,44 @@ pub fn scan(
     let indexes = IndexCache::default();
     let known = pi::known_sessions(files.values().map(|f| &f.pi));
     let known = &known;
-    let run = || -> Vec<FileScan> {
-        sources
-            .par_iter()
-            .zip(&keys)
-            .map(|(s, key)| {
-                let (prev, moved_from) =
-                    previous(key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
-                scan_file(s, prev, moved_from, opts, &indexes, known)
-            })
-            .collect()
+    // Files are scanned in parallel; their results come back in any
+    // order and are put back in path order here, where each file's claims
+    // are settled as soon as every file before it is done.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, FileScan)>();
+    let (keys_ref, moves_ref, claimed_ref, indexes_ref) = (&keys, &moves, &claimed, &indexes);
+    let run = move || {
+        sources.par_iter().zip(keys_ref).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
+            let (prev, moved_from) =
+                previous(key, (s.meta.dev, s.meta.ino), files, moves_ref, claimed_ref);
+            let _ = tx.send((i, scan_file(s, prev, moved_from, opts, indexes_ref, known)));
+        })
     };
-    let mut results = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
-    };
+    let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        });
+        let mut next = 0;
+        for (i, r) in rx {
+            slots[i] = Some(r);
+            while let Some(Some(r)) = slots.get_mut(next) {
+                let mut claims = std::mem::take(&mut r.claims);
+                if !claims.is_empty() {
+                    claims.end_of_file();
+                    settle(claims);
+                }
+                next += 1;
+            }
+        }
+    });
+    let mut results: Vec<FileScan> =
+        slots.into_iter().map(|r| r.expect("every file scanned")).collect();
     settle_copies(sources, &keys, files, &moves, &claimed, &mut results, opts, &indexes, known);
     let mut out = ScanOutput::default();
     let mut moved = std::collections::HashSet::new();
     for (r, key) in results.into_iter().zip(keys.iter()) {
         out.counts.merge(r.counts);
-        if !r.claims.is_empty() {
-            out.claims.append(r.claims);
-        }
         out.bytes_read += r.bytes;
         if r.bytes > 0 {
             out.files_read += 1;
@@ -201,6 +233,9 @@ fn settle_copies(
         let id = (sources[i].meta.dev, sources[i].meta.ino);
         let (prev, moved_from) = previous(&keys[i], id, files, moves, claimed);
         results[i] = scan_file(&sources[i], prev, moved_from, opts, indexes, &marks);
+        // Only pi files collide here, and pi files file no claims (their
+        // copies are recognised in the file itself).
+        debug_assert!(results[i].claims.is_empty());
     }
 }
 

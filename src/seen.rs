@@ -126,13 +126,19 @@ impl Claims {
         }
     }
 
+    /// Marks these claims as all of one file's: its last response is
+    /// open (it may still grow in a later run).
+    pub fn end_of_file(&mut self) {
+        if let Some(last) = self.responses.last_mut() {
+            last.open = true;
+        }
+    }
+
     /// Appends another file's claims (keeps line order within each). The
     /// other file's last response is marked open. Different files' copies
     /// of a response stay apart here and are settled by the table.
     pub fn append(&mut self, mut other: Claims) {
-        if let Some(last) = other.responses.last_mut() {
-            last.open = true;
-        }
+        other.end_of_file();
         self.once.extend(other.once);
         self.responses.extend(other.responses);
     }
