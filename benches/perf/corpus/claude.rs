@@ -403,14 +403,12 @@ impl Fam<'_> {
 
     /// Appends about `lo..hi` bytes (log-uniform) of escaped prose.
     fn prose(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.prose.take(&mut self.rng, n, &mut self.line);
+        self.pools.prose_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     /// Appends about `lo..hi` bytes (log-uniform) of escaped code.
     fn code(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.code.take(&mut self.rng, n, &mut self.line);
+        self.pools.code_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     /// An id: `prefix` then `n` random letters and digits.
@@ -631,10 +629,7 @@ impl Fam<'_> {
         } else {
             0
         };
-        let mut steps = 1;
-        while !sub && steps < 25 && self.rng.chance(0.7) {
-            steps += 1;
-        }
+        let steps = if sub { 1 } else { self.rng.steps(25, 0.7) };
         let mut step = 0;
         loop {
             let last = if sub { out.bytes >= budget } else { step + 1 >= steps };

@@ -260,13 +260,11 @@ impl<'p> Gen<'p> {
     }
 
     fn prose(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.prose.take(&mut self.rng, n, &mut self.line);
+        self.pools.prose_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     fn code(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.code.take(&mut self.rng, n, &mut self.line);
+        self.pools.code_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     fn path(&mut self) -> String {
@@ -734,10 +732,7 @@ impl<'p> Gen<'p> {
             self.environment()?;
         }
         self.prompt()?;
-        let mut steps = 1;
-        while steps < 40 && self.rng.chance(0.8) {
-            steps += 1;
-        }
+        let steps = self.rng.steps(40, 0.8);
         for step in 0..steps {
             if self.full() {
                 return Ok(false);

@@ -55,6 +55,16 @@ impl Rng {
         ((l * (h / l).powf(self.unit())) as u64).clamp(lo, hi)
     }
 
+    /// How many steps a run of steps takes: one, then one more with
+    /// probability `p` each time, at most `max`.
+    pub(crate) fn steps(&mut self, max: u64, p: f64) -> u64 {
+        let mut n = 1;
+        while n < max && self.chance(p) {
+            n += 1;
+        }
+        n
+    }
+
     /// One element of a slice.
     pub(crate) fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len() as u64) as usize]
@@ -305,6 +315,18 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
+    /// Appends about `lo..hi` bytes (log-uniform) of escaped prose.
+    pub(crate) fn prose_between(&self, rng: &mut Rng, lo: u64, hi: u64, out: &mut Vec<u8>) {
+        let n = rng.log_uniform(lo, hi);
+        self.prose.take(rng, n, out);
+    }
+
+    /// Appends about `lo..hi` bytes (log-uniform) of escaped code.
+    pub(crate) fn code_between(&self, rng: &mut Rng, lo: u64, hi: u64, out: &mut Vec<u8>) {
+        let n = rng.log_uniform(lo, hi);
+        self.code.take(rng, n, out);
+    }
+
     /// Builds the pools for a seed.
     pub(crate) fn new(seed: u64) -> Pools {
         let mut rng = Rng::new(seed, u64::MAX);

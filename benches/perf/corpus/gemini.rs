@@ -207,8 +207,7 @@ impl Gen<'_> {
     }
 
     fn prose(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.prose.take(&mut self.rng, n, &mut self.line);
+        self.pools.prose_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     fn code(&mut self, n: u64) {
@@ -604,10 +603,7 @@ impl Gen<'_> {
             self.cut(false)?;
         }
         self.user()?;
-        let mut steps = 1;
-        while steps < 25 && self.rng.chance(0.72) {
-            steps += 1;
-        }
+        let steps = self.rng.steps(25, 0.72);
         for step in 0..steps {
             if self.full() {
                 return Ok(false);

@@ -337,14 +337,12 @@ impl<W: Write> Gen<'_, W> {
 
     /// Appends about `lo..hi` bytes (log-uniform) of escaped prose.
     pub(crate) fn prose(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.prose.take(&mut self.rng, n, &mut self.line);
+        self.pools.prose_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     /// Appends about `lo..hi` bytes (log-uniform) of escaped code.
     pub(crate) fn code(&mut self, lo: u64, hi: u64) {
-        let n = self.rng.log_uniform(lo, hi);
-        self.pools.code.take(&mut self.rng, n, &mut self.line);
+        self.pools.code_between(&mut self.rng, lo, hi, &mut self.line);
     }
 
     /// Appends a file path.
@@ -832,10 +830,7 @@ impl<W: Write> Gen<'_, W> {
             self.malformed()?;
         }
         self.user()?;
-        let mut steps = 1;
-        while steps < 30 && self.rng.chance(0.75) {
-            steps += 1;
-        }
+        let steps = self.rng.steps(30, 0.75);
         for step in 0..steps {
             if self.full() {
                 return Ok(false);
