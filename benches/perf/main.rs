@@ -1,92 +1,67 @@
-//! Benchmark of `telemetron scan` on a generated, realistic pi-format corpus.
+//! The performance suite: telemetron side by side with the floor (`cat`,
+//! `wc -l`), a naive parser and ccusage, on generated homes of every pack.
+//! `docs/performance.md` has the method, the latest figures and what
+//! limits them; this is the reference for the code.
 //!
 //! # Method
 //!
-//! 1. **Corpus.** A seeded generator (splitmix64; no `rand`) writes a home
-//!    directory in the layout the scanner discovers:
-//!    `.pi/agent/sessions/--home-dev-proj<N>--/<timestamp>_<uuid>.jsonl`
-//!    (most files), `.openclaw/agents/main/sessions/<uuid>.jsonl` (with a
-//!    `sessions.json` index marking some sessions subagent or cron) and
-//!    `.roundhouse/sessions/{main,cron_c…}/…jsonl`. Every file starts with a
-//!    `session` header, then `model_change`, `thinking_level_change`, user
-//!    prompts (some with pasted code or base64 screenshots), assistant
-//!    messages (thinking with signatures, text, `toolCall` blocks with
-//!    arguments, `usage`), `toolResult` messages (the bulk of the bytes:
-//!    from ~100 bytes to ~6 MB, some `isError`), `custom_message`,
-//!    `compaction`, OpenClaw `custom` records and delivery mirrors. Entries
-//!    carry an 8-hex `id`, `parentId` and an ISO `timestamp` that strictly
-//!    increases within a file. A few files have one truncated (malformed)
-//!    line or end in a partial line, as live transcripts do. Text is
-//!    escaped JSON with quotes, backslashes, tabs, ANSI escapes and non-ASCII.
-//!    The generator returns the **exact** counts the corpus must produce
-//!    (sessions by pack and type, prompts, turns by outcome, tool calls,
-//!    errors, tokens by type, lines by result); every measured run is checked
-//!    against them, so a fast but wrong scanner fails the benchmark (as in
-//!    memchr's rebar). The naive baseline is checked too, which also checks
-//!    the generator's bookkeeping with an independent parser.
-//! 2. **Cold scan.** The release binary runs as a child process,
-//!    `telemetron scan --dry-run --home H --state-dir <empty> --threads T`,
-//!    for each T (default 1 and 2), `--runs` times (default 3). Wall time,
-//!    throughput (MB = 10^6 bytes of corpus on disk) and the child's peak
-//!    RSS and CPU time (`wait4` rusage) are reported as min and median.
-//!    Children are started through a small helper process (this binary
-//!    again), because Linux folds the peak RSS of the process that spawns a
-//!    child into the child's `ru_maxrss`, and this one is large. The
-//!    OTLP/JSON the dry run prints is parsed and its totals asserted.
-//!    "Cold" means an empty state (first run); the page cache is warm: the
-//!    corpus is read once before any timing, since caches cannot be dropped
-//!    here. All baselines run on the same cached files.
-//! 3. **Floor.** Reading every file to nowhere in-process with a 1 MiB
-//!    buffer (one thread), `xargs -0 cat > /dev/null` and `xargs -0 wc -l`
-//!    as child processes (the `wc -l` total is asserted too).
-//! 4. **Naive baseline.** In-process, one thread: read each file, split on
-//!    `\n`, parse every complete line into a `serde_json::Value` and count
-//!    the same things.
-//! 5. **Idle and incremental runs.** A second corpus of `--small-files`
-//!    (default 10,000) small files, and a loopback HTTP collector in this
-//!    process that answers `200 OK` and records every request. One real run
-//!    commits state (JSON encoding, totals asserted from the body); one
-//!    checked no-new-bytes run (must send only the heartbeat); then
-//!    `--idle-runs` (default 10) timed no-new-bytes runs of the whole
-//!    process. Then 1 MiB of complete lines is appended over 100 files and
-//!    a real run counts it (body asserted against the appended counts), and
-//!    `--idle-runs` timed rounds of append + run follow. Timed real runs use
-//!    the default protobuf encoding; each must reach the collector exactly
-//!    once.
-//! 6. The binary's size in bytes.
+//! 1. **Corpora** (`corpus/`): one seeded generator per format (pi with
+//!    OpenClaw and roundhouse, Claude Code, Codex, Gemini CLI), each writing
+//!    a realistic home of `--size / 4` bytes and returning the **exact**
+//!    totals telemetron must report ([`corpus::Generated`]); a mixed home
+//!    hard-links all four. With `--keep DIR` the corpora are kept and reused
+//!    when their manifest (generator version, seed, size) matches.
+//! 2. **Rounds** (`stage_corpus`): for each corpus, `--runs` rounds in
+//!    which every tool runs once on the same cached files: `xargs -0 cat`,
+//!    `xargs -0 wc -l` (line count asserted), a cold
+//!    `telemetron scan --dry-run` per `--threads` value (every total
+//!    asserted), the in-process naive `serde_json::Value` parser (line count
+//!    asserted) and, on the Claude Code and Codex corpora, `ccusage <agent>
+//!    session --json --offline` (token totals asserted). Children run
+//!    through a small helper process (this binary again) that reports their
+//!    own peak RSS and CPU time (`wait4`), since Linux folds the peak RSS of
+//!    the spawning process into the child's. Each round's ratios (a
+//!    baseline's wall time over telemetron's) are reported with their min,
+//!    median and max, which stay meaningful on a noisy machine.
+//! 3. **Idle and incremental runs** (`stage_idle`): `--small-files`
+//!    (default 10,000) small pi files and a loopback collector in this
+//!    process. One real run commits state; one checked no-new-bytes run
+//!    must send only the heartbeat; then `--idle-runs` timed no-new-bytes
+//!    runs; then rounds of 1 MiB of complete lines appended over 100 files,
+//!    each followed by a timed real run whose body is asserted.
 //!
-//! Results are printed as a table and appended as one JSON line to
-//! `target/bench-results.jsonl`.
+//! The page cache is warm (caches cannot be dropped here): every corpus is
+//! read once before timing. MB = 10^6 bytes. Results are printed as tables
+//! and appended as one JSON line to `target/bench-results.jsonl`.
 //!
 //! # Options
 //!
-//! - `--size SIZE` corpus size (`1GiB` default; `64MiB`, `500MB`, bytes)
-//! - `--files N` number of corpus files (default: drawn log-uniformly
-//!   between 16 KiB and 32 MiB until the size is reached)
+//! - `--size SIZE` the mixed home's size (`2GiB` default; a quarter per pack)
+//! - `--packs LIST` corpora to measure (default `pi,claude_code,codex,gemini_cli,mixed`)
 //! - `--small-files N` files of the idle corpus (default 10000)
 //! - `--seed N` generator seed (decimal or 0x hex)
-//! - `--keep DIR` put the corpus in DIR and keep it; a corpus there with a
-//!   matching manifest (same generator, seed, size, files) is reused
-//! - `--only cold|floor|naive|idle` run only these (repeatable or
-//!   comma-separated)
-//! - `--runs N` runs of each cold/floor/naive measurement (default 3)
+//! - `--keep DIR` put the corpora in DIR and keep them
+//! - `--only corpus|idle` run only these stages
+//! - `--runs N` rounds per corpus (default 3)
 //! - `--idle-runs N` timed idle and incremental runs (default 10)
 //! - `--threads LIST` thread counts of the cold scan (default `1,2`)
-//! - `--quiet-wait SECS` before each measurement, wait for other processes
-//!   to leave the CPUs alone, SECS in total at most (default 60, or 0 for
-//!   corpora under 256 MiB so that smoke tests stay quick); the CPU they
-//!   use during every measurement is reported either way (column `others`,
-//!   in CPUs), since other work on the machine distorts the timings
-//! - `--bin PATH` the telemetron binary (default: the one cargo built for
-//!   this bench, `target/release/telemetron`; built with
-//!   `cargo build --release` if missing)
+//! - `--ccusage PATH` the ccusage binary (default `node_modules/.bin/ccusage`;
+//!   skipped with a note when missing)
+//! - `--quiet-wait SECS` before each stage, wait for other processes to
+//!   leave the CPUs alone, SECS in total at most (default 60, or 0 under
+//!   256 MiB); the CPU they use is reported either way (column `others`)
+//! - `--bin PATH` the telemetron binary (default `target/release/telemetron`)
+//!
+//! `gen PACK SIZE DIR [SEED]` writes one pack's corpus and checks the
+//! release binary against it (the loop for working on a generator).
 //!
 //! # Reproduce
 //!
 //! ```text
-//! cargo bench --bench scan                       # 1 GiB, everything
-//! cargo bench --bench scan -- --size 64MiB       # quick smoke test
-//! cargo bench --bench scan -- --keep /tmp/tcorp --only cold
+//! npm install ccusage@20.0.24                    # once, optional
+//! cargo bench --bench perf                       # 2 GiB, everything
+//! cargo bench --bench perf -- --size 256MiB --runs 2
+//! cargo bench --bench perf -- --only idle --small-files 30000
 //! ```
 //!
 //! `cargo bench` builds `target/release/telemetron` with the `bench`
@@ -1601,7 +1576,7 @@ fn run() -> Res<()> {
     let dirty =
         !command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
     let host = host_info();
-    println!("\n== telemetron scan benchmark ==");
+    println!("\n== telemetron performance suite ==");
     println!("binary   {} ({bin_size} bytes)", ctx.bin.display());
     println!("git      {git}{}", if dirty { " (working tree modified)" } else { "" });
     println!(
@@ -1656,7 +1631,7 @@ fn run() -> Res<()> {
     println!("\nbench wall time: {total:.1} s");
 
     let mut record = Map::new();
-    record.insert("bench".into(), json!("scan"));
+    record.insert("bench".into(), json!("perf"));
     record.insert(
         "unix_time".into(),
         json!(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
@@ -1754,7 +1729,7 @@ fn main() {
     let code = match run() {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("\nbench scan: FAILED: {e}");
+            eprintln!("\nbench perf: FAILED: {e}");
             1
         }
     };
