@@ -114,6 +114,24 @@ impl Squeezer {
                 }
                 continue;
             }
+            // Runs of plain bytes are copied whole; the bytes that decide
+            // something (quotes, escapes, the cut) go one by one below.
+            if !self.in_str && b != b'"' {
+                let run = memchr::memchr(b'"', bytes).unwrap_or(bytes.len());
+                self.out.extend_from_slice(&bytes[..run]);
+                bytes = &bytes[run..];
+                continue;
+            }
+            if self.in_str && !self.escape && self.hex_left == 0 && self.kept < KEEP {
+                let run = memchr::memchr2(b'"', b'\\', bytes).unwrap_or(bytes.len());
+                let n = run.min(KEEP - self.kept);
+                if n > 0 {
+                    self.out.extend_from_slice(&bytes[..n]);
+                    self.kept += n;
+                    bytes = &bytes[n..];
+                    continue;
+                }
+            }
             bytes = rest;
             if !self.in_str {
                 self.out.push(b);
