@@ -246,8 +246,7 @@ fn fingerprint(sources: &[discover::Source]) -> u64 {
 /// then a next run that finds the same has nothing to read.
 fn covers(state: &State, sources: &[discover::Source]) -> bool {
     sources.iter().all(|s| {
-        let key = s.path.to_string_lossy();
-        state.files.get(key.as_ref()).is_some_and(|f| {
+        state.files.get(&scan::key_of(&s.path)).is_some_and(|f| {
             (f.dev, f.ino, f.size, f.mtime_ns)
                 == (s.meta.dev, s.meta.ino, s.meta.size, s.meta.mtime_ns)
                 && f.missing_since_unix_nano.is_none()

@@ -118,12 +118,14 @@ pub fn scan_with(
     // order and are put back in path order here, where each file's claims
     // are settled as soon as every file before it is done.
     let (tx, rx) = std::sync::mpsc::channel::<(usize, FileScan)>();
-    let (keys_ref, moves_ref, claimed_ref, indexes_ref) = (&keys, &moves, &claimed, &indexes);
-    let run = move || {
-        sources.par_iter().zip(keys_ref).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
+    let run = || {
+        // The sender moves in (its clones go when the work is done, which
+        // ends the loop below); everything else is borrowed.
+        let tx = tx;
+        sources.par_iter().zip(&keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
             let (prev, moved_from) =
-                previous(key, (s.meta.dev, s.meta.ino), files, moves_ref, claimed_ref);
-            let _ = tx.send((i, scan_file(s, prev, moved_from, opts, indexes_ref, known)));
+                previous(key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
+            let _ = tx.send((i, scan_file(s, prev, moved_from, opts, &indexes, known)));
         })
     };
     let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
@@ -316,7 +318,7 @@ fn same_content(path: &Path, st: &FileState) -> bool {
 }
 
 /// The state key of a path (its text; the rare non-UTF-8 path lossily).
-fn key_of(p: &Path) -> String {
+pub fn key_of(p: &Path) -> String {
     match p.to_str() {
         Some(s) => s.to_owned(),
         None => p.to_string_lossy().into_owned(),

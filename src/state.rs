@@ -104,21 +104,15 @@ pub struct Unchanged {
 /// A fingerprint of the session files found: every path with its device,
 /// inode, size and modification time.
 pub fn sources_fingerprint<'a>(found: impl Iterator<Item = (&'a [u8], [u64; 4])>) -> u64 {
-    let mut buf = Vec::with_capacity(64 << 10);
-    let mut h = Vec::new();
+    let mut h = crate::util::Fnv64::default();
     for (path, meta) in found {
-        buf.extend_from_slice(path);
-        buf.push(0);
+        h.write(path);
+        h.write(&[0]);
         for m in meta {
-            buf.extend_from_slice(&m.to_le_bytes());
-        }
-        if buf.len() > 60 << 10 {
-            h.extend_from_slice(&crate::util::fnv64(&buf).to_le_bytes());
-            buf.clear();
+            h.write(&m.to_le_bytes());
         }
     }
-    h.extend_from_slice(&crate::util::fnv64(&buf).to_le_bytes());
-    crate::util::fnv64(&h)
+    h.finish()
 }
 
 /// A series' acknowledged running total and the fixed start of its
@@ -607,12 +601,15 @@ impl StateDir {
         let mut recovered = Vec::new();
         let (st, stb) = (self.state_path(), self.backup_path());
         let state = self.read_recovering::<State>(&st, &stb, now, repair, &mut recovered)?;
-        if let (Got::Found(s), Some(h)) = (&state, sources) {
-            let same = s.unchanged == Some(Unchanged { sources: h, files: self.files_stamp() });
-            if same && recovered.is_empty() && !self.pending_path().exists() {
-                let Got::Found(mut s) = state else { unreachable!() };
+        let unchanged = |s: &State| {
+            sources.is_some_and(|h| {
+                s.unchanged == Some(Unchanged { sources: h, files: self.files_stamp() })
+            }) && !self.pending_path().exists()
+        };
+        let state = match state {
+            Got::Found(mut s) if recovered.is_empty() && unchanged(&s) => {
                 s.files_unloaded = true;
-                s.covered = Some(h);
+                s.covered = sources;
                 return Ok(Loaded {
                     state: s,
                     pending: None,
@@ -621,7 +618,8 @@ impl StateDir {
                     start_at_end: false,
                 });
             }
-        }
+            other => other,
+        };
         let (fp, fpb) = (self.files_path(), self.files_backup_path());
         let files = self.read_recovering::<FilesFile>(&fp, &fpb, now, repair, &mut recovered)?;
         let first_run = matches!((&state, &files), (Got::Missing, Got::Missing));

@@ -6,12 +6,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// state file, where the hash must stay the same across builds and Rust
 /// versions (which `std`'s hasher does not promise).
 pub fn fnv64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = Fnv64::default();
+    h.write(bytes);
+    h.finish()
+}
+
+/// [`fnv64`] fed in pieces: the hash of the pieces written one after the
+/// other is the hash of their concatenation.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
     }
-    h
+}
+
+impl Fnv64 {
+    /// Hashes the next bytes.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// The hash so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -83,6 +106,16 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv64_fed_in_pieces_is_fnv64_of_the_whole() {
+        let mut h = Fnv64::default();
+        h.write(b"ab");
+        h.write(b"");
+        h.write(b"cde");
+        assert_eq!(h.finish(), fnv64(b"abcde"));
+        assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
+    }
 
     #[test]
     fn fnv_is_stable() {

@@ -112,10 +112,8 @@ const TIMESTAMP_PREFIX: &[u8] = b"{\"timestamp\":\"";
 /// bytes do not settle (other key order, spacing or escapes) is parsed, so
 /// skipping never changes a count.
 pub fn cannot_matter(line: &[u8]) -> Option<&str> {
-    let rest = line.strip_prefix(TIMESTAMP_PREFIX)?;
-    let end = memchr::memchr2(b'"', b'\\', &rest[..rest.len().min(64)])?;
-    let (ts, rest) = rest.split_at(end);
-    let rest = rest.strip_prefix(b"\",\"type\":\"")?;
+    let (ts, rest) = split_word(line.strip_prefix(TIMESTAMP_PREFIX)?)?;
+    let rest = rest.strip_prefix(b",\"type\":\"")?;
     let (env, rest) = split_word(rest)?;
     let rest = rest.strip_prefix(b",\"payload\":{\"type\":\"")?;
     let (kind, _) = split_word(rest)?;
