@@ -13,27 +13,8 @@ use std::path::Path;
 use crate::counting::DEMO;
 use crate::util::{files_under, fixtures, flatten, table, without_heartbeat, Receiver, TestEnv};
 
-/// What the second run adds (worked out by hand from `fixtures/demo-later`
-/// and the rules in `docs/metrics.md`).
-pub const LATER: &str = "
-pack.token.usage{pack=claude_code,model=claude-sonnet-4-5,model.family=anthropic,token.type=output} 249
-pack.tool.call{pack=claude_code,tool.class=search,tool.name=grep} 1
-pack.emitter.lines{pack=claude_code,result=parsed} 1
-pack.emitter.lines{pack=claude_code,result=ignored} 2
-pack.user.prompt{pack=codex,session.type=main} 1
-pack.agent.turn{pack=codex,model.family=openai,outcome=success,session.type=main} 1
-pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=input} 200
-pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=cache_read} 300
-pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=output} 120
-pack.token.usage{pack=codex,model=gpt-5.1-codex-max,model.family=openai,token.type=reasoning} 30
-pack.emitter.lines{pack=codex,result=parsed} 2
-pack.emitter.lines{pack=codex,result=ignored} 1
-pack.token.usage{pack=gemini_cli,model=gemini-2.5-flash,model.family=google,token.type=output} 40
-pack.token.usage{pack=gemini_cli,model=gemini-2.5-flash,model.family=google,token.type=reasoning} 10
-pack.user.prompt{pack=gemini_cli,session.type=main} 1
-pack.emitter.lines{pack=gemini_cli,result=parsed} 2
-pack.emitter.lines{pack=gemini_cli,result=ignored} 2
-";
+/// What the second run adds, worked out by hand: see the file's header.
+pub const LATER: &str = include_str!("../../fixtures/demo-later.expected");
 
 /// Appends every file of `fixtures/demo-later` to the same path in `home`.
 pub fn append_later(home: &Path) {

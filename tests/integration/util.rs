@@ -409,11 +409,11 @@ pub fn total(reqs: &[Received]) -> BTreeMap<String, i64> {
     out
 }
 
-/// Parses a table of `name{attrs} value` lines.
+/// Parses a table of `name{attrs} value` lines (`#` starts a comment line).
 pub fn table(text: &str) -> BTreeMap<String, i64> {
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             let (k, v) = l.rsplit_once(' ').expect("key value");
             (k.to_string(), v.parse().expect("number"))
