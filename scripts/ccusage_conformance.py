@@ -16,11 +16,10 @@ the difference is exactly that, so any other disagreement fails.
 
 Needs ccusage 20.0.24: `npm install ccusage@20.0.24` (then it is found in
 ./node_modules/.bin), or pass --ccusage. telemetron defaults to
-target/release/telemetron (built with `cargo build --release`).
+target/release/telemetron, built if missing.
 """
 import argparse
 import collections
-import http.server
 import json
 import os
 import re
@@ -28,9 +27,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import harness
 
 # (pack, model, token type) -> telemetron minus ccusage, with the reason.
 EXPECTED = {
@@ -46,53 +44,24 @@ EXPECTED = {
 }
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    bodies = []
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", 0))
-        Receiver.bodies.append(json.loads(self.rfile.read(n)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *a):
-        pass
-
-
 def telemetron_totals(binary, home, state):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{srv.server_address[1]}/v1/metrics"
-    env = clean_env(home)
-    # An empty config of our own: never the machine's.
-    os.makedirs(state, exist_ok=True)
-    env["TELEMETRON_CONFIG"] = os.path.join(state, "empty.yaml")
-    with open(env["TELEMETRON_CONFIG"], "w") as f:
-        f.write("{}\n")
-    args = [binary, "scan", "--endpoint", url, "--encoding", "json",
-            "--state-dir", state, "--home", home]
-    subprocess.run(args, env=env, check=True)
-    later = os.path.join(ROOT, "fixtures", "demo-later")
-    for d, _, files in os.walk(later):
-        for f in files:
-            rel = os.path.relpath(os.path.join(d, f), later)
-            with open(os.path.join(home, rel), "ab") as out, open(os.path.join(d, f), "rb") as src:
-                out.write(src.read())
-    subprocess.run(args, env=env, check=True)
-    srv.shutdown()
-    assert len(Receiver.bodies) == 2, "one request per run"
+    """Token totals from two real runs (the second after demo-later is
+    appended), as (pack, model, token type) -> tokens."""
+    rx = harness.Receiver()
+    try:
+        args = ["--endpoint", rx.url, "--encoding", "json"]
+        harness.run_scan(binary, home, state, *args)
+        harness.append_later(home)
+        harness.run_scan(binary, home, state, *args)
+    finally:
+        rx.close()
+    assert len(rx.requests) == 2, "one request per run"
     out = collections.Counter()
-    for body in Receiver.bodies:
-        for rm in body["resourceMetrics"]:
-            for sm in rm["scopeMetrics"]:
-                for m in sm["metrics"]:
-                    if m["name"] != "pack.token.usage":
-                        continue
-                    for p in m["sum"]["dataPoints"]:
-                        a = {kv["key"]: kv["value"]["stringValue"] for kv in p["attributes"]}
-                        out[(a["pack"], a["model"], a["token.type"])] += int(p["asInt"])
+    for _, _, body in rx.requests:
+        for (metric, attrs), v in harness.flatten_json(json.loads(body)).items():
+            if metric == "pack.token.usage":
+                a = dict(attrs)
+                out[(a["pack"], a["model"], a["token.type"])] += v
     return out
 
 
@@ -148,18 +117,17 @@ def ccusage_totals(binary, home):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--telemetron", default=os.path.join(ROOT, "target", "release", "telemetron"))
+    ap.add_argument("--telemetron", help="binary to test (default: target/release/telemetron, built if missing)")
     ap.add_argument("--ccusage", default=None)
     a = ap.parse_args()
     cc = a.ccusage or shutil.which("ccusage") or os.path.join(os.getcwd(), "node_modules", ".bin", "ccusage")
     if not os.path.exists(cc):
         sys.exit("ccusage not found: run `npm install ccusage@20.0.24` here, or pass --ccusage")
-    if not os.path.exists(a.telemetron):
-        sys.exit(f"{a.telemetron} not found: run `cargo build --release`, or pass --telemetron")
+    binary = harness.telemetron_binary(a.telemetron)
     with tempfile.TemporaryDirectory() as tmp:
         home, state = os.path.join(tmp, "home"), os.path.join(tmp, "state")
-        shutil.copytree(os.path.join(ROOT, "fixtures", "demo-home"), home, symlinks=True)
-        tel = telemetron_totals(a.telemetron, home, state)
+        harness.copy_home(home)
+        tel = telemetron_totals(binary, home, state)
         ccu = ccusage_totals(cc, home)
     ours = collections.Counter({k: v for k, v in tel.items() if k[0] != "gemini_cli" or k[2] != "reasoning"})
     ours[("gemini_cli", "*", "reasoning")] = sum(v for k, v in tel.items() if k[0] == "gemini_cli" and k[2] == "reasoning")

@@ -140,7 +140,9 @@ class Receiver:
                 raw = self.rfile.read(n)
                 body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 outer.requests.append((self.path, dict(self.headers), body))
-                status, answer = 200, b"{}"
+                # An empty ExportMetricsServiceResponse in the request's encoding.
+                json_body = self.headers.get("Content-Type") == "application/json"
+                status, answer = 200, b"{}" if json_body else b""
                 if outer.upstream:
                     req = urllib.request.Request(outer.upstream, data=raw, method="POST")
                     for h in ("Content-Type", "Content-Encoding"):
