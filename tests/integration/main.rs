@@ -3,6 +3,7 @@
 
 mod agents;
 mod cli;
+mod contrib;
 mod counting;
 mod delivery;
 mod detect;
