@@ -14,6 +14,7 @@ mod lifecycle;
 mod model;
 mod privacy;
 mod property;
+mod readme;
 mod schedule;
 mod setup;
 mod status;
