@@ -20,9 +20,9 @@ Usage: scripts/e2e_victoriametrics.py [--telemetron BIN] [--victoria-metrics BIN
 3. For each temporality, five real scans of a copy of fixtures/demo-home,
    through a loopback relay that forwards every body to VictoriaMetrics:
    the demo home; fixtures/demo-later appended; nothing new; one more
-   prompt whose acknowledgement the relay loses (the scan exits 3 although
-   VictoriaMetrics stored the batch); and a run that re-sends that batch,
-   byte for byte, before its own.
+   prompt whose acknowledgements the relay loses (VictoriaMetrics stores
+   every attempt, the scan retries, then exits 3); and a run that re-sends
+   that batch, byte for byte, before its own.
 4. Asserts through the query API, per temporality (told apart by
    `--deployment-id e2e-<temporality>`):
    - the stored series are exactly fixtures/demo-home.expected +
@@ -34,7 +34,8 @@ Usage: scripts/e2e_victoriametrics.py [--telemetron BIN] [--victoria-metrics BIN
      re-sent batch is stored once), and `sum_over_time` agrees.
 5. Runs every panel query of contrib/grafana/telemetron.json (variables
    substituted, scoped to the cumulative deployment) and asserts each
-   returns data; the stat panels must equal the expected totals.
+   returns data; the stat panels' totals must match the growth after the
+   first batch (see check_dashboard).
 6. Stops VictoriaMetrics and removes every temp file (--keep keeps them).
 """
 import argparse
@@ -42,11 +43,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -67,7 +70,8 @@ def obtain_victoria_metrics(cache, suite):
     """The path of a victoria-metrics binary from Debian SUITE, downloaded
     once into `cache`."""
     os.makedirs(cache, exist_ok=True)
-    have = sorted(f for f in os.listdir(cache) if f.startswith(f"victoria-metrics-{suite}-"))
+    have = sorted(f for f in os.listdir(cache)
+                  if f.startswith(f"victoria-metrics-{suite}-") and not f.endswith(".part"))
     if have:
         return os.path.join(cache, have[-1])
     if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
@@ -92,7 +96,10 @@ def obtain_victoria_metrics(cache, suite):
                                  capture_output=True, text=True, check=True).stdout.strip()
         subprocess.run(["dpkg-deb", "-x", os.path.join(apt, deb), os.path.join(apt, "root")], check=True)
         dest = os.path.join(cache, f"victoria-metrics-{suite}-{version}")
-        shutil.copy2(os.path.join(apt, "root", "usr", "bin", "victoria-metrics"), dest)
+        # Copied beside it, then renamed: an interrupted copy is never taken
+        # for the binary.
+        shutil.copy2(os.path.join(apt, "root", "usr", "bin", "victoria-metrics"), dest + ".part")
+        os.replace(dest + ".part", dest)
     return dest
 
 
@@ -235,7 +242,9 @@ def scenario(binary, vm, tmp, temporality):
         install_id = f.read().strip()
     first = dict(harness.expected("demo-home"))
     first[HEARTBEAT] = 1
-    prom = lambda table: {prom_series(k): v for k, v in table.items()}
+
+    def prom(table):
+        return {prom_series(k): v for k, v in table.items()}
     return (prom(first), prom(want)), 5, install_id
 
 
@@ -396,6 +405,8 @@ def main():
     vm_binary = a.victoria_metrics or obtain_victoria_metrics(a.cache, a.suite)
     tmp = tempfile.mkdtemp(prefix="telemetron-e2e-")
     vm = None
+    # A CI timeout's SIGTERM still stops VictoriaMetrics and cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL: terminated"))
     try:
         vm = VictoriaMetrics(vm_binary, tmp)
         print(f"{vm_binary} listening on {vm.base}")
