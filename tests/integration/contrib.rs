@@ -1,8 +1,9 @@
 //! The files under `contrib/`: the Grafana dashboard covers every metric of
 //! the contract with the documented breakdowns and only contract labels,
 //! and the Collector configuration wires what `docs/fleet.md` describes.
-//! (`scripts/e2e_victoriametrics.py` runs every dashboard query against a
-//! real VictoriaMetrics; these checks need nothing but the files.)
+//! (`scripts/e2e_backends.py` runs every dashboard query against a
+//! real VictoriaMetrics and Prometheus; these checks need nothing but the
+//! files.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
