@@ -65,13 +65,6 @@ def telemetron_totals(binary, home, state):
     return out
 
 
-def clean_env(home):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR")}
-    env["HOME"] = home
-    return env
-
-
 def model_name(raw):
     """ccusage reports raw model ids; telemetron's bounded names drop the
     date suffix (claude-sonnet-4-5-20250929 -> claude-sonnet-4-5)."""
@@ -83,7 +76,7 @@ def ccusage_totals(binary, home):
 
     def run(agent):
         r = subprocess.run([binary, agent, "session", "--json", "--offline"],
-                           env=clean_env(home), check=True, capture_output=True, text=True)
+                           env=harness.clean_env(home), check=True, capture_output=True, text=True)
         return json.loads(r.stdout)
 
     for s in run("claude")["sessions"]:

@@ -336,10 +336,12 @@ class Scenario:
         return out
 
     def check(self):
-        """Asserts what was stored; returns the batches' timestamps (ms)."""
+        """Asserts what was stored, and keeps it (`self.got`) and the
+        batches' timestamps in ms (`self.batch_ts`) for check_dashboard."""
         self.backend.wait_for(f'{prom_name(HEARTBEAT[0])}{{deployment_id="{self.deployment}"}}',
                               self.batches)
         got, want, where = self.stored(), self.want, self.deployment
+        self.got = got
         missing = sorted(set(want) - set(got), key=str)
         extra = sorted(set(got) - set(want), key=str)
         if missing or extra:
@@ -355,7 +357,7 @@ class Scenario:
             if not re.fullmatch(r"\d+\.\d+\.\d+", resource.get("service_version", "")) or resource.get(
                     "scope_version") != resource.get("service_version"):
                 fail(f"{where}: {harness.show(series)} has resource {resource}")
-        heartbeat_ts = [ts for ts, _ in got[prom_series(HEARTBEAT)][1]]
+        heartbeat_ts = self.batch_ts = [ts for ts, _ in got[prom_series(HEARTBEAT)][1]]
         if len(heartbeat_ts) != self.batches:
             fail(f"{where}: {len(heartbeat_ts)} heartbeat samples for {self.batches} batches "
                  f"(a re-sent batch stored twice?)")
@@ -391,7 +393,6 @@ class Scenario:
         print(f"ok: {where}: {len(want)} series stored with the contract's labels; "
               f"{'continuous running totals' if self.temporality == 'cumulative' else 'samples add up'}"
               f" after {self.batches} batches and a lost acknowledgement")
-        return heartbeat_ts
 
 
 def panel_queries(dashboard):
@@ -418,7 +419,7 @@ def substitute(expr, deployment, range_):
     return expr
 
 
-def check_dashboard(scenario, batch_ts, exact):
+def check_dashboard(scenario, exact):
     """Runs every panel query over the hour before the last batch and
     asserts it returns data.
 
@@ -433,7 +434,7 @@ def check_dashboard(scenario, batch_ts, exact):
     between the growth without those first samples and the growth with
     them. With MetricsQL's increase_pure(), which docs/fleet.md recommends
     on VictoriaMetrics, it must be exact."""
-    backend, deployment = scenario.backend, scenario.deployment
+    backend, deployment, batch_ts = scenario.backend, scenario.deployment, scenario.batch_ts
     with open(DASHBOARD, encoding="utf-8") as f:
         queries = panel_queries(json.load(f))
     if not queries:
@@ -443,9 +444,9 @@ def check_dashboard(scenario, batch_ts, exact):
     for (name, labels), v in scenario.want.items():
         growth[name] = growth.get(name, 0) + v - scenario.first.get((name, labels), 0)
     # What the series born after the first batch showed in their first sample.
-    for labels, samples in backend.samples('{deployment_id="%s"}' % deployment):
+    for (name, _), (_, samples) in scenario.got.items():
         if samples[0][0] > batch_ts[0]:
-            first_samples[labels["__name__"]] = first_samples.get(labels["__name__"], 0) + samples[0][1]
+            first_samples[name] = first_samples.get(name, 0) + samples[0][1]
     after_first = f"{batch_ts[-1] + 1000 - batch_ts[0] - 1}ms"
     totals = 0
     for title, expr, kind in queries:
@@ -501,13 +502,14 @@ def main():
             scenarios.append(Scenario(prom, agent.otlp, "cumulative"))
         for s in scenarios:
             s.run(binary, tmp)
-        batch_ts = [s.check() for s in scenarios]
+        for s in scenarios:
+            s.check()
         for backend in {s.backend for s in scenarios}:
             if "CANARY" in json.dumps(backend.samples('{__name__=~".+"}')):
                 fail(f"{backend.name}: a canary from the fixture transcripts was stored")
-        for s, ts in zip(scenarios, batch_ts):
+        for s in scenarios:
             if s.temporality == "cumulative":
-                check_dashboard(s, ts, exact=isinstance(s.backend, VictoriaMetrics))
+                check_dashboard(s, exact=isinstance(s.backend, VictoriaMetrics))
     except SystemExit:
         for s in servers:
             print(f"{s.name} log (tail):\n{s.tail()}", file=sys.stderr)

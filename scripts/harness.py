@@ -98,15 +98,23 @@ ONE_PI_PROMPT = {
 }
 
 
-def run_scan(binary, home, state, *args, check=0):
-    """Runs `telemetron scan --home HOME --state-dir STATE ARGS` with an
-    empty config of its own and no agent variables from this machine.
-    Asserts the exit code when `check` is not None; returns the process."""
+def clean_env(home):
+    """This process's environment with HOME set to `home` and nothing that
+    would point telemetron or an agent tool elsewhere (agent variables,
+    TELEMETRON_*, DO_NOT_TRACK)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("TELEMETRON_") and k not in (
                "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR",
                "OPENCLAW_STATE_DIR", "PI_CODING_AGENT_DIR", "DO_NOT_TRACK")}
     env["HOME"] = home
+    return env
+
+
+def run_scan(binary, home, state, *args, check=0):
+    """Runs `telemetron scan --home HOME --state-dir STATE ARGS` with an
+    empty config of its own and no agent variables from this machine.
+    Asserts the exit code when `check` is not None; returns the process."""
+    env = clean_env(home)
     os.makedirs(state, exist_ok=True)
     env["TELEMETRON_CONFIG"] = state.rstrip("/") + ".yaml"
     with open(env["TELEMETRON_CONFIG"], "w") as f:

@@ -48,22 +48,6 @@ pub fn homes(home: Option<&Path>, own: &Path, root: bool) -> Vec<PathBuf> {
     out
 }
 
-/// Expands a pack's default places into the concrete directories a
-/// config can name (OpenClaw's `agents/*/sessions`, one per agent).
-fn concrete(place: &Place) -> Vec<PathBuf> {
-    match place.layout {
-        Layout::Tree => vec![place.root.clone()],
-        Layout::OpenclawAgents | Layout::GeminiProjects => {
-            let sub = if place.layout == Layout::OpenclawAgents { "sessions" } else { "chats" };
-            let Ok(rd) = std::fs::read_dir(&place.root) else { return Vec::new() };
-            let mut v: Vec<PathBuf> =
-                rd.flatten().map(|e| e.path().join(sub)).filter(|p| p.is_dir()).collect();
-            v.sort();
-            v
-        }
-    }
-}
-
 /// Finds every pack's existing places in `homes`. The agents' own
 /// environment variables are honoured through `env` (pass one that
 /// returns nothing for other users' homes).
@@ -72,7 +56,9 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
     for home in homes {
         for pack in PACKS {
             for place in discover::default_places(pack, home, env) {
-                for dir in concrete(&place).into_iter().filter(|d| d.is_dir()) {
+                // The concrete directories a config can name (OpenClaw's
+                // `agents/*/sessions`, one per agent).
+                for dir in place.dirs().into_iter().filter(|d| d.is_dir()) {
                     let tree = Place { pack, root: dir.clone(), layout: Layout::Tree };
                     let files = discover::discover(&[tree]).sources.len();
                     out.push(Found { pack: pack.as_str().to_string(), path: dir, files });

@@ -36,6 +36,24 @@ pub enum Layout {
     GeminiProjects,
 }
 
+impl Place {
+    /// The directories to walk for `*.jsonl`: the root of a tree, else
+    /// `root/<child>/<sessions or chats>` for every child that has one,
+    /// in name order (OpenClaw's agents, Gemini CLI's projects).
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let sub = match self.layout {
+            Layout::Tree => return vec![self.root.clone()],
+            Layout::OpenclawAgents => "sessions",
+            Layout::GeminiProjects => "chats",
+        };
+        let Ok(rd) = fs::read_dir(&self.root) else { return Vec::new() };
+        let mut dirs: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path().join(sub)).filter(|d| d.is_dir()).collect();
+        dirs.sort();
+        dirs
+    }
+}
+
 /// Stat data of a discovered file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
@@ -187,30 +205,8 @@ fn pack_accepts(pack: Pack, name: &str) -> bool {
 pub fn discover(places: &[Place]) -> Found {
     let mut found = Found::default();
     for place in places {
-        match place.layout {
-            Layout::Tree => walk(place, &place.root, &mut found),
-            Layout::OpenclawAgents => {
-                let Ok(rd) = fs::read_dir(&place.root) else { continue };
-                let mut agents: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-                agents.sort();
-                for agent in agents {
-                    let sessions = agent.join("sessions");
-                    if sessions.is_dir() {
-                        walk(place, &sessions, &mut found);
-                    }
-                }
-            }
-            Layout::GeminiProjects => {
-                let Ok(rd) = fs::read_dir(&place.root) else { continue };
-                let mut projects: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-                projects.sort();
-                for project in projects {
-                    let chats = project.join("chats");
-                    if chats.is_dir() {
-                        walk(place, &chats, &mut found);
-                    }
-                }
-            }
+        for dir in place.dirs() {
+            walk(place, &dir, &mut found);
         }
     }
     // Byte order (not `Path`'s component order): several times cheaper for

@@ -102,10 +102,11 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         }
     }
     let now = now_unix_nano();
-    // Loading the positions and listing the session files are the two
-    // costs of a run with little new data, and independent: they overlap.
-    // The session files first: when they are exactly as the last run left
-    // them, the positions need not even be loaded.
+    // Listing the session files and loading the positions are the two
+    // costs of a run with little new data. The session files first: when
+    // they are exactly as the last run left them, the positions need not
+    // even be loaded (and when they must be, they are parsed on the scan's
+    // threads).
     let places = places(settings);
     let found = discover::discover(&places);
     let fingerprint = fingerprint(&found.sources);
@@ -246,11 +247,10 @@ fn fingerprint(sources: &[discover::Source]) -> u64 {
 /// then a next run that finds the same has nothing to read.
 fn covers(state: &State, sources: &[discover::Source]) -> bool {
     sources.iter().all(|s| {
-        state.files.get(&scan::key_of(&s.path)).is_some_and(|f| {
-            (f.dev, f.ino, f.size, f.mtime_ns)
-                == (s.meta.dev, s.meta.ino, s.meta.size, s.meta.mtime_ns)
-                && f.missing_since_unix_nano.is_none()
-        })
+        state
+            .files
+            .get(&scan::key_of(&s.path))
+            .is_some_and(|f| scan::unchanged(f, &s.meta) && f.missing_since_unix_nano.is_none())
     })
 }
 

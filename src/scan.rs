@@ -110,7 +110,8 @@ pub fn scan_with(
     let found: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
     let moves = find_moves(sources, &keys, files);
     // Paths whose entry moved away now hold some other file.
-    let claimed: std::collections::HashSet<&str> = moves.values().copied().collect();
+    let claimed = moves.values().copied().collect();
+    let lineage = Lineage { files, moves, claimed };
     let indexes = IndexCache::default();
     let known = pi::known_sessions(files.values().map(|f| &f.pi));
     let known = &known;
@@ -123,8 +124,7 @@ pub fn scan_with(
         // ends the loop below); everything else is borrowed.
         let tx = tx;
         sources.par_iter().zip(&keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
-            let (prev, moved_from) =
-                previous(key, (s.meta.dev, s.meta.ino), files, &moves, &claimed);
+            let (prev, moved_from) = lineage.previous(key, (s.meta.dev, s.meta.ino));
             let _ = tx.send((i, scan_file(s, prev, moved_from, opts, &indexes, known)));
         })
     };
@@ -149,7 +149,7 @@ pub fn scan_with(
     });
     let mut results: Vec<FileScan> =
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
-    settle_copies(sources, &keys, files, &moves, &claimed, &mut results, opts, &indexes, known);
+    settle_copies(sources, &keys, &lineage, &mut results, opts, &indexes, known);
     let mut out = ScanOutput::default();
     let mut moved = std::collections::HashSet::new();
     for (r, key) in results.into_iter().zip(keys.iter()) {
@@ -195,13 +195,10 @@ pub fn scan_with(
 /// path order, a file read from its start whose session another file of
 /// this run already counted is scanned again knowing how far that went.
 /// Costs nothing unless such a collision happens.
-#[allow(clippy::too_many_arguments)]
 fn settle_copies(
     sources: &[Source],
     keys: &[String],
-    files: &BTreeMap<String, FileState>,
-    moves: &HashMap<String, &str>,
-    claimed: &std::collections::HashSet<&str>,
+    lineage: &Lineage,
     results: &mut [FileScan],
     opts: &ScanOptions,
     indexes: &IndexCache,
@@ -233,7 +230,7 @@ fn settle_copies(
             pi::raise_mark(&mut marks, &st.pi);
         }
         let id = (sources[i].meta.dev, sources[i].meta.ino);
-        let (prev, moved_from) = previous(&keys[i], id, files, moves, claimed);
+        let (prev, moved_from) = lineage.previous(&keys[i], id);
         results[i] = scan_file(&sources[i], prev, moved_from, opts, indexes, &marks);
         // Only pi files collide here, and pi files file no claims (their
         // copies are recognised in the file itself).
@@ -241,24 +238,33 @@ fn settle_copies(
     }
 }
 
-/// The state a discovered path continues from: a moved file's old entry,
-/// nothing for a path whose entry moved away, else the path's own entry.
-fn previous<'a>(
-    key: &str,
-    id: (u64, u64),
+/// Which state entry each discovered path continues from.
+struct Lineage<'a> {
+    /// The previous file states.
     files: &'a BTreeMap<String, FileState>,
-    moves: &HashMap<String, &str>,
-    claimed: &std::collections::HashSet<&str>,
-) -> (Option<&'a FileState>, Option<String>) {
-    match moves.get(key) {
-        Some(old) => (files.get(*old), Some(old.to_string())),
-        None if claimed.contains(key) => (None, None),
-        // The file once here vanished; what is here now is another file
-        // (its session, if known, is recognised by its header).
-        None => match files.get(key) {
-            Some(f) if f.missing_since_unix_nano.is_some() && (f.dev, f.ino) != id => (None, None),
-            other => (other, None),
-        },
+    /// Moved files: new path → old path.
+    moves: HashMap<String, &'a str>,
+    /// Old paths whose entry moved away (they now hold some other file).
+    claimed: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Lineage<'a> {
+    /// The state a discovered path (device and inode `id`) continues from:
+    /// a moved file's old entry, nothing for a path whose entry moved
+    /// away, else the path's own entry; and the old path of a move.
+    fn previous(&self, key: &str, id: (u64, u64)) -> (Option<&'a FileState>, Option<String>) {
+        match self.moves.get(key) {
+            Some(old) => (self.files.get(*old), Some(old.to_string())),
+            None if self.claimed.contains(key) => (None, None),
+            // The file once here vanished; what is here now is another
+            // file (its session, if known, is recognised by its header).
+            None => match self.files.get(key) {
+                Some(f) if f.missing_since_unix_nano.is_some() && (f.dev, f.ino) != id => {
+                    (None, None)
+                }
+                other => (other, None),
+            },
+        }
     }
 }
 
@@ -317,6 +323,12 @@ fn same_content(path: &Path, st: &FileState) -> bool {
             == Some(st.tail_hash)
 }
 
+/// True when a file is as its state left it: same device, inode, size and
+/// modification time (nothing to read).
+pub fn unchanged(st: &FileState, m: &Meta) -> bool {
+    (st.dev, st.ino, st.size, st.mtime_ns) == (m.dev, m.ino, m.size, m.mtime_ns)
+}
+
 /// The state key of a path (its text; the rare non-UTF-8 path lossily).
 pub fn key_of(p: &Path) -> String {
     match p.to_str() {
@@ -348,12 +360,7 @@ fn scan_file(
 ) -> FileScan {
     let mut out = FileScan::default();
     if let Some(p) = prev {
-        let same = p.dev == src.meta.dev && p.ino == src.meta.ino;
-        if same
-            && moved_from.is_none()
-            && p.size == src.meta.size
-            && p.mtime_ns == src.meta.mtime_ns
-        {
+        if moved_from.is_none() && unchanged(p, &src.meta) {
             if p.missing_since_unix_nano.is_some() {
                 let mut st = p.clone();
                 st.missing_since_unix_nano = None;

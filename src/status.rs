@@ -119,8 +119,7 @@ pub fn report(
         if let Some(e) = files.iter_mut().find(|(p, _)| *p == s.pack.as_str()) {
             e.1 += 1;
         }
-        let key = s.path.to_string_lossy();
-        let done = loaded.state.files.get(key.as_ref()).map_or(0, |f| f.offset);
+        let done = loaded.state.files.get(&crate::scan::key_of(&s.path)).map_or(0, |f| f.offset);
         if s.meta.size > done {
             unscanned_bytes += s.meta.size - done;
             unscanned_files += 1;

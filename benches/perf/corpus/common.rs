@@ -224,25 +224,14 @@ pub(crate) fn prose_line(rng: &mut Rng, s: &mut String) {
     }
 }
 
-/// Escapes `s` as the inside of a JSON string (non-ASCII stays UTF-8, as
-/// `JSON.stringify` writes it).
+/// Escapes `s` as the inside of a JSON string, with serde_json (non-ASCII
+/// stays UTF-8, as `JSON.stringify` writes it).
 pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0..=0x1f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 15)]);
-            }
-            _ => out.push(b),
-        }
-    }
+    let start = out.len();
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    // serde_json writes a whole string: drop its quotes.
+    out.pop();
+    out.remove(start);
 }
 
 /// Appends `n` random base64 characters (screenshots, signatures).
