@@ -31,6 +31,7 @@ pub mod scan;
 pub mod schedule;
 pub mod seen;
 pub mod setup;
+pub mod sources;
 pub mod state;
 pub mod status;
 pub mod util;

@@ -18,6 +18,8 @@
 
 use std::io::{self, Read};
 
+use crate::sources::identity::Hasher;
+
 /// How a read ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadOutcome {
@@ -180,10 +182,42 @@ pub fn read_lines<R: Read>(
     chunk: usize,
     max_line: usize,
     squeeze_at: usize,
+    on_line: impl FnMut(&[u8]),
+) -> io::Result<ReadOutcome> {
+    let limits = Limits { chunk, max_line, squeeze_at };
+    read_lines_hashed(reader, from, len, &limits, None, on_line)
+}
+
+/// How [`read_lines_hashed`] reads: the read size, the longest line
+/// accepted, and the length past which a line is squeezed.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Read size.
+    pub chunk: usize,
+    /// Lines longer than this are skipped as oversized.
+    pub max_line: usize,
+    /// Lines longer than this are squeezed as they stream past.
+    pub squeeze_at: usize,
+}
+
+/// [`read_lines`], also feeding `hasher` with exactly the bytes consumed
+/// (up to [`ReadOutcome::end`]; a trailing fragment is not hashed), so that
+/// a file's content identity moves forward with its offset without a
+/// second read (see [`crate::sources::identity`]).
+pub fn read_lines_hashed<R: Read>(
+    reader: &mut R,
+    from: u64,
+    len: u64,
+    limits: &Limits,
+    mut hasher: Option<&mut Hasher>,
     mut on_line: impl FnMut(&[u8]),
 ) -> io::Result<ReadOutcome> {
+    let Limits { chunk, max_line, squeeze_at } = *limits;
     let chunk = chunk.max(1);
     let squeeze_at = squeeze_at.max(1);
+    // The hash of a long line let go while it streams past, taken in
+    // only once its newline arrives.
+    let mut tentative: Option<Hasher> = None;
     // The long line being squeezed, if any.
     let mut squeezer: Option<Squeezer> = None;
     let mut out = ReadOutcome { end: from, ..ReadOutcome::default() };
@@ -219,7 +253,15 @@ pub fn read_lines<R: Read>(
         remaining -= n as u64;
         // Only the new bytes can hold a newline we have not seen.
         let mut start = 0;
+        // Bytes of `buf` consumed and hashed so far.
+        let mut hashed = 0;
         for nl in memchr::memchr_iter(b'\n', &buf[old..filled]).map(|i| i + old) {
+            if let (Some(h), Some(mut t)) = (hasher.as_deref_mut(), tentative.take()) {
+                // The end of a line let go: its hash is taken in whole.
+                t.feed(&buf[..=nl]);
+                *h = t;
+                hashed = nl + 1;
+            }
             if let Some(mut sq) = squeezer.take() {
                 // The end of a long line.
                 sq.feed(&buf[start..nl]);
@@ -242,6 +284,9 @@ pub fn read_lines<R: Read>(
             start = nl + 1;
             out.end = base + start as u64;
         }
+        if let Some(h) = hasher.as_deref_mut() {
+            h.feed(&buf[hashed.min(start)..start]);
+        }
         buf.copy_within(start..filled, 0);
         filled -= start;
         base += start as u64;
@@ -263,7 +308,11 @@ pub fn read_lines<R: Read>(
         } else if !skipping {
             continue;
         }
-        // The fragment was squeezed or is being skipped: let it go.
+        // The fragment was squeezed or is being skipped: let it go (its
+        // hash waits for its newline).
+        if let Some(h) = hasher.as_deref() {
+            tentative.get_or_insert_with(|| h.clone()).feed(&buf[..filled]);
+        }
         base += filled as u64;
         filled = 0;
     }
@@ -457,6 +506,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!((out.lines, out.oversized, out.end), (0, 1, 300_000_000));
+    }
+
+    #[test]
+    fn the_hash_covers_exactly_the_bytes_consumed() {
+        let long = long_line(3 * KEEP, "a");
+        let frag = long_line(2 * KEEP, "b");
+        for data in [
+            format!("ok\n{long}\nshort\n{frag}"),
+            format!("{long}\n{long}\nx"),
+            "a\nbb\n".to_string(),
+        ] {
+            for chunk in [1, 5, 64, 4096, 1 << 20] {
+                for max in [100, 1 << 20] {
+                    let mut h = Hasher::default();
+                    let limits = Limits { chunk, max_line: max, squeeze_at: 64 };
+                    let out = read_lines_hashed(
+                        &mut data.as_bytes(),
+                        0,
+                        data.len() as u64,
+                        &limits,
+                        Some(&mut h),
+                        |_| {},
+                    )
+                    .unwrap();
+                    let mut want = Hasher::default();
+                    want.feed(&data.as_bytes()[..out.end as usize]);
+                    assert_eq!(h.prefix(), want.prefix(), "chunk {chunk} max {max}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,30 +3,44 @@
 //! parallel (`rayon`); each file is read by one thread, and per-file counts
 //! are merged at the end (merging is addition, so order does not matter).
 //!
-//! A file is recognised across runs by its path, device and inode, and
-//! confirmed by content: a hash of its first bytes (`head`) and of the
-//! bytes just before the saved offset (`tail`). When any of them disagree
-//! the file was rewritten or replaced and is read again from the start,
-//! with the format's own dedupe keeping copied entries from counting
-//! twice. A file that moved (same inode and head under a new path, old path
-//! gone) keeps its offset.
+//! A file is recognised by its content, not its path or inode (see
+//! [`crate::sources::identity`]):
+//!
+//! - a file as its state left it (same device, inode, size and mtime) is
+//!   not opened;
+//! - a file that still holds what its own state counted (its first bytes,
+//!   the bytes before the offset and, for another inode, the hash of every
+//!   byte up to the offset) resumes after the offset;
+//! - any other file is looked up among all known states by its first
+//!   bytes, and continues the state with the longest prefix it holds: a
+//!   renamed, moved, archived, restored or copied file counts only what it
+//!   adds;
+//! - what is left is read from its start (a file rewritten at its own path
+//!   keeps its old entry's replay marks, so that the format's own dedupe
+//!   recognises entries counted before).
+//!
+//! Files that hold copies of each other and that both counted bytes in one
+//! run are then settled in order (files resuming their own state first,
+//! then path order): a later one whose bytes repeat what an earlier one
+//! counted is read again from where they part ([`settle_overlaps`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
 use crate::discover::{self, Meta, SessionHint, Source};
 use crate::formats::{self, claude, codex, gemini, pi};
 use crate::metrics::{Counts, LineResult, Pack, Series, SessionType};
-use crate::read;
+use crate::read::{self, Limits};
 use crate::seen::Claims;
+use crate::sources::identity::{self, Hasher, Prefix};
 use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
-use crate::util::fnv64;
+use crate::util::{fnv64, Fnv64};
 
 /// How long a vanished file's entry is kept (it may come back, e.g. a
 /// restored backup) before it is pruned. Totals are never pruned.
@@ -69,17 +83,76 @@ pub struct ScanOutput {
     pub claims: Claims,
 }
 
+/// Where reading of one file starts, and which state it continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Begin {
+    /// The first byte read.
+    from: u64,
+    /// The identity of the bytes before `from`.
+    known: Prefix,
+    /// The state continued (its key): the file's own, another file's whose
+    /// content this file holds, or, read from the start, the path's old
+    /// entry (whose replay marks recognise copied entries).
+    pred: Option<String>,
+    kind: Kind,
+}
+
+/// How a file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Continue the state `pred` after `from`.
+    Resume,
+    /// Read from the start.
+    Fresh,
+    /// Count nothing already there: start after its last complete line.
+    AtEnd,
+}
+
+impl Begin {
+    /// A read from the start.
+    fn fresh(pred: Option<String>) -> Begin {
+        Begin { from: 0, known: Hasher::default().prefix(), pred, kind: Kind::Fresh }
+    }
+}
+
 /// What scanning one file produced.
 #[derive(Debug, Default)]
 struct FileScan {
-    /// True when the file was read from its start (new or rewritten).
-    from_start: bool,
+    /// How it was read (`None` when it was not: unchanged or unreadable).
+    begin: Option<Begin>,
     state: Option<FileState>,
     counts: Counts,
     claims: Claims,
     warning: Option<String>,
     bytes: u64,
-    moved_from: Option<String>,
+    /// Hash of its first line (at most [`HEAD_LEN`] bytes): files that may
+    /// hold copies of each other share it.
+    group: Option<u64>,
+}
+
+impl FileScan {
+    /// True when the file was read from its start.
+    fn read_from_start(&self) -> bool {
+        self.begin.as_ref().is_some_and(|b| b.kind == Kind::Fresh)
+    }
+
+    /// True when the file continued its own state.
+    fn resumed_own(&self, key: &str) -> bool {
+        self.begin
+            .as_ref()
+            .is_some_and(|b| b.kind == Kind::Resume && b.pred.as_deref() == Some(key))
+    }
+}
+
+/// What every file's scan shares.
+struct Ctx<'a> {
+    files: &'a BTreeMap<String, FileState>,
+    opts: &'a ScanOptions,
+    indexes: IndexCache,
+    /// Known states by their first bytes, built when a file needs it.
+    content: OnceLock<ContentIndex<'a>>,
+    /// How far every pi session was counted.
+    known: pi::KnownSessions<'a>,
 }
 
 /// Scans every source against the previous file states; the claims are
@@ -107,14 +180,13 @@ pub fn scan_with(
 ) -> ScanOutput {
     // Each path's state key, made once (paths are long and many).
     let keys: Vec<String> = sources.iter().map(|s| key_of(&s.path)).collect();
-    let found: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-    let moves = find_moves(sources, &keys, files);
-    // Paths whose entry moved away now hold some other file.
-    let claimed = moves.values().copied().collect();
-    let lineage = Lineage { files, moves, claimed };
-    let indexes = IndexCache::default();
-    let known = pi::known_sessions(files.values().map(|f| &f.pi));
-    let known = &known;
+    let ctx = Ctx {
+        files,
+        opts,
+        indexes: IndexCache::default(),
+        content: OnceLock::new(),
+        known: pi::known_sessions(files.values().map(|f| &f.pi)),
+    };
     // Files are scanned in parallel; their results come back in any
     // order and are put back in path order here, where each file's claims
     // are settled as soon as every file before it is done.
@@ -124,8 +196,7 @@ pub fn scan_with(
         // ends the loop below); everything else is borrowed.
         let tx = tx;
         sources.par_iter().zip(&keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
-            let (prev, moved_from) = lineage.previous(key, (s.meta.dev, s.meta.ino));
-            let _ = tx.send((i, scan_file(s, prev, moved_from, opts, &indexes, known)));
+            let _ = tx.send((i, scan_file(s, key, &ctx)));
         })
     };
     let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
@@ -149,9 +220,12 @@ pub fn scan_with(
     });
     let mut results: Vec<FileScan> =
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
-    settle_copies(sources, &keys, &lineage, &mut results, opts, &indexes, known);
+    settle_overlaps(sources, &keys, &mut results, &ctx);
+    settle_copies(sources, &keys, &mut results, &ctx);
+    let found: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let mut out = ScanOutput::default();
-    let mut moved = std::collections::HashSet::new();
+    // Entries whose file now lives elsewhere (it continues them) go.
+    let mut moved = HashSet::new();
     for (r, key) in results.into_iter().zip(keys.iter()) {
         out.counts.merge(r.counts);
         out.bytes_read += r.bytes;
@@ -160,9 +234,11 @@ pub fn scan_with(
         }
         out.warnings.extend(r.warning);
         if let Some(st) = r.state {
-            if let Some(old) = r.moved_from {
-                moved.insert(old.clone());
-                out.files_removed.push(old);
+            let pred = r.begin.filter(|b| b.kind == Kind::Resume).and_then(|b| b.pred);
+            if let Some(old) = pred.filter(|p| !found.contains(p.as_str())) {
+                if moved.insert(old.clone()) {
+                    out.files_removed.push(old);
+                }
             }
             out.files_after.insert(key.clone(), st);
         }
@@ -186,141 +262,229 @@ pub fn scan_with(
     out
 }
 
-/// Makes copies of one session count once within a run.
+/// Makes files that hold copies of each other count their shared bytes
+/// once within a run.
+///
+/// Two files of one content can both count the same bytes in one run: a
+/// transcript and a copy of it that are both new, a copy taken after the
+/// original grew, a mirror that a sync tool rewrites as the original
+/// grows. Such files share their first line. In order (files resuming
+/// their own state first, then path order), each is compared with the
+/// files of its group settled before it; where it holds the same bytes as
+/// one of them beyond where it started, it is read again from where they
+/// part, continuing that file's state there. Costs nothing unless two
+/// files of one group both had new bytes.
+fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan], ctx: &Ctx) {
+    let mut members: HashMap<u64, usize> = HashMap::new();
+    for r in results.iter().filter(|r| r.bytes > 0) {
+        if let Some(g) = r.group {
+            *members.entry(g).or_default() += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].bytes > 0 && results[i].group.is_some_and(|g| members[&g] > 1))
+        .collect();
+    if order.is_empty() {
+        return;
+    }
+    order.sort_by_key(|&i| (!results[i].resumed_own(&keys[i]), i));
+    let mut settled: HashMap<u64, Vec<usize>> = HashMap::new();
+    for i in order {
+        let group = results[i].group.expect("grouped");
+        let before = settled.entry(group).or_default().clone();
+        settled.get_mut(&group).expect("just made").push(i);
+        let from = results[i].begin.as_ref().map_or(0, |b| b.from);
+        // The earlier file holding the most of this one's new bytes.
+        let mut best: Option<(u64, usize)> = None;
+        for j in before {
+            match shared_until(&sources[i], &results[i], &sources[j], &results[j]) {
+                Ok(s) if s > from && best.is_none_or(|(b, _)| s > b) => best = Some((s, j)),
+                Ok(_) => {}
+                Err(e) => {
+                    results[i].warning.get_or_insert_with(|| read_warning(&sources[i].path, &e));
+                }
+            }
+        }
+        let Some((at, j)) = best else { continue };
+        let again = state_at(&sources[j], &results[j], at, ctx).and_then(|(known, mut st)| {
+            adopt(&mut st, &sources[i], ctx);
+            let pred = results[i].begin.as_ref().and_then(|b| b.pred.clone());
+            let begin = Begin { from: at, known, pred, kind: Kind::Resume };
+            read_from(&sources[i], &File::open(&sources[i].path)?, begin, st, ctx, &ctx.known, None)
+        });
+        match again {
+            Ok(mut r) => {
+                // Its claims were settled by id as the scan went; a copy's
+                // claims count nothing more.
+                r.claims = Claims::default();
+                results[i] = r;
+            }
+            Err(e) => {
+                results[i] = FileScan {
+                    warning: Some(read_warning(&sources[i].path, &e)),
+                    ..FileScan::default()
+                }
+            }
+        }
+    }
+}
+
+/// How far two files scanned this run hold the same bytes, up to where
+/// both were read, at a line end.
+fn shared_until(a: &Source, ra: &FileScan, b: &Source, rb: &FileScan) -> io::Result<u64> {
+    let (Some(sa), Some(sb), Some(ba), Some(bb)) = (&ra.state, &rb.state, &ra.begin, &rb.begin)
+    else {
+        return Ok(0);
+    };
+    let limit = sa.offset.min(sb.offset);
+    if ba.from == sb.offset && ba.known == known_of(sb) {
+        // `a` starts exactly where `b` ends: nothing of it is `b`'s.
+        return Ok(ba.from.min(limit));
+    }
+    // Where both started from the same bytes, only what follows is read.
+    let start = if ba.from == bb.from && ba.known == bb.known { ba.from.min(limit) } else { 0 };
+    let (fa, fb) = (File::open(&a.path)?, File::open(&b.path)?);
+    let mut line_end = start;
+    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let mut at = start;
+    while at < limit {
+        let want = x.len().min((limit - at) as usize);
+        let n = read_full_at(&fa, &mut x[..want], at)?.min(read_full_at(&fb, &mut y[..want], at)?);
+        let same = x[..n].iter().zip(&y[..n]).position(|(p, q)| p != q).unwrap_or(n);
+        if let Some(nl) = memchr::memrchr(b'\n', &x[..same]) {
+            line_end = at + nl as u64 + 1;
+        }
+        if same < want {
+            return Ok(line_end);
+        }
+        at += n as u64;
+    }
+    Ok(limit)
+}
+
+/// Fills `buf` from `at` as far as the file allows.
+fn read_full_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], at + n as u64)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A state's content identity at its offset.
+fn known_of(st: &FileState) -> Prefix {
+    Prefix { chain: st.chain, hash: st.prefix.unwrap_or_default() }
+}
+
+/// The identity and state of a file scanned this run at offset `at` (a
+/// line end between where its reading began and ended).
+fn state_at(src: &Source, r: &FileScan, at: u64, ctx: &Ctx) -> io::Result<(Prefix, FileState)> {
+    let (Some(st), Some(begin)) = (&r.state, &r.begin) else {
+        return Err(io::Error::other("not scanned"));
+    };
+    if at == st.offset {
+        return Ok((known_of(st), st.clone()));
+    }
+    // Read it again up to `at`, counting nothing.
+    let start = start_state(src, &key_of(&src.path), begin, ctx);
+    let file = File::open(&src.path)?;
+    let part = read_from(src, &file, begin.clone(), start, ctx, &ctx.known, Some(at))?;
+    let st = part.state.ok_or_else(|| io::Error::other("not scanned"))?;
+    if st.offset != at {
+        return Err(io::Error::other("changed while being read"));
+    }
+    Ok((known_of(&st), st))
+}
+
+/// Makes copies of one pi session count once within a run.
 ///
 /// Files are scanned in parallel against the sessions known at the start
 /// of the run, so two files of the same session that are both read from
-/// their start in one run (a transcript and a copy of it, both new) would
-/// both count it. Files resumed from an offset are authoritative; then, in
-/// path order, a file read from its start whose session another file of
-/// this run already counted is scanned again knowing how far that went.
-/// Costs nothing unless such a collision happens.
-fn settle_copies(
-    sources: &[Source],
-    keys: &[String],
-    lineage: &Lineage,
-    results: &mut [FileScan],
-    opts: &ScanOptions,
-    indexes: &IndexCache,
-    known: &pi::KnownSessions,
-) {
+/// their start in one run (a transcript and a rewritten copy of it, both
+/// new) would both count it. Files resumed from an offset are
+/// authoritative; then, in path order, a file read from its start whose
+/// session another file of this run already counted is scanned again
+/// knowing how far that went. Costs nothing unless such a collision
+/// happens.
+fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], ctx: &Ctx) {
     let session_of = |r: &FileScan| r.state.as_ref().and_then(|s| s.pi.session).filter(|h| *h != 0);
     // Sessions counted this run by files resumed from an offset, then by
     // files read from their start, in path order.
-    let mut touched: std::collections::HashSet<u64> =
-        results.iter().filter(|r| !r.from_start && r.bytes > 0).filter_map(session_of).collect();
+    let mut touched: HashSet<u64> = results
+        .iter()
+        .filter(|r| !r.read_from_start() && r.bytes > 0)
+        .filter_map(session_of)
+        .collect();
     let mut collisions = Vec::new();
-    for (i, r) in results.iter().enumerate().filter(|(_, r)| r.from_start) {
+    for (i, r) in results.iter().enumerate().filter(|(_, r)| r.read_from_start()) {
         if let Some(h) = session_of(r) {
             if !touched.insert(h) {
                 collisions.push(i);
             }
         }
     }
-    if collisions.is_empty() {
-        return;
-    }
     // Rare: re-read each colliding copy knowing how far the files before
     // it counted its session (resumed files first, then path order).
     for i in collisions {
-        let mut marks = known.clone();
-        let before = results.iter().enumerate().filter(|(j, r)| !r.from_start || *j < i);
+        let mut marks = ctx.known.clone();
+        let before = results.iter().enumerate().filter(|(j, r)| !r.read_from_start() || *j < i);
         let states: Vec<FileState> = before.filter_map(|(_, r)| r.state.clone()).collect();
         for st in &states {
             pi::raise_mark(&mut marks, &st.pi);
         }
-        let id = (sources[i].meta.dev, sources[i].meta.ino);
-        let (prev, moved_from) = lineage.previous(&keys[i], id);
-        results[i] = scan_file(&sources[i], prev, moved_from, opts, indexes, &marks);
+        let Some(begin) = results[i].begin.clone() else { continue };
+        let start = start_state(&sources[i], &keys[i], &begin, ctx);
+        let again = File::open(&sources[i].path)
+            .and_then(|f| read_from(&sources[i], &f, begin, start, ctx, &marks, None));
+        results[i] = again.unwrap_or_else(|e| FileScan {
+            warning: Some(read_warning(&sources[i].path, &e)),
+            ..FileScan::default()
+        });
         // Only pi files collide here, and pi files file no claims (their
         // copies are recognised in the file itself).
         debug_assert!(results[i].claims.is_empty());
     }
 }
 
-/// Which state entry each discovered path continues from.
-struct Lineage<'a> {
-    /// The previous file states.
-    files: &'a BTreeMap<String, FileState>,
-    /// Moved files: new path → old path.
-    moves: HashMap<String, &'a str>,
-    /// Old paths whose entry moved away (they now hold some other file).
-    claimed: std::collections::HashSet<&'a str>,
+/// Known states by their first bytes: (head length, head hash) → keys.
+/// Only states that counted something are in it.
+struct ContentIndex<'a> {
+    by_head: HashMap<(u32, u64), Vec<&'a str>>,
+    /// `lens[n]`: some state's head is `n` bytes long.
+    lens: Vec<bool>,
 }
 
-impl<'a> Lineage<'a> {
-    /// The state a discovered path (device and inode `id`) continues from:
-    /// a moved file's old entry, nothing for a path whose entry moved
-    /// away, else the path's own entry; and the old path of a move.
-    fn previous(&self, key: &str, id: (u64, u64)) -> (Option<&'a FileState>, Option<String>) {
-        match self.moves.get(key) {
-            Some(old) => (self.files.get(*old), Some(old.to_string())),
-            None if self.claimed.contains(key) => (None, None),
-            // The file once here vanished; what is here now is another
-            // file (its session, if known, is recognised by its header).
-            None => match self.files.get(key) {
-                Some(f) if f.missing_since_unix_nano.is_some() && (f.dev, f.ino) != id => {
-                    (None, None)
+impl<'a> ContentIndex<'a> {
+    fn new(files: &'a BTreeMap<String, FileState>) -> ContentIndex<'a> {
+        let mut by_head: HashMap<(u32, u64), Vec<&'a str>> = HashMap::new();
+        let mut lens = vec![false; HEAD_LEN as usize + 1];
+        for (k, f) in files {
+            if f.offset == 0 || f.head_len == 0 || f.head_len > HEAD_LEN {
+                continue;
+            }
+            lens[f.head_len as usize] = true;
+            by_head.entry((f.head_len, f.head_hash)).or_default().push(k);
+        }
+        ContentIndex { by_head, lens }
+    }
+
+    /// The keys of the states whose head `head` starts with.
+    fn candidates(&self, head: &[u8]) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        let mut h = Fnv64::default();
+        for n in 1..=head.len() {
+            h.write(&head[n - 1..n]);
+            if self.lens[n] {
+                if let Some(keys) = self.by_head.get(&(n as u32, h.finish())) {
+                    out.extend_from_slice(keys);
                 }
-                other => (other, None),
-            },
+            }
         }
+        out
     }
-}
-
-/// Finds files that moved: a discovered path whose device and inode belong
-/// to a state entry that is no longer at its own path (that path vanished,
-/// or now holds another inode). Returns new path → old path. The content
-/// check (head and tail hashes) happens when the file is opened; a
-/// mismatch there means the inode was reused, and the file is read as new.
-fn find_moves<'a>(
-    sources: &[Source],
-    keys: &[String],
-    files: &'a BTreeMap<String, FileState>,
-) -> HashMap<String, &'a str> {
-    let here: HashMap<&str, (u64, u64)> =
-        sources.iter().zip(keys).map(|(s, k)| (k.as_str(), (s.meta.dev, s.meta.ino))).collect();
-    let mut displaced: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
-    for (k, f) in files {
-        if here.get(k.as_str()) != Some(&(f.dev, f.ino)) {
-            displaced.entry((f.dev, f.ino)).or_default().push(k.as_str());
-        }
-    }
-    let mut moves = HashMap::new();
-    for (s, key) in sources.iter().zip(keys) {
-        let id = (s.meta.dev, s.meta.ino);
-        let Some(cands) = displaced.get(&id) else { continue };
-        // Only when another entry could own this inode is content read
-        // here; the common case costs no I/O.
-        let own = files.get(key).filter(|f| (f.dev, f.ino) == id);
-        if own.is_some_and(|f| same_content(&s.path, f)) {
-            continue;
-        }
-        // Inodes are reused as soon as they are freed: only content proves
-        // that this is the same file under a new name.
-        if let Some(old) =
-            cands.iter().find(|old| **old != key && same_content(&s.path, &files[**old]))
-        {
-            moves.insert(key.clone(), *old);
-        }
-    }
-    moves
-}
-
-/// True when the file at `path` still starts with the bytes `st` was
-/// fingerprinted from and is at least as long as its offset.
-fn same_content(path: &Path, st: &FileState) -> bool {
-    // An empty fingerprint (nothing was read yet) matches anything, so it
-    // proves nothing: such an entry is never taken for a moved file.
-    if st.head_len == 0 {
-        return false;
-    }
-    let Ok(f) = File::open(path) else { return false };
-    let long_enough = f.metadata().is_ok_and(|m| m.len() >= st.offset);
-    long_enough
-        && hash_range(&f, 0, st.head_len).ok() == Some(st.head_hash)
-        && hash_range(&f, st.offset - u64::from(st.tail_len), st.tail_len).ok()
-            == Some(st.tail_hash)
 }
 
 /// True when a file is as its state left it: same device, inode, size and
@@ -337,101 +501,216 @@ pub fn key_of(p: &Path) -> String {
     }
 }
 
-/// Where reading of one file starts.
-#[derive(Debug, PartialEq, Eq)]
-enum Start {
-    /// Continue after the saved offset.
-    Resume(u64),
-    /// Read from the start: a new file, or the same path rewritten.
-    Fresh { rewritten: bool },
-    /// Count nothing already there: start after its last complete line.
-    AtEnd,
+/// The warning for a file that could not be read.
+fn read_warning(path: &Path, e: &io::Error) -> String {
+    format!(
+        "{}: cannot read: {e}; skipped this run (its other counts are unaffected)",
+        path.display()
+    )
 }
 
 /// Scans one file; never fails: problems become a warning and leave the
 /// file's state as it was.
-fn scan_file(
-    src: &Source,
-    prev: Option<&FileState>,
-    moved_from: Option<String>,
-    opts: &ScanOptions,
-    indexes: &IndexCache,
-    known: &pi::KnownSessions,
-) -> FileScan {
-    let mut out = FileScan::default();
-    if let Some(p) = prev {
-        if moved_from.is_none() && unchanged(p, &src.meta) {
-            if p.missing_since_unix_nano.is_some() {
-                let mut st = p.clone();
-                st.missing_since_unix_nano = None;
-                out.state = Some(st);
-            }
-            return out;
+fn scan_file(src: &Source, key: &str, ctx: &Ctx) -> FileScan {
+    let own = ctx.files.get(key);
+    if let Some(p) = own.filter(|p| unchanged(p, &src.meta)) {
+        let mut out = FileScan::default();
+        if p.missing_since_unix_nano.is_some() {
+            let mut st = p.clone();
+            st.missing_since_unix_nano = None;
+            out.state = Some(st);
         }
+        return out;
     }
-    match scan_changed(src, prev, moved_from.is_some(), opts, indexes, known, &mut out) {
-        Ok(()) => {
-            if out.state.is_some() {
-                out.moved_from = moved_from;
-            }
-        }
-        Err(e) => {
-            out.counts = Counts::default();
-            out.claims = Claims::default();
-            out.state = None;
-            out.warning = Some(format!(
-                "{}: cannot read: {e}; skipped this run (its other counts are unaffected)",
-                src.path.display()
-            ));
-        }
-    }
-    out
+    let scanned = File::open(&src.path).and_then(|file| {
+        let meta = Meta::of(&file.metadata()?);
+        let begin = decide(key, own, &file, &meta, ctx)?;
+        let start = start_state(src, key, &begin, ctx);
+        read_from(src, &file, begin, start, ctx, &ctx.known, None)
+    });
+    scanned.unwrap_or_else(|e| FileScan {
+        warning: Some(read_warning(&src.path, &e)),
+        ..FileScan::default()
+    })
 }
 
-/// Opens and reads a file that may have changed.
-fn scan_changed(
-    src: &Source,
-    prev: Option<&FileState>,
-    moved: bool,
-    opts: &ScanOptions,
-    indexes: &IndexCache,
-    known: &pi::KnownSessions,
-    out: &mut FileScan,
-) -> std::io::Result<()> {
-    let mut file = File::open(&src.path)?;
-    let meta = Meta::of(&file.metadata()?);
-    let start = match prev {
-        Some(p) => decide(p, &meta, moved, &file)?,
-        None if opts.new_files_at_end => Start::AtEnd,
-        None => Start::Fresh { rewritten: false },
-    };
-    let mut st = match (prev, &start) {
-        (Some(p), Start::Resume(_)) => p.clone(),
-        (Some(p), Start::Fresh { rewritten: true }) => {
-            let mut s = p.clone();
-            s.pi.begin_replay();
-            s
+/// Decides where a file that may have changed is read from.
+fn decide(
+    key: &str,
+    own: Option<&FileState>,
+    file: &File,
+    meta: &Meta,
+    ctx: &Ctx,
+) -> io::Result<Begin> {
+    if let Some(p) = own {
+        if let Some(known) = continues(file, meta, p)? {
+            return Ok(Begin {
+                from: p.offset,
+                known,
+                pred: Some(key.to_owned()),
+                kind: Kind::Resume,
+            });
+        }
+    }
+    if let Some((pred, from, known)) = identify(key, file, meta, ctx)? {
+        return Ok(Begin { from, known, pred: Some(pred.to_owned()), kind: Kind::Resume });
+    }
+    Ok(match own {
+        // The same path rewritten: its old entry's marks recognise what
+        // it counted before.
+        Some(p) if p.missing_since_unix_nano.is_none() => Begin::fresh(Some(key.to_owned())),
+        // The file once here vanished; what is here now is another file
+        // (its session, if known, is recognised by its header).
+        Some(_) => Begin::fresh(None),
+        None if ctx.opts.new_files_at_end => Begin {
+            from: last_line_end(file, meta.size)?,
+            known: Hasher::default().prefix(),
+            pred: None,
+            kind: Kind::AtEnd,
+        },
+        None => Begin::fresh(None),
+    })
+}
+
+/// The identity of the bytes up to `st`'s offset when `file` holds them,
+/// so that reading can continue `st` from there.
+fn continues(file: &File, meta: &Meta, st: &FileState) -> io::Result<Option<Prefix>> {
+    if meta.size < st.offset {
+        return Ok(None);
+    }
+    if (st.dev, st.ino) == (0, 0) && st.prefix.is_none() {
+        // Imported from the Go predecessor: only an offset at a line end,
+        // trusted while the file is that long.
+        return identity::prefix_of(file, st.offset);
+    }
+    // A hand-edited or damaged entry whose tail lies before the file.
+    let Some(tail_at) = st.offset.checked_sub(u64::from(st.tail_len)) else { return Ok(None) };
+    if hash_range(file, 0, st.head_len)? != st.head_hash
+        || hash_range(file, tail_at, st.tail_len)? != st.tail_hash
+    {
+        return Ok(None);
+    }
+    let same_inode = (st.dev, st.ino) == (meta.dev, meta.ino);
+    match st.prefix {
+        // The same file, grown: the block before the offset still holds
+        // what was hashed.
+        Some(_) if same_inode => {
+            let known = known_of(st);
+            Ok(identity::resume(file, st.offset, known)?.map(|_| known))
+        }
+        // Another inode (a copy, a restore, an atomic rewrite): every byte
+        // up to the offset must be the same.
+        Some(_) => Ok(identity::prefix_of(file, st.offset)?.filter(|p| *p == known_of(st))),
+        // A state from before content identity: the same inode is trusted
+        // as it was then, and its identity is computed once.
+        None if same_inode => identity::prefix_of(file, st.offset),
+        None => Ok(None),
+    }
+}
+
+/// Finds the known state whose content `file` holds the most of (another
+/// path's: a move, a copy, a restore). Returns its key, offset and
+/// identity.
+fn identify<'a>(
+    key: &str,
+    file: &File,
+    meta: &Meta,
+    ctx: &Ctx<'a>,
+) -> io::Result<Option<(&'a str, u64, Prefix)>> {
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
+    if index.by_head.is_empty() || meta.size == 0 {
+        return Ok(None);
+    }
+    let mut head = vec![0u8; (HEAD_LEN as u64).min(meta.size) as usize];
+    let n = read_full_at(file, &mut head, 0)?;
+    head.truncate(n);
+    let mut cands: Vec<(&'a str, &FileState)> = index
+        .candidates(&head)
+        .into_iter()
+        .filter(|k| *k != key)
+        .map(|k| (k, &ctx.files[k]))
+        .filter(|(_, f)| f.offset <= meta.size && f.prefix.is_some())
+        .collect();
+    // The longest first; a vanished file (a move) before a live one.
+    cands.sort_by_key(|(k, f)| {
+        (std::cmp::Reverse(f.offset), f.missing_since_unix_nano.is_none(), *k)
+    });
+    for (k, f) in cands {
+        if let Some(known) = continues(file, meta, f)? {
+            return Ok(Some((k, f.offset, known)));
+        }
+    }
+    Ok(None)
+}
+
+/// The state a read starts from: the state it continues (under this
+/// file's pack), the path's old entry made ready to replay, or a new one.
+fn start_state(src: &Source, key: &str, begin: &Begin, ctx: &Ctx) -> FileState {
+    let pred = begin.pred.as_deref().and_then(|k| ctx.files.get(k));
+    let mut st = match (begin.kind, pred) {
+        (Kind::Resume, Some(p)) => {
+            let mut st = p.clone();
+            if begin.pred.as_deref() != Some(key) {
+                adopt(&mut st, src, ctx);
+            }
+            st
+        }
+        (Kind::Fresh, Some(p)) => {
+            let mut st = p.clone();
+            st.pi.begin_replay();
+            st.codex.begin_replay();
+            st
         }
         _ => FileState {
             pack: src.pack.as_str().to_string(),
-            session_type: session_type(src, indexes).as_str().to_string(),
+            session_type: session_type(src, &ctx.indexes).as_str().to_string(),
             ..FileState::default()
         },
     };
     st.missing_since_unix_nano = None;
     if st.session_type.is_empty() {
-        st.session_type = session_type(src, indexes).as_str().to_string();
+        st.session_type = session_type(src, &ctx.indexes).as_str().to_string();
     }
-    let from = match start {
-        Start::Resume(o) => o,
-        Start::Fresh { .. } => 0,
-        Start::AtEnd => last_line_end(&file, meta.size)?,
+    st
+}
+
+/// Makes another file's state this file's: what it adds counts under this
+/// file's pack (and, when that differs, its session type).
+fn adopt(st: &mut FileState, src: &Source, ctx: &Ctx) {
+    if st.pack != src.pack.as_str() {
+        st.pack = src.pack.as_str().to_string();
+        st.session_type = session_type(src, &ctx.indexes).as_str().to_string();
+    }
+}
+
+/// Reads a file from `begin` (up to `limit`, or its size at open) and
+/// counts what it holds.
+fn read_from(
+    src: &Source,
+    file: &File,
+    begin: Begin,
+    mut st: FileState,
+    ctx: &Ctx,
+    marks: &pi::KnownSessions,
+    limit: Option<u64>,
+) -> io::Result<FileScan> {
+    let meta = Meta::of(&file.metadata()?);
+    let from = begin.from;
+    let mut hasher = match begin.kind {
+        Kind::AtEnd => None,
+        _ if from == 0 => Some(Hasher::default()),
+        _ => Some(
+            identity::resume(file, from, begin.known)?
+                .ok_or_else(|| io::Error::other("changed while being read"))?,
+        ),
     };
     let session_type = parse_session_type(&st.session_type);
     let mut counts = Counts::default();
     let mut results = [0u64; 4];
-    file.seek(SeekFrom::Start(from))?;
-    let len = if start == Start::AtEnd { 0 } else { meta.size.saturating_sub(from) };
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(from))?;
+    let end = limit.unwrap_or(meta.size).min(meta.size);
+    let len = if begin.kind == Kind::AtEnd { 0 } else { end.saturating_sub(from) };
     let mut claims = Claims::default();
     let outcome = {
         let mut d = match src.pack {
@@ -448,13 +727,14 @@ fn scan_changed(
                 pack: src.pack,
                 session_type,
                 state: &mut st.pi,
-                known,
+                known: marks,
             }),
         };
-        let (chunk, max) = (opts.chunk_bytes, opts.max_line_bytes);
         // A line longer than a read is squeezed (long text cut) as it
         // streams past, so no line is ever held whole.
-        read::read_lines(&mut file, from, len, chunk, max, chunk, |line| {
+        let chunk = ctx.opts.chunk_bytes;
+        let limits = Limits { chunk, max_line: ctx.opts.max_line_bytes, squeeze_at: chunk };
+        read::read_lines_hashed(&mut reader, from, len, &limits, hasher.as_mut(), |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
             let line = trim_leading_nuls(line);
@@ -478,40 +758,31 @@ fn scan_changed(
     st.ino = meta.ino;
     st.size = meta.size;
     st.mtime_ns = meta.mtime_ns;
-    st.head_len = (HEAD_LEN as u64).min(st.offset) as u32;
-    st.head_hash = hash_range(&file, 0, st.head_len)?;
-    st.tail_len = (TAIL_LEN as u64).min(st.offset) as u32;
-    st.tail_hash = hash_range(&file, st.offset - u64::from(st.tail_len), st.tail_len)?;
-    out.bytes = outcome.end - from;
-    out.from_start = matches!(start, Start::Fresh { .. });
-    out.counts = counts;
-    out.claims = claims;
-    out.state = Some(st);
-    Ok(())
-}
-
-/// Decides where to resume a known file from its saved state and what is
-/// on disk now.
-fn decide(p: &FileState, m: &Meta, moved: bool, file: &File) -> std::io::Result<Start> {
-    if (p.dev, p.ino) == (0, 0) {
-        // Imported from the Go predecessor: no identity yet, only an
-        // offset at a line end, trusted while the file is that long.
-        return Ok(if m.size >= p.offset {
-            Start::Resume(p.offset)
-        } else {
-            Start::Fresh { rewritten: false }
-        });
+    let mut head = vec![0u8; (HEAD_LEN as u64).min(st.offset) as usize];
+    let n = read_full_at(file, &mut head, 0)?;
+    if n < head.len() {
+        return Err(io::Error::other("changed while being read"));
     }
-    let same_inode = p.dev == m.dev && p.ino == m.ino;
-    let intact = m.size >= p.offset
-        && hash_range(file, 0, p.head_len)? == p.head_hash
-        && hash_range(file, p.offset - u64::from(p.tail_len), p.tail_len)? == p.tail_hash;
-    Ok(match (same_inode, intact, moved) {
-        (_, true, true) => Start::Resume(p.offset),
-        (true, true, false) => Start::Resume(p.offset),
-        // A moved path whose content does not match is some other file.
-        (_, false, true) => Start::Fresh { rewritten: false },
-        _ => Start::Fresh { rewritten: true },
+    st.head_len = head.len() as u32;
+    st.head_hash = if head.is_empty() { 0 } else { fnv64(&head) };
+    st.tail_len = (TAIL_LEN as u64).min(st.offset) as u32;
+    st.tail_hash = hash_range(file, st.offset - u64::from(st.tail_len), st.tail_len)?;
+    (st.prefix, st.chain) = match hasher {
+        Some(h) => {
+            let p = h.prefix();
+            (Some(p.hash), p.chain)
+        }
+        None => (None, 0),
+    };
+    let first_line = memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1);
+    Ok(FileScan {
+        group: (st.offset > 0).then(|| fnv64(&head[..first_line])),
+        bytes: outcome.end - from,
+        begin: Some(begin),
+        counts,
+        claims,
+        state: Some(st),
+        warning: None,
     })
 }
 

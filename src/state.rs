@@ -150,6 +150,14 @@ pub struct FileState {
     pub tail_len: u32,
     /// FNV-1a of the `tail_len` bytes before `offset`.
     pub tail_hash: u64,
+    /// Content identity of the bytes before `offset`: their chained hash
+    /// (see [`crate::sources::identity`]). Absent in states written before
+    /// it existed; computed when such a file next changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u64>,
+    /// The identity's chain at the last block boundary before `offset`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub chain: u64,
     /// Session type decided when the file was first seen.
     pub session_type: String,
     /// Complete lines counted from this file so far.

@@ -12,11 +12,13 @@
 use serde::Deserialize;
 
 use super::json::{is_object, StrOrSkip, Tokens};
+use super::mark::{line_key, Mark};
 use super::pi::StoredModel;
 use crate::classify::{errors, models, tools};
 use crate::metrics::{
     Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
 };
+use crate::util::fnv64;
 
 /// Per-file context kept between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +42,26 @@ pub struct CodexState {
     /// `replay_until` is a second (subagent) rather than a cutoff (fork).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replay_second: bool,
+    /// Hash of the session id (`session_meta.payload.id`): another id read
+    /// at this path is another session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// The newest row counted: after the file is rewritten in place (an
+    /// older copy restored), rows up to it are not counted again.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mark: Mark,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl CodexState {
+    /// Prepares a read of the rollout again from its start (it was
+    /// rewritten in place): rows up to the mark are copies.
+    pub fn begin_replay(&mut self) {
+        self.mark.begin_replay();
+    }
 }
 
 fn is_zero(t: &[u64; 4]) -> bool {
@@ -68,6 +90,8 @@ struct Payload<'a> {
     source: Option<serde_json::Value>,
     #[serde(default)]
     forked_from_id: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    id: StrOrSkip<'a>,
     #[serde(borrow, default)]
     model: StrOrSkip<'a>,
     #[serde(borrow, default)]
@@ -165,7 +189,13 @@ impl Deriver<'_> {
         let Some(p) = &env.payload else { return LineResult::Ignored };
         let before = counts.additions();
         let ts = env.timestamp.0.as_deref();
-        if self.replaying(ts) {
+        if env.kind.0.as_deref() == Some("session_meta") {
+            self.session_meta(ts, p, counts);
+            return self.counted(before, ts, line, counts);
+        }
+        // A rewritten rollout read again: rows counted before are copies.
+        let copy = ts.is_some_and(|t| self.state.mark.is_copy(t, || line_key(line)));
+        if copy || self.replaying(ts) {
             // Replayed history: keep its context, count nothing.
             match env.kind.0.as_deref() {
                 Some("turn_context") => self.turn_context(p),
@@ -179,7 +209,6 @@ impl Deriver<'_> {
             return LineResult::Ignored;
         }
         match (env.kind.0.as_deref(), p.kind.0.as_deref()) {
-            (Some("session_meta"), _) => self.session_meta(ts, p, counts),
             (Some("turn_context"), _) => self.turn_context(p),
             (Some("event_msg"), Some("user_message")) => counts
                 .incr(Series::UserPrompt { pack: Pack::Codex, session_type: self.session_type() }),
@@ -212,11 +241,25 @@ impl Deriver<'_> {
             }
             _ => {}
         }
-        if counts.additions() > before {
-            LineResult::Parsed
-        } else {
-            LineResult::Ignored
+        self.counted(before, ts, line, counts)
+    }
+
+    /// Classifies a line by whether it counted, and moves the mark past it
+    /// if so.
+    fn counted(
+        &mut self,
+        before: u64,
+        ts: Option<&str>,
+        line: &[u8],
+        counts: &Counts,
+    ) -> LineResult {
+        if counts.additions() == before {
+            return LineResult::Ignored;
         }
+        if let Some(ts) = ts {
+            self.state.mark.advance(ts, line_key(line));
+        }
+        LineResult::Parsed
     }
 
     /// True while rows are replayed history; ends the replay at the first
@@ -247,10 +290,18 @@ impl Deriver<'_> {
     /// The first `session_meta`: a session start; a fork or subagent
     /// starts its replay window.
     fn session_meta(&mut self, ts: Option<&str>, p: &Payload, counts: &mut Counts) {
+        let id = p.id.0.as_deref().map(|i| fnv64(i.as_bytes()));
         if self.state.meta_seen {
-            return;
+            if id.is_none() || self.state.session.is_none() || id == self.state.session {
+                // The same session (a resume repeats it, a rewrite starts
+                // with it).
+                return;
+            }
+            // Another session now lives at this path: it counts in full.
+            *self.state = CodexState::default();
         }
         self.state.meta_seen = true;
+        self.state.session = id;
         self.state.subagent = p.source.as_ref().is_some_and(names_subagent);
         let at = p.timestamp.0.as_deref().or(ts);
         if p.forked_from_id.is_some() {

@@ -6,6 +6,7 @@ pub mod claude;
 pub mod codex;
 pub mod gemini;
 pub mod json;
+pub mod mark;
 pub mod pi;
 
 use crate::metrics::{Counts, LineResult};
