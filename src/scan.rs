@@ -128,6 +128,9 @@ struct FileScan {
     /// Hash of its first line (at most [`HEAD_LEN`] bytes): files that may
     /// hold copies of each other share it.
     group: Option<u64>,
+    /// Read again by [`settle_overlaps`]: it counts only bytes past those
+    /// of another file of this run.
+    overlapped: bool,
 }
 
 impl FileScan {
@@ -153,6 +156,26 @@ struct Ctx<'a> {
     content: OnceLock<ContentIndex<'a>>,
     /// How far every pi session was counted.
     known: pi::KnownSessions<'a>,
+    /// The discovered files (by key): the only files read as a fork's
+    /// parent.
+    discovered: HashSet<&'a str>,
+    /// Fork parents' entries, each read at most once a run.
+    parents: Mutex<HashMap<String, Option<Arc<pi::ParentEntries>>>>,
+}
+
+impl Ctx<'_> {
+    /// The entries of a fork's parent session file, when it is one of the
+    /// discovered transcripts.
+    fn parent_entries(&self, path: &str) -> Option<Arc<pi::ParentEntries>> {
+        if !self.discovered.contains(path) {
+            return None;
+        }
+        let mut cache = self.parents.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(path.to_owned())
+            .or_insert_with(|| std::fs::read(path).ok().map(|b| Arc::new(pi::parent_entries(&b))))
+            .clone()
+    }
 }
 
 /// Scans every source against the previous file states; the claims are
@@ -186,6 +209,8 @@ pub fn scan_with(
         indexes: IndexCache::default(),
         content: OnceLock::new(),
         known: pi::known_sessions(files.values().map(|f| &f.pi)),
+        discovered: keys.iter().map(String::as_str).collect(),
+        parents: Mutex::default(),
     };
     // Files are scanned in parallel; their results come back in any
     // order and are put back in path order here, where each file's claims
@@ -222,7 +247,7 @@ pub fn scan_with(
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
     settle_overlaps(sources, &keys, &mut results, &ctx);
     settle_copies(sources, &keys, &mut results, &ctx);
-    let found: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let found = &ctx.discovered;
     let mut out = ScanOutput::default();
     // Entries whose file now lives elsewhere (it continues them) go.
     let mut moved = HashSet::new();
@@ -317,6 +342,7 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
                 // Its claims were settled by id as the scan went; a copy's
                 // claims count nothing more.
                 r.claims = Claims::default();
+                r.overlapped = true;
                 results[i] = r;
             }
             Err(e) => {
@@ -413,9 +439,10 @@ fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], 
     let session_of = |r: &FileScan| r.state.as_ref().and_then(|s| s.pi.session).filter(|h| *h != 0);
     // Sessions counted this run by files resumed from an offset, then by
     // files read from their start, in path order.
+    // (A file read again past another's bytes holds none of its entries.)
     let mut touched: HashSet<u64> = results
         .iter()
-        .filter(|r| !r.read_from_start() && r.bytes > 0)
+        .filter(|r| !r.read_from_start() && r.bytes > 0 && !r.overlapped)
         .filter_map(session_of)
         .collect();
     let mut collisions = Vec::new();
@@ -712,6 +739,7 @@ fn read_from(
     let end = limit.unwrap_or(meta.size).min(meta.size);
     let len = if begin.kind == Kind::AtEnd { 0 } else { end.saturating_sub(from) };
     let mut claims = Claims::default();
+    let parents = |path: &str| ctx.parent_entries(path);
     let outcome = {
         let mut d = match src.pack {
             Pack::ClaudeCode => formats::Deriver::Claude(claude::Deriver {
@@ -728,6 +756,7 @@ fn read_from(
                 session_type,
                 state: &mut st.pi,
                 known: marks,
+                fork: pi::Fork::with(&parents),
             }),
         };
         // A line longer than a read is squeezed (long text cut) as it
@@ -783,6 +812,7 @@ fn read_from(
         claims,
         state: Some(st),
         warning: None,
+        overlapped: false,
     })
 }
 
@@ -1165,6 +1195,107 @@ mod tests {
         std::fs::write(&p, format!("{other}\n{}\n{}\n{}\n", user(1), user(2), user(3))).unwrap();
         let o = run(d.path(), &mut files);
         assert_eq!(prompts(&o.counts), 3);
+    }
+
+    /// A user entry in pi's original layout (no entry id).
+    fn plain(i: u32) -> String {
+        format!(
+            r#"{{"type":"message","timestamp":"2026-01-01T00:00:{i:02}.000Z","message":{{"role":"user","content":"x"}}}}"#
+        )
+    }
+
+    /// Writes `body` to `path` through a temp file and a rename (a new
+    /// inode), as cp + mv, a restore or an atomic rewrite does.
+    fn replace(path: &Path, body: &str) {
+        let tmp = path.with_extension("tmp-9");
+        std::fs::write(&tmp, body).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    #[test]
+    fn a_file_replaced_by_an_identical_copy_counts_nothing_again() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.jsonl");
+        let body = format!("{H}\n{}\n{}\n", plain(1), plain(2));
+        std::fs::write(&p, &body).unwrap();
+        let mut files = BTreeMap::new();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 2);
+        let ino = files.values().next().unwrap().ino;
+        replace(&p, &body);
+        assert_ne!(sources(d.path())[0].meta.ino, ino, "a new inode");
+        assert!(run(d.path(), &mut files).counts.is_empty());
+        // An atomic rewrite that grows counts only what it adds.
+        replace(&p, &format!("{body}{}\n", plain(3)));
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
+    }
+
+    #[test]
+    fn copies_in_a_second_directory_count_only_what_they_add() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("backup")).unwrap();
+        let (a, b) = (d.path().join("a.jsonl"), d.path().join("backup/a.jsonl"));
+        let body = format!("{H}\n{}\n", plain(1));
+        std::fs::write(&a, &body).unwrap();
+        let mut files = BTreeMap::new();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
+        std::fs::copy(&a, &b).unwrap();
+        assert!(run(d.path(), &mut files).counts.is_empty(), "an identical copy");
+        // The original grows, then is copied over the backup, both before
+        // the next run: the new entries count once.
+        let grown = format!("{body}{}\n{}\n", plain(2), plain(3));
+        std::fs::write(&a, &grown).unwrap();
+        replace(&b, &grown);
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 2);
+        // A mirror that keeps following the original (a sync tool).
+        let more = format!("{grown}{}\n", plain(4));
+        std::fs::write(&a, &more).unwrap();
+        replace(&b, &more);
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
+        // A copy that goes its own way counts its own entries.
+        replace(&b, &format!("{more}{}\n", plain(5)));
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 1);
+    }
+
+    #[test]
+    fn a_copy_of_a_grown_file_new_in_the_same_run_counts_once() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("z")).unwrap();
+        let short = format!("{H}\n{}\n", plain(1));
+        let long = format!("{short}{}\n", plain(2));
+        // An older copy sorts first, the grown file second; and the other
+        // way round.
+        std::fs::write(d.path().join("a.jsonl"), &short).unwrap();
+        std::fs::write(d.path().join("z/b.jsonl"), &long).unwrap();
+        let mut files = BTreeMap::new();
+        assert_eq!(prompts(&run(d.path(), &mut files).counts), 2);
+        let e = tempfile::tempdir().unwrap();
+        std::fs::write(e.path().join("a.jsonl"), &long).unwrap();
+        std::fs::write(e.path().join("b.jsonl"), &short).unwrap();
+        let mut files = BTreeMap::new();
+        assert_eq!(prompts(&run(e.path(), &mut files).counts), 2);
+        assert_eq!(files.len(), 2);
+        // Each keeps its own position: growth of either counts once.
+        let mut f =
+            std::fs::OpenOptions::new().append(true).open(e.path().join("b.jsonl")).unwrap();
+        writeln!(f, "{}", plain(7)).unwrap();
+        assert_eq!(prompts(&run(e.path(), &mut files).counts), 1);
+    }
+
+    #[test]
+    fn a_file_moved_away_and_back_with_other_inodes_counts_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("x")).unwrap();
+        let p = d.path().join("a.jsonl");
+        let body = format!("{H}\n{}\n", plain(1));
+        std::fs::write(&p, &body).unwrap();
+        let mut files = BTreeMap::new();
+        run(d.path(), &mut files);
+        // Copied elsewhere and deleted (a move across file systems).
+        std::fs::write(d.path().join("x/a.jsonl"), &body).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(run(d.path(), &mut files).counts.is_empty());
+        assert_eq!(files.len(), 1, "the old entry went with the move");
+        assert!(files.keys().next().unwrap().ends_with("x/a.jsonl"));
     }
 
     #[test]

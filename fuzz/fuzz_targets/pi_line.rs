@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use telemetron::formats::pi::{cannot_matter, Deriver, KnownSessions, PiState};
+use telemetron::formats::pi::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
 use telemetron::metrics::{Counts, LineResult, Pack, SessionType};
 
 fuzz_target!(|data: &[u8]| {
@@ -17,12 +17,14 @@ fuzz_target!(|data: &[u8]| {
             session_type: SessionType::Main,
             state: &mut a,
             known: &known,
+            fork: Fork::default(),
         };
         let mut fb = Deriver {
             pack: Pack::Pi,
             session_type: SessionType::Main,
             state: &mut b,
             known: &known,
+            fork: Fork::default(),
         };
         for line in data.split(|b| *b == b'\n') {
             let x = fa.line(line, &mut ca);

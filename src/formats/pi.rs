@@ -17,10 +17,11 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-use serde::de::{Deserializer, IgnoredAny};
+use serde::de::Deserializer;
 use serde::Deserialize;
 
 use super::json::{is_object, Blocks, StrOrSkip, Tokens};
+use super::mark::line_key;
 
 use crate::classify::{errors, models, tools};
 use crate::metrics::{
@@ -42,10 +43,18 @@ pub struct PiState {
     /// Model from the last `model_change` or `model-snapshot`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_model: Option<StoredModel>,
-    /// For a forked file: entries stamped before this (the fork's header
-    /// timestamp) are verbatim copies from the parent session.
+    /// For a forked file, until its copies end: the fork's header
+    /// timestamp. The entries right after the header are verbatim copies
+    /// of the parent session's; while this is set, an entry found in the
+    /// parent file is a copy (without the parent file: one stamped before
+    /// this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fork_cutoff: Option<String>,
+    /// The parent session file a fork's header names (`parentSession`),
+    /// kept while its copies may go on (a path on this machine; never
+    /// sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork_parent: Option<String>,
     /// The newest entry timestamp counted in this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_ts: Option<String>,
@@ -95,6 +104,80 @@ pub fn raise_mark<'a>(marks: &mut KnownSessions<'a>, st: &'a PiState) {
 /// How many ids sharing one millisecond we remember; more is harmless (the
 /// extra entries would only be re-counted after a rewrite).
 const MAX_HIGH_IDS: usize = 64;
+
+/// The keys of a parent session file's entries (see [`entry_key`]): a
+/// fork's copies are the entries found there.
+pub type ParentEntries = std::collections::HashSet<u64>;
+
+/// Finds the entries of the parent session file a fork names (I/O stays
+/// with the caller: the scanner reads only files it discovered).
+pub type ParentLookup<'s> = &'s (dyn Fn(&str) -> Option<std::sync::Arc<ParentEntries>> + Sync);
+
+/// What a deriver knows of a fork's parent.
+#[derive(Default)]
+pub struct Fork<'s> {
+    /// How to find a parent's entries (none: copies are recognised by
+    /// their timestamps alone).
+    pub lookup: Option<ParentLookup<'s>>,
+    /// The parent's entries, once looked up.
+    loaded: Option<Option<std::sync::Arc<ParentEntries>>>,
+}
+
+impl<'s> Fork<'s> {
+    /// Parents are found through `lookup`.
+    pub fn with(lookup: ParentLookup<'s>) -> Fork<'s> {
+        Fork { lookup: Some(lookup), loaded: None }
+    }
+}
+
+/// The key of an entry, as a fork's copy of it has it too: its id and
+/// timestamp, or for an entry without an id (pi's original layout) its
+/// bytes.
+pub fn entry_key(id: Option<&str>, ts: Option<&str>, line: &[u8]) -> u64 {
+    match id {
+        Some(id) => {
+            let mut h = crate::util::Fnv64::default();
+            h.write(id.as_bytes());
+            h.write(&[0]);
+            h.write(ts.unwrap_or("").as_bytes());
+            h.finish()
+        }
+        None => line_key(line),
+    }
+}
+
+/// The key of an entry at a high-water mark: its id's hash, or for an
+/// entry without an id the hash of its bytes.
+fn mark_key(id: Option<&str>, line: &[u8]) -> u64 {
+    id.map_or_else(|| line_key(line), |i| fnv64(i.as_bytes()))
+}
+
+/// The keys of every entry of a session file (its bytes), for recognising
+/// a fork's copies of them.
+pub fn parent_entries(bytes: &[u8]) -> ParentEntries {
+    /// Only what identifies an entry.
+    #[derive(Deserialize)]
+    struct Key<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: StrOrSkip<'a>,
+        #[serde(borrow, default)]
+        id: StrOrSkip<'a>,
+        #[serde(borrow, default)]
+        timestamp: StrOrSkip<'a>,
+    }
+    let mut out = ParentEntries::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !is_object(line) {
+            continue;
+        }
+        let Ok(k) = serde_json::from_slice::<Key>(line) else { continue };
+        if k.kind.0.as_deref() != Some("session") {
+            out.insert(entry_key(k.id.0.as_deref(), k.timestamp.0.as_deref(), line));
+        }
+    }
+    out
+}
 
 impl PiState {
     /// Prepares the state for reading the file again from its start after
@@ -188,7 +271,7 @@ struct Entry<'a> {
     #[serde(default)]
     timestamp: Timestamp<'a>,
     #[serde(rename = "parentSession", default)]
-    parent_session: Option<IgnoredAny>,
+    parent_session: Option<ParentSession<'a>>,
     #[serde(borrow, default)]
     provider: Option<Cow<'a, str>>,
     #[serde(rename = "modelId", borrow, default)]
@@ -244,6 +327,16 @@ struct Usage {
     cache_write: Tokens,
 }
 
+/// A header's `parentSession`: present (a fork), with the parent file's
+/// path when it is a string.
+struct ParentSession<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ParentSession<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ParentSession(StrOrSkip::deserialize(d)?.0))
+    }
+}
+
 /// An entry timestamp: kept only when it is a string (pi writes ISO
 /// strings, whose fixed width makes byte order equal time order).
 #[derive(Default)]
@@ -281,6 +374,8 @@ pub struct Deriver<'s> {
     /// Sessions already counted from other files (a file renamed and
     /// rewritten between two runs keeps only its session id).
     pub known: &'s KnownSessions<'s>,
+    /// A fork's parent entries.
+    pub fork: Fork<'s>,
 }
 
 impl Deriver<'_> {
@@ -314,7 +409,7 @@ impl Deriver<'_> {
         if !can_count(&entry) {
             return LineResult::Ignored;
         }
-        if self.is_copy(&entry) {
+        if self.is_copy(&entry, line) {
             return LineResult::Ignored;
         }
         let before = counts.additions();
@@ -332,7 +427,7 @@ impl Deriver<'_> {
             }
             _ => {}
         }
-        self.advance_high_water(&entry);
+        self.advance_high_water(&entry, line);
         if counts.additions() > before {
             LineResult::Parsed
         } else {
@@ -341,25 +436,31 @@ impl Deriver<'_> {
     }
 
     /// True for an entry that is a verbatim copy of one counted before: in
-    /// a fork, anything stamped before the fork; while replaying a
-    /// rewritten file, anything at or below the high-water mark.
-    fn is_copy(&mut self, e: &Entry) -> bool {
+    /// a fork, an entry of the parent session (or, without the parent
+    /// file, one stamped before the fork); while replaying a rewritten
+    /// file, anything at or below the high-water mark.
+    fn is_copy(&mut self, e: &Entry, line: &[u8]) -> bool {
         if e.kind.as_deref() == Some("session") {
             return false;
         }
-        let Some(ts) = e.timestamp.0.as_deref() else { return false };
-        if let Some(cut) = &self.state.fork_cutoff {
-            if ts < cut.as_str() {
+        let ts = e.timestamp.0.as_deref();
+        if self.state.fork_cutoff.is_some() {
+            let copy = match self.parent() {
+                Some(keys) => keys.contains(&entry_key(e.id.as_deref(), ts, line)),
+                None => ts.zip(self.state.fork_cutoff.as_deref()).is_some_and(|(t, cut)| t < cut),
+            };
+            if copy {
                 return true;
             }
             self.state.fork_cutoff = None;
+            self.state.fork_parent = None;
         }
+        let Some(ts) = ts else { return false };
         if self.state.replay {
             if let Some(high) = &self.state.high_ts {
-                let id = e.id.as_deref().map(|i| fnv64(i.as_bytes()));
                 let seen = ts < high.as_str()
                     || (ts == high.as_str()
-                        && id.is_some_and(|i| self.state.high_ids.contains(&i)));
+                        && self.state.high_ids.contains(&mark_key(e.id.as_deref(), line)));
                 if seen {
                     return true;
                 }
@@ -369,13 +470,25 @@ impl Deriver<'_> {
         false
     }
 
+    /// The entries of this fork's parent file, looked up once.
+    fn parent(&mut self) -> Option<&ParentEntries> {
+        if self.fork.loaded.is_none() {
+            let found = match (self.fork.lookup, self.state.fork_parent.as_deref()) {
+                (Some(lookup), Some(path)) => lookup(path),
+                _ => None,
+            };
+            self.fork.loaded = Some(found);
+        }
+        self.fork.loaded.as_ref().and_then(|p| p.as_deref())
+    }
+
     /// Moves the high-water mark forward past a counted entry.
-    fn advance_high_water(&mut self, e: &Entry) {
-        let (Some(ts), Some(id)) = (e.timestamp.0.as_deref(), e.id.as_deref()) else { return };
+    fn advance_high_water(&mut self, e: &Entry, line: &[u8]) {
+        let Some(ts) = e.timestamp.0.as_deref() else { return };
         if e.kind.as_deref() == Some("session") {
             return;
         }
-        let id = fnv64(id.as_bytes());
+        let id = mark_key(e.id.as_deref(), line);
         match self.state.high_ts.as_deref() {
             Some(h) if ts < h => {}
             Some(h) if ts == h => {
@@ -423,8 +536,10 @@ impl Deriver<'_> {
             self.state.replay = mark.high_ts.is_some();
             return;
         }
-        if e.parent_session.is_some() {
+        if let Some(parent) = &e.parent_session {
             self.state.fork_cutoff = e.timestamp.0.as_deref().map(str::to_owned);
+            self.state.fork_parent = parent.0.as_deref().map(str::to_owned);
+            self.fork.loaded = None;
         }
         counts.incr(Series::SessionStart { pack: self.pack, session_type: self.session_type });
     }
@@ -522,6 +637,7 @@ impl Deriver<'_> {
 mod tests {
     use super::*;
     use crate::metrics::{Family, ToolClass};
+    use std::sync::Arc;
 
     fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
         run_known(lines, state, &KnownSessions::new())
@@ -533,7 +649,8 @@ mod tests {
         known: &KnownSessions,
     ) -> (Counts, Vec<LineResult>) {
         let mut counts = Counts::default();
-        let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state, known };
+        let fork = Fork::default();
+        let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state, known, fork };
         let results = lines.iter().map(|l| d.line(l.as_bytes(), &mut counts)).collect();
         (counts, results)
     }
@@ -628,6 +745,7 @@ mod tests {
                 session_type: SessionType::Main,
                 state: &mut st,
                 known: &known,
+                fork: Fork::default(),
             };
             let mut c = Counts::default();
             for l in [fork, odd, &copy] {
@@ -640,6 +758,56 @@ mod tests {
             let p = c.get(&Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main });
             assert_eq!(p, 0, "filtered={filtered}: the copied prompt stays a copy");
         }
+    }
+
+    #[test]
+    fn a_forks_copies_are_the_parents_entries_whatever_their_timestamps() {
+        // The last copied entry has the fork header's timestamp.
+        let fork = r#"{"type":"session","version":3,"id":"s-2","timestamp":"2026-01-01T00:00:01.000Z","parentSession":"/p/parent.jsonl"}"#;
+        let copied = r#"{"type":"message","id":"u1","parentId":null,"timestamp":"2026-01-01T00:00:01.000Z","message":{"role":"user","content":"x"}}"#;
+        let new = r#"{"type":"message","id":"u2","parentId":"u1","timestamp":"2026-01-01T00:00:01.000Z","message":{"role":"user","content":"y"}}"#;
+        let parent = format!("{HEADER}\n{copied}\n");
+        let entries = Arc::new(parent_entries(parent.as_bytes()));
+        let lookup = |p: &str| (p == "/p/parent.jsonl").then(|| entries.clone());
+        let mut st = PiState::default();
+        let known = KnownSessions::new();
+        let mut d = Deriver {
+            pack: Pack::Pi,
+            session_type: SessionType::Main,
+            state: &mut st,
+            known: &known,
+            fork: Fork::with(&lookup),
+        };
+        let mut c = Counts::default();
+        for l in [fork, copied, new] {
+            d.line(l.as_bytes(), &mut c);
+        }
+        let prompts = Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main };
+        assert_eq!(c.get(&prompts), 1, "only the fork's own prompt");
+        assert_eq!(
+            c.get(&Series::SessionStart { pack: Pack::Pi, session_type: SessionType::Main }),
+            1
+        );
+        assert!(st.fork_cutoff.is_none() && st.fork_parent.is_none(), "the copies ended");
+    }
+
+    #[test]
+    fn a_rewritten_file_without_entry_ids_replays_by_content() {
+        // pi's original layout: entries carry no id.
+        let u = |n: u32, t: &str| {
+            format!(
+                r#"{{"type":"message","timestamp":"{t}","message":{{"role":"user","content":"{n}"}}}}"#
+            )
+        };
+        let t = "2026-01-01T00:00:05.000Z";
+        let (a, b, c2) = (u(1, t), u(2, t), u(3, t));
+        let mut st = PiState::default();
+        let (first, _) = run(&[HEADER, &a, &b], &mut st);
+        let prompts = Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main };
+        assert_eq!(first.get(&prompts), 2);
+        st.begin_replay();
+        let (again, _) = run(&[HEADER, &a, &b, &c2], &mut st);
+        assert_eq!(again.get(&prompts), 1, "the two copies at the same time are recognised");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use telemetron::classify::{errors, models, tools};
-use telemetron::formats::pi::{cannot_matter, Deriver, KnownSessions, PiState};
+use telemetron::formats::pi::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
 use telemetron::metrics::{
     Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
 };
@@ -296,8 +296,13 @@ fn oracle(lines: &[String]) -> Counts {
 fn derive(lines: &[String], filtered: bool) -> (Counts, Vec<LineResult>) {
     let mut st = PiState::default();
     let known = KnownSessions::new();
-    let mut d =
-        Deriver { pack: Pack::Pi, session_type: SessionType::Main, state: &mut st, known: &known };
+    let mut d = Deriver {
+        pack: Pack::Pi,
+        session_type: SessionType::Main,
+        state: &mut st,
+        known: &known,
+        fork: Fork::default(),
+    };
     let mut c = Counts::default();
     let r = lines
         .iter()
@@ -374,6 +379,7 @@ fn arbitrary_bytes_never_panic() {
         session_type: SessionType::Main,
         state: &mut st,
         known: &known,
+        fork: Fork::default(),
     };
     let mut c = Counts::default();
     for _ in 0..cases(3000) {
