@@ -403,6 +403,54 @@ fn error_info_name(v: &serde_json::Value) -> String {
 mod tests {
     use super::*;
 
+    fn rows(st: &mut CodexState, lines: &[String]) -> Counts {
+        let mut c = Counts::default();
+        let mut d = Deriver { state: st };
+        for l in lines {
+            d.line(l.as_bytes(), &mut c);
+        }
+        c
+    }
+
+    fn meta(id: &str) -> String {
+        format!(
+            r#"{{"timestamp":"2026-01-01T00:00:00.000Z","type":"session_meta","payload":{{"id":"{id}","timestamp":"2026-01-01T00:00:00.000Z","source":"cli"}}}}"#
+        )
+    }
+
+    fn prompt(t: u32) -> String {
+        format!(
+            r#"{{"timestamp":"2026-01-01T00:00:{t:02}.000Z","type":"event_msg","payload":{{"type":"user_message","message":"x"}}}}"#
+        )
+    }
+
+    const PROMPTS: Series =
+        Series::UserPrompt { pack: Pack::Codex, session_type: SessionType::Main };
+    const STARTS: Series =
+        Series::SessionStart { pack: Pack::Codex, session_type: SessionType::Main };
+
+    #[test]
+    fn a_rewritten_rollout_counts_only_rows_past_what_it_counted() {
+        let mut st = CodexState::default();
+        // Two prompts in the same millisecond, told apart by their bytes.
+        let twin = prompt(2).replace("\"x\"", "\"y\"");
+        let first = rows(&mut st, &[meta("s1"), prompt(1), prompt(2), twin.clone()]);
+        assert_eq!((first.get(&STARTS), first.get(&PROMPTS)), (1, 3));
+        // An older copy restored, then a new row.
+        st.begin_replay();
+        let again = rows(&mut st, &[meta("s1"), prompt(1), prompt(2), twin, prompt(3)]);
+        assert_eq!((again.get(&STARTS), again.get(&PROMPTS)), (0, 1));
+    }
+
+    #[test]
+    fn another_session_at_the_same_path_counts_in_full() {
+        let mut st = CodexState::default();
+        rows(&mut st, &[meta("s1"), prompt(1), prompt(2)]);
+        st.begin_replay();
+        let other = rows(&mut st, &[meta("s2"), prompt(1)]);
+        assert_eq!((other.get(&STARTS), other.get(&PROMPTS)), (1, 1));
+    }
+
     #[test]
     fn the_prefilter_skips_only_payloads_that_never_count() {
         let line = |env: &str, kind: &str| {

@@ -26,6 +26,10 @@ pub struct GeminiState {
     /// The header was read.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub header_seen: bool,
+    /// Hash of the header's `sessionId`: another id read at this path is
+    /// another chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
     /// The chat is a subagent's (header `kind`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subagent: bool,
@@ -63,7 +67,7 @@ const RECENT: usize = 64;
 /// One record (a line, or a message inside a `$set` checkpoint).
 #[derive(Default)]
 struct Record<'a> {
-    session_id: Option<IgnoredAny>,
+    session_id: Option<StrOrSkip<'a>>,
     project_hash: Option<IgnoredAny>,
     kind: StrOrSkip<'a>,
     id: StrOrSkip<'a>,
@@ -188,10 +192,16 @@ impl Deriver<'_> {
 
     /// The header: one session start per file.
     fn header(&mut self, rec: &Record, counts: &mut Counts) {
+        let id = rec.session_id.as_ref().and_then(|s| s.0.as_deref()).map(|i| fnv64(i.as_bytes()));
         if self.state.header_seen {
-            return;
+            if id.is_none() || self.state.session.is_none() || id == self.state.session {
+                return;
+            }
+            // Another chat now lives at this path: it counts in full.
+            *self.state = GeminiState::default();
         }
         self.state.header_seen = true;
+        self.state.session = id;
         self.state.subagent = rec.kind.0.as_deref() == Some("subagent");
         counts.incr(Series::SessionStart {
             pack: Pack::GeminiCli,
@@ -302,5 +312,41 @@ fn count_gemini(m: &Record, model: crate::metrics::ModelRef, c: &mut Counted, co
             c.failed.push(h);
             counts.incr(Series::Error { pack, error_type: ErrorType::Tool });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(st: &mut GeminiState, lines: &[&str]) -> Counts {
+        let mut c = Counts::default();
+        let mut d = Deriver { session_type: SessionType::Main, state: st };
+        for l in lines {
+            d.line(l.as_bytes(), &mut c);
+        }
+        c
+    }
+
+    #[test]
+    fn another_chat_at_the_same_path_counts_in_full() {
+        let header = |id: &str| {
+            format!(
+                r#"{{"sessionId":"{id}","projectHash":"p","startTime":"2026-01-01T00:00:00.000Z"}}"#
+            )
+        };
+        let user =
+            r#"{"id":"m1","timestamp":"2026-01-01T00:00:01.000Z","type":"user","content":"x"}"#;
+        let starts =
+            Series::SessionStart { pack: Pack::GeminiCli, session_type: SessionType::Main };
+        let prompts = Series::UserPrompt { pack: Pack::GeminiCli, session_type: SessionType::Main };
+        let mut st = GeminiState::default();
+        let c = lines(&mut st, &[&header("a"), user]);
+        assert_eq!((c.get(&starts), c.get(&prompts)), (1, 1));
+        // The same chat read again counts nothing; another chat, all.
+        let c = lines(&mut st, &[&header("a"), user]);
+        assert_eq!((c.get(&starts), c.get(&prompts)), (0, 0));
+        let c = lines(&mut st, &[&header("b"), user]);
+        assert_eq!((c.get(&starts), c.get(&prompts)), (1, 1));
     }
 }
