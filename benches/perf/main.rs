@@ -1305,6 +1305,21 @@ fn append_round(corpus: &mut Corpus, round: u64, seed: u64) -> Res<Tally> {
     Ok(tally)
 }
 
+/// Replaces [`APPEND_FILES`] files of the corpus by identical copies (a
+/// temp file renamed over each: a new inode, the same bytes); returns the
+/// bytes replaced.
+fn replace_round(corpus: &Corpus, round: u64, seed: u64) -> Res<u64> {
+    let mut rng = Rng::new(seed ^ 0x0C09_1E5D, round);
+    let mut bytes = 0;
+    for i in pick_distinct(&mut rng, corpus.cursors.len(), APPEND_FILES) {
+        let path = &corpus.cursors[i].path;
+        let tmp = path.with_extension("copy-tmp");
+        bytes += fs::copy(path, &tmp)?;
+        fs::rename(&tmp, path)?;
+    }
+    Ok(bytes)
+}
+
 /// One real run against the collector; asserts it succeeded and reached
 /// the collector exactly once.
 fn real_run(ctx: &Ctx, home: &Path, state: &Path, col: &Collector, json: bool) -> Res<ChildRun> {
@@ -1416,10 +1431,42 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         cpu: Some(cpu),
         others: probe.others(),
     });
+    // Identity: files replaced by identical copies (new inodes, as cp +
+    // mv, a restore or a sync tool leave them) must send nothing, at the
+    // cost of one hash of each replaced file.
+    let replaced = replace_round(&corpus, 0, ctx.opts.seed)?;
+    real_run(ctx, &home, &state, &col, true)?;
+    if let Some(p) = last_json_points(&col)?.iter().find(|p| p.metric != "pack.emitter.heartbeat") {
+        return Err(
+            format!("files replaced by identical copies sent {} = {}", p.metric, p.value).into()
+        );
+    }
+    wait_quiet(&ctx.quiet, "the replaced-file runs");
+    let probe = LoadProbe::start();
+    let (mut time, mut cpu, mut rss) = (Samples::default(), Samples::default(), 0);
+    for round in 1..=ctx.opts.idle_runs as u64 {
+        replace_round(&corpus, round, ctx.opts.seed)?;
+        let r = real_run(ctx, &home, &state, &col, false)?;
+        time.0.push(r.wall.as_secs_f64());
+        cpu.0.push(r.cpu.as_secs_f64());
+        rss = rss.max(r.max_rss_kib);
+    }
+    report.rows.push(Row {
+        name: format!(
+            "{APPEND_FILES} of {n} files replaced by identical copies ({} hashed)",
+            fmt_bytes(replaced)
+        ),
+        time,
+        bytes: Some(replaced),
+        rss_kib: Some(rss),
+        cpu: Some(cpu),
+        others: probe.others(),
+    });
     report.checks.push(format!(
         "real runs: first run over {n} files and an appended round matched all {} expected \
-         totals; a no-new-bytes run sent only the heartbeat; each of {} runs reached the \
-         collector exactly once",
+         totals; a no-new-bytes run and a run after {APPEND_FILES} files were replaced by \
+         identical copies sent only the heartbeat; each of {} runs reached the collector \
+         exactly once",
         expected.len(),
         col.count()
     ));
