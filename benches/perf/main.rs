@@ -92,7 +92,7 @@ pub(crate) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Bumped whenever the generator's output changes, so kept corpora made by
 /// an older generator are not reused.
-pub(crate) const GENERATOR_VERSION: u64 = 2;
+pub(crate) const GENERATOR_VERSION: u64 = 3;
 pub(crate) const KIB: u64 = 1024;
 pub(crate) const MIB: u64 = 1024 * KIB;
 pub(crate) const GIB: u64 = 1024 * MIB;
@@ -977,15 +977,15 @@ fn pack_corpus(root: &Path, pack: &str, seed: u64, bytes: u64) -> Res<Measured> 
         if v["params"] == params {
             let expected: Option<BTreeMap<String, u64>> =
                 serde_json::from_value(g["expected"].clone()).ok();
-            if let (Some(expected), Some(n), Some(size)) =
-                (expected, g["files"].as_u64(), g["bytes"].as_u64())
+            if let (Some(expected), Some(n), Some(size), Some(unread_lines)) =
+                (expected, g["files"].as_u64(), g["bytes"].as_u64(), g["unread_lines"].as_u64())
             {
                 let files = list_jsonl(&home)?;
                 let on_disk: u64 =
                     files.iter().map(|p| fs::metadata(p).map_or(0, |m| m.len())).sum();
                 if files.len() as u64 == n && on_disk == size {
                     eprintln!("bench: {pack}: corpus reused from {}", dir.display());
-                    let g = Generated { files: n, bytes: size, expected };
+                    let g = Generated { files: n, bytes: size, expected, unread_lines };
                     return Ok(Measured { name: pack.into(), home, files, g });
                 }
             }
@@ -1002,7 +1002,8 @@ fn pack_corpus(root: &Path, pack: &str, seed: u64, bytes: u64) -> Res<Measured> 
         g.bytes as f64 / 1e6 / secs
     );
     let doc = json!({"params": params, "generated": {
-        "files": g.files, "bytes": g.bytes, "expected": g.expected}});
+        "files": g.files, "bytes": g.bytes, "expected": g.expected,
+        "unread_lines": g.unread_lines}});
     fs::write(&manifest, serde_json::to_vec_pretty(&doc)?)?;
     let files = list_jsonl(&home)?;
     if files.len() as u64 != g.files {
@@ -1042,11 +1043,13 @@ fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Sums the line results a corpus must produce (every complete line).
 fn expected_lines(g: &Generated) -> u64 {
-    g.expected
+    let read: u64 = g
+        .expected
         .iter()
         .filter(|(k, _)| k.starts_with("pack.emitter.lines{") && k.contains("result="))
         .map(|(_, v)| v)
-        .sum()
+        .sum();
+    read + g.unread_lines
 }
 
 /// The naive baseline: every complete line parsed into a

@@ -110,6 +110,9 @@ struct Tally {
     tok_btw: [u64; 4],
     /// Lines: parsed, ignored, malformed.
     lines: [u64; 3],
+    /// Lines on disk that telemetron does not read (a resumed file's
+    /// leading lines that are the main file's bytes), by class.
+    unread: [u64; 3],
 }
 
 impl Tally {
@@ -129,6 +132,7 @@ impl Tally {
         sum(&mut self.tok, &o.tok);
         sum(&mut self.tok_btw, &o.tok_btw);
         sum(&mut self.lines, &o.lines);
+        sum(&mut self.unread, &o.unread);
     }
 
     /// The totals in the keys of [`super::Generated::expected`].
@@ -161,8 +165,10 @@ impl Tally {
             put(&format!("pack.token.usage{{model={BTW_NAME},token.type={t}}}"), self.tok_btw[i]);
         }
         put("pack.token.usage{token.type=reasoning}", 0);
-        for (r, n) in ["parsed", "ignored", "malformed"].iter().zip(self.lines) {
-            put(&format!("pack.emitter.lines{{result={r}}}"), n);
+        for (r, (n, unread)) in
+            ["parsed", "ignored", "malformed"].iter().zip(self.lines.iter().zip(self.unread))
+        {
+            put(&format!("pack.emitter.lines{{result={r}}}"), n - unread);
         }
         put("pack.emitter.lines{result=oversized}", 0);
         m
@@ -213,7 +219,12 @@ pub(crate) fn generate(home: &Path, seed: u64, bytes: u64) -> Res<super::Generat
     for r in results {
         t.add(&r?);
     }
-    Ok(super::Generated { files: t.files, bytes: t.bytes, expected: t.expected() })
+    Ok(super::Generated {
+        files: t.files,
+        bytes: t.bytes,
+        expected: t.expected(),
+        unread_lines: t.unread.iter().sum(),
+    })
 }
 
 /// How `telemetron` classifies a line.
@@ -350,7 +361,8 @@ impl Fam<'_> {
 
     /// A new session whose file starts with the first `n` bytes of the
     /// main file (whole exchanges, classified as `lines` there), its
-    /// session id rewritten, then goes on.
+    /// session id rewritten, then goes on. Its lines before the first
+    /// session id are the main file's own bytes and are not read again.
     fn resumed(
         &mut self,
         main: &Path,
@@ -364,6 +376,19 @@ impl Fam<'_> {
         let (old, new) =
             (format!("\"sessionId\":\"{}\"", self.sid), format!("\"sessionId\":\"{sid}\""));
         let at: Vec<usize> = memchr::memmem::find_iter(&prefix, old.as_bytes()).collect();
+        // The lines before the first session id are the main file's bytes
+        // as they are: telemetron recognises them as the main file's
+        // content and does not read them again (records without a session
+        // id: noise, counted `ignored`, or broken lines, `malformed`).
+        let shared =
+            at.first().map_or(0, |&i| memchr::memrchr(b'\n', &prefix[..i]).map_or(0, |nl| nl + 1));
+        for line in prefix[..shared].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let class = match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(v) if v.is_object() => Class::Ignored,
+                _ => Class::Malformed,
+            };
+            self.t.unread[class as usize] += 1;
+        }
         for i in at {
             prefix[i..i + new.len()].copy_from_slice(new.as_bytes());
         }

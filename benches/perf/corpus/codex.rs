@@ -1003,7 +1003,7 @@ pub(crate) fn generate(home: &Path, seed: u64, bytes: u64) -> Res<super::Generat
     for r in results {
         t.add(&r?);
     }
-    Ok(super::Generated { files: t.files, bytes: t.bytes, expected: t.expected() })
+    Ok(super::Generated { files: t.files, bytes: t.bytes, expected: t.expected(), unread_lines: 0 })
 }
 
 /// Checks ccusage's `codex session --json` report against the corpus's

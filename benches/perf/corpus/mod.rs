@@ -27,6 +27,10 @@ pub(crate) struct Generated {
     /// these attribute values). Keys of a pack's corpus always filter on
     /// `pack=…`, so the maps of several packs add up to a mixed home's.
     pub(crate) expected: BTreeMap<String, u64>,
+    /// Complete lines a scanner does not read because they repeat bytes of
+    /// another file it reads (content identity): on disk, but in no
+    /// `pack.emitter.lines` total.
+    pub(crate) unread_lines: u64,
 }
 
 impl Generated {
@@ -34,6 +38,7 @@ impl Generated {
     pub(crate) fn add(&mut self, o: &Generated) {
         self.files += o.files;
         self.bytes += o.bytes;
+        self.unread_lines += o.unread_lines;
         for (k, v) in &o.expected {
             *self.expected.entry(k.clone()).or_default() += v;
         }

@@ -160,6 +160,7 @@ pub(crate) fn generate_home(home: &Path, seed: u64, bytes: u64) -> Res<super::Ge
         files: c.tally.files,
         bytes: c.tally.bytes,
         expected: expected(&c.tally),
+        unread_lines: 0,
     })
 }
 
