@@ -1,1 +1,1 @@
-//! Placeholder (issue #13).
+//! Identity by content, per pack and file operation (issue #13). Filled in below.

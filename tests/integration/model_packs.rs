@@ -1,1 +1,1 @@
-//! Placeholder (issue #13).
+//! Model-based test over every pack (issue #13). Filled in below.
