@@ -251,6 +251,15 @@ pub fn scan_with(
     let mut out = ScanOutput::default();
     // Entries whose file now lives elsewhere (it continues them) go.
     let mut moved = HashSet::new();
+    // Entries another file continues this run (their content lives on).
+    let continued: HashSet<String> = results
+        .iter()
+        .zip(keys.iter())
+        .filter_map(|(r, key)| {
+            let b = r.begin.as_ref().filter(|b| b.kind == Kind::Resume)?;
+            b.pred.clone().filter(|p| p != key)
+        })
+        .collect();
     for (r, key) in results.into_iter().zip(keys.iter()) {
         out.counts.merge(r.counts);
         out.bytes_read += r.bytes;
@@ -264,6 +273,15 @@ pub fn scan_with(
                 if moved.insert(old.clone()) {
                     out.files_removed.push(old);
                 }
+            }
+            let retire = files.get(key).filter(|o| retired(o, &st) && !continued.contains(key));
+            if let Some(old) = retire {
+                // Another file now lives at this path: the one that was
+                // here stays known for a while (a backup of it may come
+                // back), under a key no path has.
+                let mut old = old.clone();
+                old.missing_since_unix_nano = Some(opts.now);
+                out.files_after.insert(format!("{key}\0{:016x}", old.first_line), old);
             }
             out.files_after.insert(key.clone(), st);
         }
@@ -285,6 +303,13 @@ pub fn scan_with(
         }
     }
     out
+}
+
+/// True when `new`, the state now at a path, is another file's than
+/// `old`, the one there before (another first line), and `old` counted
+/// something.
+fn retired(old: &FileState, new: &FileState) -> bool {
+    old.offset > 0 && old.first_line != 0 && new.first_line != old.first_line
 }
 
 /// Makes files that hold copies of each other count their shared bytes
@@ -323,7 +348,11 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
         let mut best: Option<(u64, usize)> = None;
         for j in before {
             match shared_until(&sources[i], &results[i], &sources[j], &results[j]) {
-                Ok(s) if s > from && best.is_none_or(|(b, _)| s > b) => best = Some((s, j)),
+                // Bytes shared only with what `j`'s lineage counted in
+                // earlier runs are the formats' replay marks' to settle.
+                Ok(s) if s > from && s >= begun(&results[j]) && best.is_none_or(|(b, _)| s > b) => {
+                    best = Some((s, j))
+                }
                 Ok(_) => {}
                 Err(e) => {
                     results[i].warning.get_or_insert_with(|| read_warning(&sources[i].path, &e));
@@ -353,6 +382,11 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
             }
         }
     }
+}
+
+/// Where a file's reading began this run.
+fn begun(r: &FileScan) -> u64 {
+    r.begin.as_ref().map_or(u64::MAX, |b| b.from)
 }
 
 /// How far two files scanned this run hold the same bytes, up to where
@@ -420,7 +454,7 @@ fn state_at(src: &Source, r: &FileScan, at: u64, ctx: &Ctx) -> io::Result<(Prefi
     let part = read_from(src, &file, begin.clone(), start, ctx, &ctx.known, Some(at))?;
     let st = part.state.ok_or_else(|| io::Error::other("not scanned"))?;
     if st.offset != at {
-        return Err(io::Error::other("changed while being read"));
+        return Err(io::Error::other("changed while being read (shorter than its own state)"));
     }
     Ok((known_of(&st), st))
 }
@@ -480,6 +514,8 @@ fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], 
 /// Only states that counted something are in it.
 struct ContentIndex<'a> {
     by_head: HashMap<(u32, u64), Vec<&'a str>>,
+    /// First line → the state that counted the most after it.
+    by_first: HashMap<u64, &'a str>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
 }
@@ -488,14 +524,21 @@ impl<'a> ContentIndex<'a> {
     fn new(files: &'a BTreeMap<String, FileState>) -> ContentIndex<'a> {
         let mut by_head: HashMap<(u32, u64), Vec<&'a str>> = HashMap::new();
         let mut lens = vec![false; HEAD_LEN as usize + 1];
+        let mut by_first: HashMap<u64, &'a str> = HashMap::new();
         for (k, f) in files {
             if f.offset == 0 || f.head_len == 0 || f.head_len > HEAD_LEN {
                 continue;
             }
+            if f.first_line != 0 {
+                let e = by_first.entry(f.first_line).or_insert(k);
+                if files[*e].offset < f.offset {
+                    *e = k;
+                }
+            }
             lens[f.head_len as usize] = true;
             by_head.entry((f.head_len, f.head_hash)).or_default().push(k);
         }
-        ContentIndex { by_head, lens }
+        ContentIndex { by_head, by_first, lens }
     }
 
     /// The keys of the states whose head `head` starts with.
@@ -569,22 +612,43 @@ fn decide(
     meta: &Meta,
     ctx: &Ctx,
 ) -> io::Result<Begin> {
+    // How far its own entry explains it: another known file's state is
+    // taken only when this file holds more of it.
+    let (mut own_at, mut rewritten, mut floor) = (None, false, 0);
     if let Some(p) = own {
+        let here = p.missing_since_unix_nano.is_none();
         if let Some(known) = continues(file, meta, p)? {
-            return Ok(Begin {
-                from: p.offset,
-                known,
-                pred: Some(key.to_owned()),
-                kind: Kind::Resume,
-            });
+            // Even the same inode may be another file now (inodes are
+            // reused at once): a longer state elsewhere whose bytes this
+            // file holds wins below. Looking costs one index probe.
+            let resume =
+                Begin { from: p.offset, known, pred: Some(key.to_owned()), kind: Kind::Resume };
+            (own_at, floor) = (Some(resume), p.offset);
+        } else if here && p.first_line != 0 && first_line_hash(file, meta)? == Some(p.first_line) {
+            // Its own start but not all it counted: this file rewritten,
+            // or an older copy of it restored. Its own replay marks know
+            // how far it was counted; a shorter state elsewhere does not.
+            (rewritten, floor) = (true, p.offset);
         }
     }
-    if let Some((pred, from, known)) = identify(key, file, meta, ctx)? {
+    if let Some((pred, from, known)) = identify(key, file, meta, ctx, floor)? {
         return Ok(Begin { from, known, pred: Some(pred.to_owned()), kind: Kind::Resume });
+    }
+    if let Some(b) = own_at {
+        return Ok(b);
+    }
+    if !rewritten {
+        // A file that starts as a known one but holds less than it counted
+        // (an older copy restored under another name): that file's replay
+        // marks recognise what was counted.
+        if let Some(pred) = same_start(key, file, meta, ctx)? {
+            return Ok(Begin::fresh(Some(pred.to_owned())));
+        }
     }
     Ok(match own {
         // The same path rewritten: its old entry's marks recognise what
         // it counted before.
+        Some(_) if rewritten => Begin::fresh(Some(key.to_owned())),
         Some(p) if p.missing_since_unix_nano.is_none() => Begin::fresh(Some(key.to_owned())),
         // The file once here vanished; what is here now is another file
         // (its session, if known, is recognised by its header).
@@ -636,13 +700,14 @@ fn continues(file: &File, meta: &Meta, st: &FileState) -> io::Result<Option<Pref
 }
 
 /// Finds the known state whose content `file` holds the most of (another
-/// path's: a move, a copy, a restore). Returns its key, offset and
-/// identity.
+/// path's: a move, a copy, a restore), past `floor` bytes. Returns its
+/// key, offset and identity.
 fn identify<'a>(
     key: &str,
     file: &File,
     meta: &Meta,
     ctx: &Ctx<'a>,
+    floor: u64,
 ) -> io::Result<Option<(&'a str, u64, Prefix)>> {
     let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
     if index.by_head.is_empty() || meta.size == 0 {
@@ -656,7 +721,7 @@ fn identify<'a>(
         .into_iter()
         .filter(|k| *k != key)
         .map(|k| (k, &ctx.files[k]))
-        .filter(|(_, f)| f.offset <= meta.size && f.prefix.is_some())
+        .filter(|(_, f)| f.offset > floor && f.offset <= meta.size && f.prefix.is_some())
         .collect();
     // The longest first; a vanished file (a move) before a live one.
     cands.sort_by_key(|(k, f)| {
@@ -668,6 +733,38 @@ fn identify<'a>(
         }
     }
     Ok(None)
+}
+
+/// The known state (of another path) that counted the most of a file
+/// starting with this file's first line.
+fn same_start<'a>(
+    key: &str,
+    file: &File,
+    meta: &Meta,
+    ctx: &Ctx<'a>,
+) -> io::Result<Option<&'a str>> {
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
+    if index.by_first.is_empty() {
+        return Ok(None);
+    }
+    let Some(first) = first_line_hash(file, meta)? else { return Ok(None) };
+    Ok(index.by_first.get(&first).copied().filter(|k| *k != key))
+}
+
+/// The hash of a file's first complete line, given its first bytes (at
+/// most [`HEAD_LEN`] of them: a longer line is known by those).
+fn first_line_of(head: &[u8]) -> u64 {
+    fnv64(&head[..memchr::memchr(b'\n', head).map_or(head.len(), |i| i + 1)])
+}
+
+/// The hash of a file's first line, when it has a complete one (or at
+/// least [`HEAD_LEN`] bytes).
+fn first_line_hash(file: &File, meta: &Meta) -> io::Result<Option<u64>> {
+    let mut head = vec![0u8; (HEAD_LEN as u64).min(meta.size) as usize];
+    let n = read_full_at(file, &mut head, 0)?;
+    head.truncate(n);
+    let complete = memchr::memchr(b'\n', &head).is_some() || head.len() == HEAD_LEN as usize;
+    Ok(complete.then(|| first_line_of(&head)))
 }
 
 /// The state a read starts from: the state it continues (under this
@@ -684,6 +781,9 @@ fn start_state(src: &Source, key: &str, begin: &Begin, ctx: &Ctx) -> FileState {
         }
         (Kind::Fresh, Some(p)) => {
             let mut st = p.clone();
+            if begin.pred.as_deref() != Some(key) {
+                adopt(&mut st, src, ctx);
+            }
             st.pi.begin_replay();
             st.codex.begin_replay();
             st
@@ -726,10 +826,9 @@ fn read_from(
     let mut hasher = match begin.kind {
         Kind::AtEnd => None,
         _ if from == 0 => Some(Hasher::default()),
-        _ => Some(
-            identity::resume(file, from, begin.known)?
-                .ok_or_else(|| io::Error::other("changed while being read"))?,
-        ),
+        _ => Some(identity::resume(file, from, begin.known)?.ok_or_else(|| {
+            io::Error::other("changed while being read (the bytes before the offset)")
+        })?),
     };
     let session_type = parse_session_type(&st.session_type);
     let mut counts = Counts::default();
@@ -790,7 +889,7 @@ fn read_from(
     let mut head = vec![0u8; (HEAD_LEN as u64).min(st.offset) as usize];
     let n = read_full_at(file, &mut head, 0)?;
     if n < head.len() {
-        return Err(io::Error::other("changed while being read"));
+        return Err(io::Error::other("changed while being read (shrank)"));
     }
     st.head_len = head.len() as u32;
     st.head_hash = if head.is_empty() { 0 } else { fnv64(&head) };
@@ -803,9 +902,10 @@ fn read_from(
         }
         None => (None, 0),
     };
-    let first_line = memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1);
+    let group = (st.offset > 0).then(|| first_line_of(&head));
+    st.first_line = group.unwrap_or(0);
     Ok(FileScan {
-        group: (st.offset > 0).then(|| fnv64(&head[..first_line])),
+        group,
         bytes: outcome.end - from,
         begin: Some(begin),
         counts,

@@ -158,6 +158,12 @@ pub struct FileState {
     /// The identity's chain at the last block boundary before `offset`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub chain: u64,
+    /// FNV-1a of the file's first line (at most [`HEAD_LEN`] bytes; 0 when
+    /// unknown): a file that starts with the same line but no longer holds
+    /// what was counted is this file rewritten or restored from an older
+    /// copy.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub first_line: u64,
     /// Session type decided when the file was first seen.
     pub session_type: String,
     /// Complete lines counted from this file so far.

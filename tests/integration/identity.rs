@@ -1,1 +1,1 @@
-//! Identity by content, per pack and file operation (issue #13). Filled in below.
+//! Identity by content, per pack and file operation, through the binary (issue #13).

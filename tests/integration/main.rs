@@ -13,7 +13,7 @@ mod identity;
 mod install;
 mod lifecycle;
 mod model;
-mod model_packs;
+mod model_identity;
 mod privacy;
 mod property;
 mod readme;

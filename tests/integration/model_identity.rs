@@ -1,0 +1,596 @@
+//! Model-based test of content identity, over every pack: random
+//! sequences of file operations (new session, append, partial line and its
+//! completion, copy to a second directory, replace by an identical copy,
+//! back up and restore (the backup may be older than the file), atomic
+//! rewrite that grows, truncate and write another session, move to another
+//! directory or archive, rename, delete, a pi-format session copied into
+//! another pi-format pack's place) and scans, checked after every scan
+//! against an oracle over every counted metric.
+//!
+//! The oracle is the issue's rule: after any sequence, everything counted
+//! must equal one scan of the untouched home: a clean home that holds each
+//! logical session once, at the path it was created in, with exactly the
+//! records that some scan saw whole in one of its files. Sessions, prompts,
+//! turns, tool calls, errors and tokens by type and model are compared
+//! (the reading-side `pack.emitter.*` counters are not: a copy that is not
+//! read reads no lines). A session copied into another pi-format pack's
+//! place counts under the pack whose file was read first, so the three
+//! pi-format packs are compared as one (without `session.type` and tool
+//! attributes, which depend on the place).
+//!
+//! Scans run in the library (discover, scan, the seen table, the state
+//! update), so thousands of sequences take seconds; delivery faults and
+//! kills are the binary-level `model.rs`'s. CI runs 2,000 sequences; a
+//! soak:
+//! `TELEMETRON_MODEL_ID_CASES=100000 TELEMETRON_MODEL_ID_SEED=1 cargo test --release --test integration model_identity -- --nocapture`
+//! (`TELEMETRON_MODEL_ID_KEEP=DIR` keeps the home of a failure).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use telemetron::discover::{self, Place};
+use telemetron::metrics::{Counts, Pack};
+use telemetron::scan::{self, ScanOptions};
+use telemetron::seen::{self, Seen};
+use telemetron::state::FileState;
+
+/// The library's SplitMix64.
+struct Rng(telemetron::util::SplitMix64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0.below(n.max(1))
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The on-disk formats, with the pack each session is created under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// pi v3 (entries with ids), under one of the three pi-format packs.
+    PiV3(Pack),
+    /// pi's original layout (entries without ids).
+    PiOriginal(Pack),
+    Claude,
+    Codex,
+    Gemini,
+}
+
+impl Format {
+    fn pack(self) -> Pack {
+        match self {
+            Format::PiV3(p) | Format::PiOriginal(p) => p,
+            Format::Claude => Pack::ClaudeCode,
+            Format::Codex => Pack::Codex,
+            Format::Gemini => Pack::GeminiCli,
+        }
+    }
+}
+
+/// Two directories of each pack's place, relative to the home (a file
+/// moves or is copied between them).
+fn dirs(pack: Pack) -> [&'static str; 2] {
+    match pack {
+        Pack::Openclaw => [".openclaw/agents/main/sessions", ".openclaw/agents/ops/sessions"],
+        Pack::Roundhouse => [".roundhouse/sessions/main", ".roundhouse/sessions/main/CANARY-b"],
+        Pack::Pi => [".pi/agent/sessions/--CANARY-a--", ".pi/agent/sessions/--CANARY-b--"],
+        Pack::ClaudeCode => [".claude/projects/-CANARY-a", ".claude/projects/-CANARY-b"],
+        Pack::Codex => [".codex/sessions/2026/11/05", ".codex/archived_sessions"],
+        Pack::GeminiCli => [".gemini/tmp/CANARY-a/chats", ".gemini/tmp/CANARY-b/chats"],
+        _ => unreachable!("no such pack in this test"),
+    }
+}
+
+/// The file name of a session's transcript (`n` tells copies apart).
+fn file_name(f: Format, session: usize, n: u64) -> String {
+    match f {
+        Format::Codex => format!("rollout-2026-11-05T10-00-00-CANARY-{session}-{n}.jsonl"),
+        Format::Gemini => format!("session-2026-11-06T09-00-CANARY{session}-{n}.jsonl"),
+        _ => format!("CANARY-{session}-{n}.jsonl"),
+    }
+}
+
+/// A logical session: every complete record ever written to it, in order.
+struct Session {
+    format: Format,
+    lines: Vec<String>,
+    /// Records seen whole by some scan (always a prefix of `lines`).
+    counted: usize,
+    /// Codex's cumulative token totals so far.
+    totals: u64,
+}
+
+/// A file on disk: which session it holds, and how much of it.
+#[derive(Clone)]
+struct Disk {
+    session: usize,
+    /// Complete records of the session it holds (a prefix).
+    n: usize,
+    /// A line written in part: its bytes on disk.
+    partial: Option<(String, usize)>,
+}
+
+struct Model {
+    home: tempfile::TempDir,
+    rng: Rng,
+    clock: u64,
+    sessions: Vec<Session>,
+    /// Files in the agents' places, by path relative to the home.
+    files: BTreeMap<String, Disk>,
+    /// Backups outside the places.
+    backups: Vec<(String, Disk)>,
+    /// telemetron's side: positions, seen table, everything counted.
+    state: BTreeMap<String, FileState>,
+    seen: Seen,
+    delivered: BTreeMap<String, u64>,
+    log: Vec<String>,
+}
+
+/// An ISO timestamp `t` milliseconds after a fixed origin.
+fn ts(t: u64) -> String {
+    let s = t / 1000;
+    format!("2026-11-05T{:02}:{:02}:{:02}.{:03}Z", 10 + s / 3600, s / 60 % 60, s % 60, t % 1000)
+}
+
+impl Model {
+    fn tick(&mut self) -> u64 {
+        // Sometimes the same millisecond twice (ties must be told apart).
+        if !self.rng.chance(20) {
+            self.clock += 1 + self.rng.below(3);
+        }
+        self.clock
+    }
+
+    /// The header of a new session.
+    fn header(&mut self, f: Format, id: usize) -> String {
+        let t = ts(self.tick());
+        match f {
+            Format::PiV3(_) | Format::PiOriginal(_) => format!(
+                r#"{{"type":"session","version":3,"id":"CANARY-s{id}","timestamp":"{t}","cwd":"/CANARY"}}"#
+            ),
+            Format::Claude => format!(
+                r#"{{"type":"user","sessionId":"CANARY-s{id}","uuid":"h{id}","timestamp":"{t}","message":{{"role":"user","content":"CANARY hello"}}}}"#
+            ),
+            Format::Codex => format!(
+                r#"{{"timestamp":"{t}","type":"session_meta","payload":{{"id":"CANARY-s{id}","timestamp":"{t}","cwd":"/CANARY","source":"cli","model_provider":"openai"}}}}"#
+            ),
+            Format::Gemini => format!(
+                r#"{{"sessionId":"CANARY-s{id}","projectHash":"CANARY","startTime":"{t}","lastUpdated":"{t}","kind":"main"}}"#
+            ),
+        }
+    }
+
+    /// A new record of session `s`: a prompt, a model turn with a tool call
+    /// and tokens, or an error, in its format.
+    fn record(&mut self, s: usize) -> String {
+        let t = ts(self.tick());
+        let k = self.clock * 1000 + self.rng.below(1000);
+        let sid = format!("CANARY-s{s}");
+        let kind = self.rng.below(3);
+        let tok = 1 + self.rng.below(50);
+        match self.sessions[s].format {
+            Format::PiV3(_) | Format::PiOriginal(_) => {
+                let id = match self.sessions[s].format {
+                    Format::PiV3(_) => format!(r#""id":"{k:08x}","parentId":null,"#),
+                    _ => String::new(),
+                };
+                match kind {
+                    0 => format!(
+                        r#"{{"type":"message",{id}"timestamp":"{t}","message":{{"role":"user","content":"CANARY {k}"}}}}"#
+                    ),
+                    1 => format!(
+                        r#"{{"type":"message",{id}"timestamp":"{t}","message":{{"role":"assistant","content":[{{"type":"toolCall","id":"c{k}","name":"read","arguments":{{}}}}],"provider":"anthropic","model":"claude-sonnet-4-5","usage":{{"input":{tok},"output":2,"cacheRead":3,"cacheWrite":4}},"stopReason":"toolUse"}}}}"#
+                    ),
+                    _ => format!(
+                        r#"{{"type":"message",{id}"timestamp":"{t}","message":{{"role":"toolResult","toolCallId":"c{k}","toolName":"read","content":"CANARY","isError":true}}}}"#
+                    ),
+                }
+            }
+            Format::Claude => match kind {
+                0 => format!(
+                    r#"{{"type":"user","sessionId":"{sid}","uuid":"u{k}","timestamp":"{t}","message":{{"role":"user","content":"CANARY {k}"}}}}"#
+                ),
+                1 => format!(
+                    r#"{{"type":"assistant","sessionId":"{sid}","uuid":"a{k}","timestamp":"{t}","requestId":"req_{k}","message":{{"id":"msg_{k}","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{{"type":"tool_use","id":"toolu_{k}","name":"Bash","input":{{}}}}],"usage":{{"input_tokens":{tok},"output_tokens":2,"cache_read_input_tokens":3,"cache_creation_input_tokens":4}}}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"type":"user","sessionId":"{sid}","uuid":"r{k}","timestamp":"{t}","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_{k}","content":"CANARY","is_error":true}}]}}}}"#
+                ),
+            },
+            Format::Codex => match kind {
+                0 => format!(
+                    r#"{{"timestamp":"{t}","type":"event_msg","payload":{{"type":"user_message","message":"CANARY {k}"}}}}"#
+                ),
+                1 => {
+                    self.sessions[s].totals += tok;
+                    let total = self.sessions[s].totals;
+                    format!(
+                        r#"{{"timestamp":"{t}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{total},"cached_input_tokens":0,"output_tokens":{total},"reasoning_output_tokens":0,"total_tokens":{total}}},"model":"gpt-5-codex"}}}}}}"#
+                    )
+                }
+                _ => format!(
+                    r#"{{"timestamp":"{t}","type":"response_item","payload":{{"type":"function_call","name":"shell","arguments":"CANARY","call_id":"c{k}"}}}}"#
+                ),
+            },
+            Format::Gemini => match kind {
+                0 => format!(
+                    r#"{{"id":"m{k}","timestamp":"{t}","type":"user","content":[{{"text":"CANARY {k}"}}]}}"#
+                ),
+                1 => format!(
+                    r#"{{"id":"m{k}","timestamp":"{t}","type":"gemini","content":"CANARY","model":"gemini-2.5-pro","tokens":{{"input":{tok},"output":2,"cached":1,"thoughts":1,"tool":0,"total":4}},"toolCalls":[{{"id":"tc{k}","name":"run_shell_command","args":{{}},"status":"success"}}]}}"#
+                ),
+                _ => format!(
+                    r#"{{"id":"m{k}","timestamp":"{t}","type":"error","content":"CANARY 429 rate limit"}}"#
+                ),
+            },
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.home.path().join(rel)
+    }
+
+    /// The bytes of a file as the model has it.
+    fn bytes(&self, d: &Disk) -> String {
+        let mut s: String =
+            self.sessions[d.session].lines[..d.n].iter().map(|l| format!("{l}\n")).collect();
+        if let Some((l, cut)) = &d.partial {
+            s.push_str(&l[..*cut]);
+        }
+        s
+    }
+
+    /// Writes a file whole, through a temp file and a rename (a new inode).
+    fn write(&mut self, rel: &str, d: Disk) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let tmp = p.with_file_name(".CANARY-tmp");
+        std::fs::write(&tmp, self.bytes(&d)).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        self.files.insert(rel.to_string(), d);
+    }
+
+    fn append(&self, rel: &str, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(self.path(rel)).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn new_session(&mut self, dir: usize) {
+        let formats = [
+            Format::PiV3(Pack::Pi),
+            Format::PiV3(Pack::Openclaw),
+            Format::PiV3(Pack::Roundhouse),
+            Format::PiOriginal(Pack::Pi),
+            Format::PiOriginal(Pack::Openclaw),
+            Format::Claude,
+            Format::Codex,
+            Format::Gemini,
+        ];
+        let format = formats[self.rng.below(formats.len() as u64) as usize];
+        let id = self.sessions.len();
+        let header = self.header(format, id);
+        self.sessions.push(Session { format, lines: vec![header], counted: 0, totals: 0 });
+        let rec = self.record(id);
+        self.sessions[id].lines.push(rec);
+        let rel = format!("{}/{}", dirs(format.pack())[dir], file_name(format, id, 0));
+        self.write(&rel, Disk { session: id, n: 2, partial: None });
+        self.log.push(format!("new {rel}"));
+    }
+
+    /// One random operation on a random file.
+    fn step(&mut self) {
+        if self.files.is_empty() || self.rng.chance(10) {
+            let dir = self.rng.below(2) as usize;
+            return self.new_session(dir);
+        }
+        let names: Vec<String> = self.files.keys().cloned().collect();
+        let rel = names[self.rng.below(names.len() as u64) as usize].clone();
+        let d = self.files[&rel].clone();
+        let s = d.session;
+        let tip = d.n == self.sessions[s].lines.len();
+        let pack = self.sessions[s].format.pack();
+        let op = self.rng.below(100);
+        let what = match op {
+            // Append complete records (completing a partial one first).
+            0..=29 if tip => {
+                let mut text = String::new();
+                let mut n = d.n;
+                if let Some((l, cut)) = &d.partial {
+                    text.push_str(&l[*cut..]);
+                    text.push('\n');
+                    self.sessions[s].lines.push(l.clone());
+                    n += 1;
+                }
+                for _ in 0..1 + self.rng.below(3) {
+                    let r = self.record(s);
+                    text.push_str(&r);
+                    text.push('\n');
+                    self.sessions[s].lines.push(r);
+                    n += 1;
+                }
+                self.append(&rel, &text);
+                self.files.insert(rel.clone(), Disk { session: s, n, partial: None });
+                "append"
+            }
+            30..=37 if tip && d.partial.is_none() => {
+                let r = self.record(s);
+                let cut = 1 + self.rng.below(r.len() as u64 - 1) as usize;
+                self.append(&rel, &r[..cut]);
+                self.files.insert(rel.clone(), Disk { partial: Some((r, cut)), ..d });
+                "partial"
+            }
+            // Copy to the same name in the pack's other directory.
+            38..=45 if d.partial.is_none() => {
+                let other = sibling(&rel, pack);
+                if self.files.contains_key(&other) {
+                    return;
+                }
+                self.write(&other, d);
+                self.log.push(format!("copy {rel} -> {other}"));
+                return;
+            }
+            // Replaced by an identical copy.
+            46..=51 => {
+                self.write(&rel, d);
+                "replace by identical copy"
+            }
+            52..=57 if d.partial.is_none() => {
+                self.backups.push((rel.clone(), d));
+                "back up"
+            }
+            58..=63 => {
+                let Some(i) = (0..self.backups.len()).rev().find(|i| self.backups[*i].0 == rel)
+                else {
+                    return;
+                };
+                let b = self.backups[i].1.clone();
+                self.write(&rel, b);
+                "restore backup"
+            }
+            // Atomic rewrite: the old records and new ones after them.
+            64..=69 if tip && d.partial.is_none() => {
+                let r = self.record(s);
+                self.sessions[s].lines.push(r);
+                self.write(&rel, Disk { session: s, n: d.n + 1, partial: None });
+                "atomic rewrite that grows"
+            }
+            // Truncated and rewritten with another session (same path).
+            70..=73 => {
+                let id = self.sessions.len();
+                let format = self.sessions[s].format;
+                let header = self.header(format, id);
+                self.sessions.push(Session { format, lines: vec![header], counted: 0, totals: 0 });
+                let rec = self.record(id);
+                self.sessions[id].lines.push(rec);
+                self.write(&rel, Disk { session: id, n: 2, partial: None });
+                "truncate and write another session"
+            }
+            // Move to the other directory (Codex: to archived_sessions).
+            74..=79 => {
+                let other = sibling(&rel, pack);
+                if self.files.contains_key(&other) {
+                    return;
+                }
+                std::fs::create_dir_all(self.path(&other).parent().unwrap()).unwrap();
+                std::fs::rename(self.path(&rel), self.path(&other)).unwrap();
+                let d = self.files.remove(&rel).unwrap();
+                self.files.insert(other.clone(), d);
+                self.log.push(format!("move {rel} -> {other}"));
+                return;
+            }
+            80..=83 => {
+                let other = renamed(&rel);
+                if self.files.contains_key(&other) {
+                    return;
+                }
+                std::fs::rename(self.path(&rel), self.path(&other)).unwrap();
+                let d = self.files.remove(&rel).unwrap();
+                self.files.insert(other.clone(), d);
+                self.log.push(format!("rename {rel} -> {other}"));
+                return;
+            }
+            84..=86 => {
+                std::fs::remove_file(self.path(&rel)).unwrap();
+                self.files.remove(&rel);
+                "delete"
+            }
+            // A pi-format session copied into another pi-format pack's place.
+            87..=89 if d.partial.is_none() && matches!(pack, Pack::Pi | Pack::Openclaw) => {
+                let to = if pack == Pack::Pi { Pack::Openclaw } else { Pack::Pi };
+                let name = rel.rsplit('/').next().unwrap();
+                let other = format!("{}/{name}", dirs(to)[0]);
+                if self.files.contains_key(&other) {
+                    return;
+                }
+                self.write(&other, d);
+                self.log.push(format!("copy {rel} -> {other} (other pack)"));
+                return;
+            }
+            _ => return,
+        };
+        self.log.push(format!("{what} {rel}"));
+    }
+
+    /// Scans the home as a run that is acknowledged does, and marks what
+    /// it saw whole as counted.
+    fn scan(&mut self) {
+        let out = run_scan(self.home.path(), &mut self.state, &mut self.seen);
+        let turns: u64 =
+            out.iter().filter(|(k, _)| k.starts_with("pack.agent.turn")).map(|(_, v)| v).sum();
+        let prompts: u64 =
+            out.iter().filter(|(k, _)| k.starts_with("pack.user.prompt")).map(|(_, v)| v).sum();
+        self.log.push(format!("scan: {turns} turns, {prompts} prompts"));
+        for (k, v) in out {
+            *self.delivered.entry(k).or_default() += v;
+        }
+        for d in self.files.values() {
+            let s = &mut self.sessions[d.session];
+            s.counted = s.counted.max(d.n);
+        }
+    }
+
+    /// One scan of the untouched home: each session once, where it was
+    /// created, with the records counted.
+    fn oracle(&self) -> BTreeMap<String, u64> {
+        let clean = tempfile::tempdir().unwrap();
+        for (i, s) in self.sessions.iter().enumerate().filter(|(_, s)| s.counted > 0) {
+            let dir = clean.path().join(dirs(s.format.pack())[0]);
+            std::fs::create_dir_all(&dir).unwrap();
+            let body: String = s.lines[..s.counted].iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(dir.join(file_name(s.format, i, 0)), body).unwrap();
+        }
+        run_scan(clean.path(), &mut BTreeMap::new(), &mut Seen::default())
+    }
+}
+
+/// The same file name in the pack's other directory.
+fn sibling(rel: &str, pack: Pack) -> String {
+    let [a, b] = dirs(pack);
+    let (dir, name) = rel.rsplit_once('/').unwrap();
+    format!("{}/{name}", if dir == a { b } else { a })
+}
+
+/// Another name the pack still discovers.
+fn renamed(rel: &str) -> String {
+    let stem = rel.strip_suffix(".jsonl").unwrap();
+    let (base, n) = stem.rsplit_once('-').unwrap();
+    format!("{base}-{}.jsonl", n.parse::<u64>().unwrap() + 1)
+}
+
+/// A scan of every pack's default places under `home`, its claims settled
+/// against `seen`, its positions applied to `files`; returns what it
+/// counted, in the form compared (see the module documentation).
+fn run_scan(
+    home: &Path,
+    files: &mut BTreeMap<String, FileState>,
+    seen: &mut Seen,
+) -> BTreeMap<String, u64> {
+    let places: Vec<Place> =
+        Pack::ALL.iter().flat_map(|p| discover::default_places(*p, home, &|_| None)).collect();
+    let found = discover::discover(&places);
+    let opts = ScanOptions {
+        max_line_bytes: 1 << 20,
+        chunk_bytes: 64 * 1024,
+        threads: 1,
+        now: 1_800_000_000_000_000_000,
+        new_files_at_end: false,
+    };
+    let mut out = scan::scan(&found.sources, files, &opts);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let mut counts: Counts = std::mem::take(&mut out.counts);
+    seen::resolve(&out.claims, seen, &mut counts, seen::day_of(opts.now));
+    for k in &out.files_removed {
+        files.remove(k);
+    }
+    files.extend(out.files_after);
+    compared(&counts)
+}
+
+/// Every counted series but the reading-side ones, with the three
+/// pi-format packs as one.
+fn compared(c: &Counts) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (key, n) in c.keyed() {
+        let (name, attrs) = key.parse().expect("a contract series");
+        if name.starts_with("pack.emitter.") {
+            continue;
+        }
+        let pi_family = attrs
+            .iter()
+            .any(|(k, v)| *k == "pack" && matches!(*v, "pi" | "openclaw" | "roundhouse"));
+        let attrs: Vec<String> = attrs
+            .iter()
+            .filter(|(k, _)| {
+                !(pi_family && matches!(*k, "session.type" | "tool.name" | "tool.class"))
+            })
+            .map(|(k, v)| {
+                if pi_family && *k == "pack" {
+                    "pack=pi-format".into()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        *out.entry(format!("{name}{{{}}}", attrs.join(","))).or_default() += n;
+    }
+    out
+}
+
+/// Runs one sequence; panics with its log on the first disagreement.
+fn run_sequence(seed: u64, steps: usize) -> usize {
+    let mut m = Model {
+        home: tempfile::tempdir().unwrap(),
+        rng: Rng(telemetron::util::SplitMix64(seed)),
+        clock: 0,
+        sessions: Vec::new(),
+        files: BTreeMap::new(),
+        backups: Vec::new(),
+        state: BTreeMap::new(),
+        seen: Seen::default(),
+        delivered: BTreeMap::new(),
+        log: Vec::new(),
+    };
+    let mut scans = 0;
+    for i in 0..=steps {
+        if i == steps || m.rng.chance(25) {
+            m.scan();
+            scans += 1;
+            let want = m.oracle();
+            if m.delivered != want {
+                if let Ok(keep) = std::env::var("TELEMETRON_MODEL_ID_KEEP") {
+                    crate::util::copy_tree(m.home.path(), Path::new(&keep));
+                }
+                let keys: std::collections::BTreeSet<&String> =
+                    m.delivered.keys().chain(want.keys()).collect();
+                let diff: Vec<String> = keys
+                    .into_iter()
+                    .filter(|k| m.delivered.get(*k) != want.get(*k))
+                    .map(|k| {
+                        format!(
+                            "  {k}: counted {:?}, untouched home {:?}",
+                            m.delivered.get(k),
+                            want.get(k)
+                        )
+                    })
+                    .collect();
+                panic!("seed {seed}: after\n{}\n{}", m.log.join("\n"), diff.join("\n"));
+            }
+        } else {
+            m.step();
+        }
+    }
+    scans
+}
+
+fn env_or(var: &str, default: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn every_file_operation_counts_every_record_once_in_every_pack() {
+    let seed = env_or("TELEMETRON_MODEL_ID_SEED", 20_261_203);
+    let cases = env_or("TELEMETRON_MODEL_ID_CASES", 2000);
+    let steps = env_or("TELEMETRON_MODEL_ID_STEPS", 24) as usize;
+    let threads = 2u64;
+    let scans: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (0..cases)
+                        .filter(|c| c % threads == t)
+                        .map(|c| run_sequence(seed.wrapping_add(c), steps))
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a sequence failed")).sum()
+    });
+    eprintln!(
+        "model_identity: {cases} sequences of {steps} steps (seeds {seed}..{}), {scans} scans: all exact",
+        seed.wrapping_add(cases)
+    );
+    assert!(scans as u64 >= cases);
+}

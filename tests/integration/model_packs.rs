@@ -1,1 +1,0 @@
-//! Model-based test over every pack (issue #13). Filled in below.
