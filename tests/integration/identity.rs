@@ -325,7 +325,7 @@ fn gemini_cli_every_operation() {
     every_operation("gemini_cli");
 }
 
-/// 8. The same session in two packs' places counts once, under the pack
+/// Operation 8: the same session in two packs' places counts once, under the pack
 /// of the file read first.
 #[test]
 fn a_session_in_two_packs_places_counts_once() {
@@ -349,7 +349,7 @@ fn a_session_in_two_packs_places_counts_once() {
     }
 }
 
-/// 9. A fork copies its parent's entries verbatim, the last one with the
+/// Operation 9: a fork copies its parent's entries verbatim, the last one with the
 /// fork header's own timestamp: only what the fork adds counts.
 #[test]
 fn a_fork_counts_only_what_it_adds() {
