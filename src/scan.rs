@@ -632,7 +632,13 @@ fn decide(
         }
     }
     if let Some((pred, from, known)) = identify(key, file, meta, ctx, floor)? {
-        return Ok(Begin { from, known, pred: Some(pred.to_owned()), kind: Kind::Resume });
+        // Unless a file of the same start counted more than this one holds
+        // (an older copy restored): then that file's replay marks know
+        // what was counted past the shorter state.
+        return Ok(match same_start(key, file, meta, ctx)? {
+            Some((further, at)) if at > from => Begin::fresh(Some(further.to_owned())),
+            _ => Begin { from, known, pred: Some(pred.to_owned()), kind: Kind::Resume },
+        });
     }
     if let Some(b) = own_at {
         return Ok(b);
@@ -641,7 +647,7 @@ fn decide(
         // A file that starts as a known one but holds less than it counted
         // (an older copy restored under another name): that file's replay
         // marks recognise what was counted.
-        if let Some(pred) = same_start(key, file, meta, ctx)? {
+        if let Some((pred, _)) = same_start(key, file, meta, ctx)? {
             return Ok(Begin::fresh(Some(pred.to_owned())));
         }
     }
@@ -736,19 +742,19 @@ fn identify<'a>(
 }
 
 /// The known state (of another path) that counted the most of a file
-/// starting with this file's first line.
+/// starting with this file's first line, and how far it counted.
 fn same_start<'a>(
     key: &str,
     file: &File,
     meta: &Meta,
     ctx: &Ctx<'a>,
-) -> io::Result<Option<&'a str>> {
+) -> io::Result<Option<(&'a str, u64)>> {
     let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
     if index.by_first.is_empty() {
         return Ok(None);
     }
     let Some(first) = first_line_hash(file, meta)? else { return Ok(None) };
-    Ok(index.by_first.get(&first).copied().filter(|k| *k != key))
+    Ok(index.by_first.get(&first).copied().filter(|k| *k != key).map(|k| (k, ctx.files[k].offset)))
 }
 
 /// The hash of a file's first complete line, given its first bytes (at
