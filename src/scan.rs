@@ -10,14 +10,19 @@
 //!   not opened;
 //! - a file that still holds what its own state counted (its first bytes,
 //!   the bytes before the offset and, for another inode, the hash of every
-//!   byte up to the offset) resumes after the offset;
-//! - any other file is looked up among all known states by its first
-//!   bytes, and continues the state with the longest prefix it holds: a
-//!   renamed, moved, archived, restored or copied file counts only what it
-//!   adds;
-//! - what is left is read from its start (a file rewritten at its own path
-//!   keeps its old entry's replay marks, so that the format's own dedupe
-//!   recognises entries counted before).
+//!   byte up to the offset) resumes after the offset, unless
+//! - it holds more of another known state (looked up among all states by
+//!   its first bytes): then it continues that one, so a renamed, moved,
+//!   archived, restored or copied file counts only what it adds;
+//! - a file that starts with the first line of a known file but holds less
+//!   than it counted (a rewrite, an older copy restored) is read from its
+//!   start with that file's replay marks, so that the format's own dedupe
+//!   recognises entries counted before;
+//! - what is left is a new file, read from its start.
+//!
+//! The entry of a file displaced from its path by another stays known for
+//! the grace period (under a key no path has), so a backup of it restored
+//! later is still recognised.
 //!
 //! Files that hold copies of each other and that both counted bytes in one
 //! run are then settled in order (files resuming their own state first,
