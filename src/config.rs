@@ -106,23 +106,9 @@ pub struct Declared {
     pub environment: Option<String>,
 }
 
-/// The `packs:` map.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PacksConfig {
-    /// OpenClaw.
-    pub openclaw: Option<PackConfig>,
-    /// roundhouse.
-    pub roundhouse: Option<PackConfig>,
-    /// pi.
-    pub pi: Option<PackConfig>,
-    /// Claude Code.
-    pub claude_code: Option<PackConfig>,
-    /// OpenAI Codex CLI.
-    pub codex: Option<PackConfig>,
-    /// Google Gemini CLI.
-    pub gemini_cli: Option<PackConfig>,
-}
+/// The `packs:` map: pack name (`claude_code`, `codex`, …) to its
+/// settings. An unknown pack name is an error that names it.
+pub type PacksConfig = std::collections::BTreeMap<String, PackConfig>;
 
 /// One pack's settings.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -224,9 +210,10 @@ pub struct Settings {
     pub legacy_state_files: Vec<(String, PathBuf)>,
 }
 
-/// The packs this build scans.
-pub const PACKS: [Pack; 6] =
-    [Pack::Openclaw, Pack::Roundhouse, Pack::Pi, Pack::ClaudeCode, Pack::Codex, Pack::GeminiCli];
+/// The packs this build scans, in the registry's order.
+pub fn packs() -> impl Iterator<Item = Pack> {
+    crate::agents::REGISTRY.iter().map(|a| a.pack)
+}
 
 impl Settings {
     /// Resolves flags (already merged with their environment variables by
@@ -257,18 +244,18 @@ impl Settings {
             });
         let declared = validate_declared(file.declared.clone().unwrap_or_default(), args)?;
         let packs_cfg = file.packs.unwrap_or_default();
-        let packs = PACKS
-            .iter()
-            .map(|&pack| {
-                let c = match pack {
-                    Pack::Openclaw => packs_cfg.openclaw.clone(),
-                    Pack::Roundhouse => packs_cfg.roundhouse.clone(),
-                    Pack::ClaudeCode => packs_cfg.claude_code.clone(),
-                    Pack::Codex => packs_cfg.codex.clone(),
-                    Pack::GeminiCli => packs_cfg.gemini_cli.clone(),
-                    _ => packs_cfg.pi.clone(),
-                }
-                .unwrap_or_default();
+        if let Some(unknown) = packs_cfg.keys().find(|k| !packs().any(|p| p.as_str() == k.as_str()))
+        {
+            let known: Vec<&str> = packs().map(Pack::as_str).collect();
+            anyhow::bail!(
+                "{}: unknown pack `{unknown}` under `packs:` (known: {})",
+                config_path.display(),
+                known.join(", ")
+            );
+        }
+        let packs = packs()
+            .map(|pack| {
+                let c = packs_cfg.get(pack.as_str()).cloned().unwrap_or_default();
                 PackSettings {
                     pack,
                     enabled: c.enabled.unwrap_or(true),
@@ -373,7 +360,7 @@ fn load_file(
     }
     match serde_yaml::from_str::<FileConfig>(&text) {
         Ok(c) => Ok(Some((c, Vec::new()))),
-        Err(e) => match crate::legacy::map(&text) {
+        Err(e) => match crate::state::go_import::map(&text) {
             Some(m) => {
                 eprintln!(
                     "telemetron: notice: {} is a config of the Go telemetron; it is read as \

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use telemetron::formats::pi::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
+use telemetron::agents::pi::records::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
 use telemetron::metrics::{Counts, LineResult, Pack, SessionType};
 
 fuzz_target!(|data: &[u8]| {

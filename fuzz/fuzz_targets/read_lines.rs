@@ -12,7 +12,7 @@ fuzz_target!(|input: &[u8]| {
     let max = 1 + input[1] as usize % 128;
     let data = &input[2..];
     let mut got: Vec<Vec<u8>> = Vec::new();
-    let out = telemetron::read::read_lines(&mut &data[..], 0, data.len() as u64, chunk, max, |l| {
+    let out = telemetron::sources::growing::read_lines(&mut &data[..], 0, data.len() as u64, chunk, max, |l| {
         got.push(l.to_vec())
     })
     .unwrap();

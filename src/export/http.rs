@@ -235,7 +235,7 @@ fn next_wait(
 ) -> Option<Duration> {
     let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6)) / 2);
     let jitter =
-        Duration::from_millis(crate::util::SplitMix64(crate::util::now_unix_nano()).below(250));
+        Duration::from_millis(crate::hash::SplitMix64(crate::time::now_unix_nano()).below(250));
     let wait = retry_after.unwrap_or(backoff + jitter);
     let elapsed = started.elapsed();
     if elapsed + wait >= budget {

@@ -29,11 +29,11 @@ const DIR: &str = ".pi/agent/sessions/--model--";
 const NAMES: [&str; 3] = ["a.jsonl", "b.jsonl", "c.jsonl"];
 
 /// The library's SplitMix64, with the helpers this test uses.
-struct Rng(telemetron::util::SplitMix64);
+struct Rng(telemetron::hash::SplitMix64);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(telemetron::util::SplitMix64(seed))
+        Rng(telemetron::hash::SplitMix64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {

@@ -28,14 +28,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use telemetron::discover::{self, Place};
 use telemetron::metrics::{Counts, Pack};
-use telemetron::scan::{self, ScanOptions};
-use telemetron::seen::{self, Seen};
+use telemetron::pipeline::count::{self as scan, ScanOptions};
+use telemetron::pipeline::discover::{self, Place};
+use telemetron::state::claims::{self as seen, Seen};
 use telemetron::state::FileState;
 
 /// The library's SplitMix64.
-struct Rng(telemetron::util::SplitMix64);
+struct Rng(telemetron::hash::SplitMix64);
 
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
@@ -523,7 +523,7 @@ fn compared(c: &Counts) -> BTreeMap<String, u64> {
 fn run_sequence(seed: u64, steps: usize) -> usize {
     let mut m = Model {
         home: tempfile::tempdir().unwrap(),
-        rng: Rng(telemetron::util::SplitMix64(seed)),
+        rng: Rng(telemetron::hash::SplitMix64(seed)),
         clock: 0,
         sessions: Vec::new(),
         files: BTreeMap::new(),

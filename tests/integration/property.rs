@@ -11,18 +11,18 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use telemetron::agents::pi::records::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
 use telemetron::classify::{errors, models, tools};
-use telemetron::formats::pi::{cannot_matter, Deriver, Fork, KnownSessions, PiState};
 use telemetron::metrics::{
     Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
 };
 
 /// The library's SplitMix64, with the helpers these properties use.
-struct Rng(telemetron::util::SplitMix64);
+struct Rng(telemetron::hash::SplitMix64);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(telemetron::util::SplitMix64(seed))
+        Rng(telemetron::hash::SplitMix64(seed))
     }
     fn next(&mut self) -> u64 {
         self.0.next_u64()
@@ -413,11 +413,16 @@ fn chunked_reading_matches_a_naive_split() {
         // change nothing, whenever it starts.
         let squeeze = 1 + r.below(80) as usize;
         let mut got = Vec::new();
-        let out =
-            telemetron::read::read_lines(&mut &data[..], 0, len as u64, chunk, max, squeeze, |l| {
-                got.push(l.to_vec())
-            })
-            .unwrap();
+        let out = telemetron::sources::growing::read_lines(
+            &mut &data[..],
+            0,
+            len as u64,
+            chunk,
+            max,
+            squeeze,
+            |l| got.push(l.to_vec()),
+        )
+        .unwrap();
         // Naive: split on '\n', drop the unterminated tail, strip one '\r'.
         let end = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let naive: Vec<Vec<u8>> = data[..end]
@@ -440,22 +445,22 @@ fn scans_agree_across_threads_and_read_sizes() {
         let lines = random_file(&mut r);
         std::fs::write(dir.path().join(format!("f{f}.jsonl")), lines.join("\n") + "\n").unwrap();
     }
-    let place = telemetron::discover::Place {
+    let place = telemetron::pipeline::discover::Place {
         pack: Pack::Pi,
         root: dir.path().into(),
-        layout: telemetron::discover::Layout::Tree,
+        layout: telemetron::pipeline::discover::Layout::Tree,
     };
-    let sources = telemetron::discover::discover(&[place]).sources;
+    let sources = telemetron::pipeline::discover::discover(&[place]).sources;
     let mut results: Vec<Counts> = Vec::new();
     for (threads, chunk) in [(1, 1 << 20), (2, 1 << 20), (1, 7), (2, 64)] {
-        let opts = telemetron::scan::ScanOptions {
+        let opts = telemetron::pipeline::count::ScanOptions {
             max_line_bytes: 1 << 20,
             chunk_bytes: chunk,
             threads,
             now: 1,
             new_files_at_end: false,
         };
-        results.push(telemetron::scan::scan(&sources, &BTreeMap::new(), &opts).counts);
+        results.push(telemetron::pipeline::count::scan(&sources, &BTreeMap::new(), &opts).counts);
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]));
     assert!(!results[0].is_empty());

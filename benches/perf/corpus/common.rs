@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use telemetron::util::SplitMix64;
+use telemetron::hash::SplitMix64;
 
 use super::super::MIB;
 
@@ -330,7 +330,7 @@ impl Pools {
 /// `file_name`, `:` and `.` become `-` as in pi's file names.
 pub(crate) fn push_iso(out: &mut Vec<u8>, ms: u64, file_name: bool) {
     let secs = ms / 1000;
-    let (y, m, d) = telemetron::util::civil_from_days(secs / 86_400);
+    let (y, m, d) = telemetron::time::civil_from_days(secs / 86_400);
     let sod = secs % 86_400;
     let (c, dot) = if file_name { ('-', '-') } else { (':', '.') };
     let _ = write!(

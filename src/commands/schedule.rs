@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::commands::Failure;
+use crate::exit::Exit;
+use crate::{cli, paths};
 use anyhow::{bail, Context};
 
 /// Which scheduler.
@@ -156,7 +159,7 @@ pub fn render(plan: &Plan) -> anyhow::Result<Vec<File>> {
     let timer = |t: &str| t.replace("OnUnitActiveSec=5min", &format!("OnUnitActiveSec={every}"));
     Ok(match (plan.kind, plan.scope) {
         (Kind::Systemd, Scope::System) => {
-            let mut service = include_str!("../systemd/telemetron.service")
+            let mut service = include_str!("../../systemd/telemetron.service")
                 .replace("/usr/local/bin/telemetron", &bin);
             if let Some(u) = &plan.run_as {
                 service = service.replace("#User=agent\n#Group=agent\n", &format!("User={u}\n"));
@@ -166,24 +169,24 @@ pub fn render(plan: &Plan) -> anyhow::Result<Vec<File>> {
                 File { path: dir.join("telemetron.service"), content: service },
                 File {
                     path: dir.join("telemetron.timer"),
-                    content: timer(include_str!("../systemd/telemetron.timer")),
+                    content: timer(include_str!("../../systemd/telemetron.timer")),
                 },
             ]
         }
         (Kind::Systemd, Scope::User) => {
-            let service = include_str!("../systemd/user/telemetron.service")
+            let service = include_str!("../../systemd/user/telemetron.service")
                 .replace("%h/.local/bin/telemetron", &bin);
             let dir = plan.home.join(".config/systemd/user");
             vec![
                 File { path: dir.join("telemetron.service"), content: service },
                 File {
                     path: dir.join("telemetron.timer"),
-                    content: timer(include_str!("../systemd/user/telemetron.timer")),
+                    content: timer(include_str!("../../systemd/user/telemetron.timer")),
                 },
             ]
         }
         (Kind::Launchd, scope) => {
-            let mut plist = include_str!("../launchd/dev.telemetron.scan.plist")
+            let mut plist = include_str!("../../launchd/dev.telemetron.scan.plist")
                 .replace("/usr/local/bin/telemetron", &bin)
                 .replace(
                     "<integer>300</integer>",
@@ -197,7 +200,7 @@ pub fn render(plan: &Plan) -> anyhow::Result<Vec<File>> {
         }
         (Kind::Cron, Scope::System) => {
             let user = plan.run_as.clone().unwrap_or_else(|| "root".into());
-            let content = include_str!("../cron/telemetron.cron").replace(
+            let content = include_str!("../../cron/telemetron.cron").replace(
                 "*/5 * * * * agent telemetron scan",
                 &format!("{} {user} {bin} scan", cron_when(plan.interval)),
             );
@@ -415,6 +418,108 @@ pub fn print(plan: &Plan) -> anyhow::Result<String> {
         out.push_str(&format!("$ {}\n", cmd.join(" ")));
     }
     Ok(out)
+}
+
+/// Builds a schedule plan from the command line.
+pub fn schedule_plan(
+    choice: &cli::SchedulerChoice,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Plan> {
+    use {Kind, Plan, Scope};
+    let kind = if choice.systemd {
+        Kind::Systemd
+    } else if choice.launchd {
+        Kind::Launchd
+    } else if choice.cron {
+        Kind::Cron
+    } else {
+        default_kind()
+    };
+    let scope = if choice.user {
+        Scope::User
+    } else if choice.system || paths::is_root() {
+        Scope::System
+    } else {
+        Scope::User
+    };
+    let binary = match &choice.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?,
+    };
+    if !binary.is_absolute() {
+        anyhow::bail!("--binary must be an absolute path (schedulers do not search PATH reliably)");
+    }
+    let run_as = match scope {
+        Scope::System => {
+            choice.run_as.clone().or_else(|| env("SUDO_USER")).filter(|u| !u.is_empty())
+        }
+        Scope::User => None,
+    };
+    let plan = Plan {
+        kind,
+        scope,
+        binary,
+        interval: choice.interval.map_or(std::time::Duration::from_secs(300), |d| d.0),
+        run_as,
+        home: paths::home_dir(env)?,
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        uid: unsafe { libc::geteuid() },
+    };
+    render(&plan)?;
+    Ok(plan)
+}
+
+/// The scheduler seam: recording when `TELEMETRON_SCHEDULE_SEAM` is set.
+pub fn schedule_runner(env: &dyn Fn(&str) -> Option<String>) -> Box<dyn Runner> {
+    match env("TELEMETRON_SCHEDULE_SEAM") {
+        Some(dir) => Box::new(RecordingRunner { dir: dir.into() }),
+        None => Box::new(RealRunner),
+    }
+}
+
+/// Runs `telemetron schedule`.
+pub fn schedule_command(
+    args: &cli::ScheduleArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, Failure> {
+    let config = |error| Failure { exit: Exit::Config, error };
+    let local = |error| Failure { exit: Exit::Local, error };
+    let plan = schedule_plan(&args.choice, env).map_err(config)?;
+    let mut runner = schedule_runner(env);
+    let c = &args.choice;
+    let chosen = c.systemd || c.launchd || c.cron || c.user || c.system;
+    if args.action == cli::ScheduleAction::Remove && !chosen {
+        // No scheduler named: take off every telemetron schedule there is,
+        // whatever was chosen when it was installed.
+        use {Kind, Scope};
+        for kind in [Kind::Systemd, Kind::Launchd, Kind::Cron] {
+            for scope in [Scope::User, Scope::System] {
+                let p = Plan { kind, scope, ..plan.clone() };
+                for l in remove(&p, &c.root, runner.as_mut()).map_err(local)? {
+                    if l != "nothing installed" {
+                        eprintln!("telemetron: {l}");
+                    }
+                }
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    let lines = match args.action {
+        cli::ScheduleAction::Print => {
+            print!("{}", print(&plan).map_err(config)?);
+            return Ok(Exit::Ok);
+        }
+        cli::ScheduleAction::Install => {
+            install(&plan, &args.choice.root, runner.as_mut()).map_err(local)?
+        }
+        cli::ScheduleAction::Remove => {
+            remove(&plan, &args.choice.root, runner.as_mut()).map_err(local)?
+        }
+    };
+    for l in lines {
+        eprintln!("telemetron: {l}");
+    }
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Temporality;
 use crate::metrics::Counts;
-use crate::scan::ScanOutput;
+use crate::pipeline::count::ScanOutput;
 use crate::state::{Pending, Point, SeriesTotal, State, STATE_VERSION};
 
 /// Builds the pending batch for `counts` (heartbeat included) on top of

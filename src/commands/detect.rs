@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::config::PACKS;
-use crate::discover::{self, Layout, Place};
+use crate::cli;
+use crate::commands::Failure;
+use crate::config::packs;
+use crate::exit::Exit;
+use crate::paths;
+use crate::pipeline::discover::{self, Layout, Place};
 
 /// One place where a pack keeps sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,7 +58,7 @@ pub fn homes(home: Option<&Path>, own: &Path, root: bool) -> Vec<PathBuf> {
 pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Found> {
     let mut out = Vec::new();
     for home in homes {
-        for pack in PACKS {
+        for pack in packs() {
             for place in discover::default_places(pack, home, env) {
                 // The concrete directories a config can name (OpenClaw's
                 // `agents/*/sessions`, one per agent).
@@ -131,6 +135,35 @@ pub fn write_config(path: &Path, found: &[Found], force: bool) -> anyhow::Result
     crate::state::write_atomic(path, text.as_bytes())
 }
 
+/// Runs `telemetron detect`.
+pub fn detect_command(
+    args: &cli::DetectArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, Failure> {
+    let config = |error| Failure { exit: Exit::Config, error };
+    let own = paths::home_dir(env).map_err(config)?;
+    let (homes, found) = detect_for(args.home.as_deref(), &own, paths::is_root(), env);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found).expect("serialises"));
+    } else {
+        for f in &found {
+            println!("{:<11} {}  {} file(s)", f.pack, f.path.display(), f.files);
+        }
+    }
+    if found.is_empty() {
+        let list: Vec<String> = homes.iter().map(|h| h.display().to_string()).collect();
+        eprintln!("telemetron: no agent sessions found under {}", list.join(", "));
+        return Ok(Exit::Partial);
+    }
+    if args.write_config {
+        let path =
+            args.config.clone().unwrap_or_else(|| paths::Defaults::for_user(&own, env).config_file);
+        write_config(&path, &found, args.force).map_err(config)?;
+        eprintln!("telemetron: wrote the places above into {}", path.display());
+    }
+    Ok(Exit::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +213,7 @@ mod tests {
         let text = std::fs::read_to_string(&cfg).unwrap();
         let parsed: crate::config::FileConfig = serde_yaml::from_str(&text).unwrap();
         assert_eq!(parsed.endpoint.as_deref(), Some("https://c.example/v1/metrics"));
-        let pi = parsed.packs.unwrap().pi.unwrap();
+        let pi = parsed.packs.unwrap().remove("pi").unwrap();
         assert_eq!(pi.paths.unwrap(), vec![PathBuf::from("/h/.pi/agent/sessions")]);
         assert!(write_config(&cfg, &found, false).is_err(), "packs exist: needs --force");
         write_config(&cfg, &found, true).unwrap();

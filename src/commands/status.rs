@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::human_bytes;
+use crate::commands::Failure;
 use crate::config::Settings;
-use crate::discover;
 use crate::exit::Exit;
-use crate::run::{self, Failure};
+use crate::pipeline::discover;
 use crate::state::StateDir;
-use crate::util::{human_bytes, now_unix_nano, rfc3339};
+use crate::time::{now_unix_nano, rfc3339};
 
 /// `status.json`: how the last real run ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,10 +109,9 @@ pub fn report(
 ) -> anyhow::Result<Report> {
     let dir = StateDir::new(&settings.state_dir);
     let loaded = dir.load(now_unix_nano(), false)?;
-    let found = discover::discover(&run::places(settings));
-    let mut files: Vec<(String, usize)> = crate::config::PACKS
-        .iter()
-        .filter(|p| settings.packs.iter().any(|s| s.pack == **p && s.enabled))
+    let found = discover::discover(&crate::commands::scan::places(settings));
+    let mut files: Vec<(String, usize)> = crate::config::packs()
+        .filter(|p| settings.packs.iter().any(|s| s.pack == *p && s.enabled))
         .map(|p| (p.as_str().to_string(), 0))
         .collect();
     let (mut unscanned_bytes, mut unscanned_files) = (0, 0);
@@ -119,7 +119,11 @@ pub fn report(
         if let Some(e) = files.iter_mut().find(|(p, _)| *p == s.pack.as_str()) {
             e.1 += 1;
         }
-        let done = loaded.state.files.get(&crate::scan::key_of(&s.path)).map_or(0, |f| f.offset);
+        let done = loaded
+            .state
+            .files
+            .get(&crate::pipeline::count::key_of(&s.path))
+            .map_or(0, |f| f.offset);
         if s.meta.size > done {
             unscanned_bytes += s.meta.size - done;
             unscanned_files += 1;
@@ -130,12 +134,12 @@ pub fn report(
         let home = &settings.home;
         match std::env::var_os("TELEMETRON_SCHEDULE_SEAM") {
             Some(d) => {
-                let mut r = crate::schedule::RecordingRunner { dir: d.into() };
-                crate::schedule::installed(home, Some(&mut r))
+                let mut r = crate::commands::schedule::RecordingRunner { dir: d.into() };
+                crate::commands::schedule::installed(home, Some(&mut r))
             }
             None => {
-                let mut r = crate::schedule::RealRunner;
-                crate::schedule::installed(home, Some(&mut r))
+                let mut r = crate::commands::schedule::RealRunner;
+                crate::commands::schedule::installed(home, Some(&mut r))
             }
         }
     };

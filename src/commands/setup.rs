@@ -17,10 +17,11 @@
 use serde_json::json;
 
 use crate::cli::SetupArgs;
+use crate::commands::Failure;
+use crate::commands::{detect, schedule};
 use crate::config::Settings;
 use crate::exit::Exit;
-use crate::run::Failure;
-use crate::{detect, paths, schedule};
+use crate::paths;
 
 /// Prints one step, as text or as a JSON event.
 struct Steps {
@@ -121,7 +122,7 @@ fn run(
     let settings = if dry { settings } else { Settings::resolve(&common, env).map_err(config)? };
 
     // 3. Token.
-    let token = crate::token_path(&settings, env);
+    let token = crate::commands::enroll::token_path(&settings, env);
     let no_auto = env("TELEMETRON_NO_AUTO_ENROLL").is_some_and(|v| v.trim() == "1");
     if token.exists() {
         steps.say(
@@ -144,7 +145,7 @@ fn run(
             );
         } else {
             let pack = found.first().map_or("openclaw", |f| f.pack.as_str());
-            let path = crate::enroll_and_store(&settings, url, pack, env)?;
+            let path = crate::commands::enroll::enroll_and_store(&settings, url, pack, env)?;
             steps.say(
                 "token.written",
                 &format!("enrolled; token in {} (mode 0400)", path.display()),
@@ -156,7 +157,7 @@ fn run(
     }
 
     // 4. Schedule.
-    let plan = crate::schedule_plan(&args.choice, env).map_err(config)?;
+    let plan = schedule::schedule_plan(&args.choice, env).map_err(config)?;
     if dry {
         steps.say(
             "service.planned",
@@ -164,7 +165,7 @@ fn run(
             json!({}),
         );
     } else {
-        let mut runner = crate::schedule_runner(env);
+        let mut runner = schedule::schedule_runner(env);
         let done = schedule::install(&plan, &args.choice.root, runner.as_mut()).map_err(local)?;
         steps.say(
             "service.installed",
@@ -184,7 +185,7 @@ fn run(
     }
     // Resolve once more: the token file may have just been written.
     let settings = Settings::resolve(&common, env).map_err(config)?;
-    let exit = crate::run::scan_command(&settings, false)?;
+    let exit = crate::commands::scan::scan_command(&settings, false)?;
     steps.say(
         "healthcheck.passed",
         &format!("first scan sent to {endpoint} (exit {})", exit as u8),

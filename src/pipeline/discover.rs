@@ -7,7 +7,6 @@
 //! (see [`is_transcript_name`]). Symlinked directories are not followed, so
 //! a symlink loop cannot trap the walk; a symlink to a regular file is.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,6 +36,11 @@ pub enum Layout {
 }
 
 impl Place {
+    /// The agent whose place this is.
+    pub fn agent(&self) -> &'static crate::agents::Agent {
+        crate::agents::agent(self.pack).expect("a place belongs to a registered agent")
+    }
+
     /// The directories to walk for `*.jsonl`: the root of a tree, else
     /// `root/<child>/<sessions or chats>` for every child that has one,
     /// in name order (OpenClaw's agents, Gemini CLI's projects).
@@ -129,75 +133,9 @@ pub fn is_transcript_name(name: &str) -> bool {
 }
 
 /// The default places of a pack, given the home directory and an
-/// environment lookup (the agents' own variables).
+/// environment lookup (the agents' own variables): its agent's `places`.
 pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
-    let from_env = |var: &str| env(var).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
-    match pack {
-        Pack::Openclaw => {
-            let base = from_env("OPENCLAW_STATE_DIR").unwrap_or_else(|| home.join(".openclaw"));
-            vec![Place { pack, root: base.join("agents"), layout: Layout::OpenclawAgents }]
-        }
-        Pack::Roundhouse => {
-            let base = home.join(".roundhouse");
-            vec![
-                Place { pack, root: base.join("sessions"), layout: Layout::Tree },
-                Place { pack, root: base.join("subagents"), layout: Layout::Tree },
-            ]
-        }
-        Pack::Pi => {
-            let base =
-                from_env("PI_CODING_AGENT_DIR").unwrap_or_else(|| home.join(".pi").join("agent"));
-            vec![Place { pack, root: base.join("sessions"), layout: Layout::Tree }]
-        }
-        Pack::ClaudeCode => {
-            // CLAUDE_CONFIG_DIR may list several config dirs, comma-separated;
-            // it replaces both defaults.
-            let listed: Vec<PathBuf> = env("CLAUDE_CONFIG_DIR")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(PathBuf::from)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let bases = if listed.is_empty() {
-                vec![home.join(".claude"), home.join(".config").join("claude")]
-            } else {
-                listed
-            };
-            bases
-                .into_iter()
-                .map(|b| Place { pack, root: b.join("projects"), layout: Layout::Tree })
-                .collect()
-        }
-        Pack::Codex => {
-            let base = from_env("CODEX_HOME").unwrap_or_else(|| home.join(".codex"));
-            vec![
-                Place { pack, root: base.join("sessions"), layout: Layout::Tree },
-                Place { pack, root: base.join("archived_sessions"), layout: Layout::Tree },
-            ]
-        }
-        Pack::GeminiCli => {
-            let base = from_env("GEMINI_CLI_HOME").unwrap_or_else(|| home.to_path_buf());
-            vec![Place {
-                pack,
-                root: base.join(".gemini").join("tmp"),
-                layout: Layout::GeminiProjects,
-            }]
-        }
-        Pack::Telemetron => Vec::new(),
-    }
-}
-
-/// True for a file name the pack writes transcripts under: Codex names
-/// its rollouts `rollout-*.jsonl` (other `*.jsonl` in `~/.codex`, such as
-/// `history.jsonl`, hold prompt text and are never read).
-fn pack_accepts(pack: Pack, name: &str) -> bool {
-    match pack {
-        Pack::Codex => name.starts_with("rollout-"),
-        _ => true,
-    }
+    crate::agents::agent(pack).map_or_else(Vec::new, |a| (a.places)(home, env))
 }
 
 /// Walks every place and returns the session files found, sorted by path
@@ -246,7 +184,7 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             }
             continue;
         }
-        if !is_transcript_name(name) || !pack_accepts(place.pack, name) {
+        if !is_transcript_name(name) || !(place.agent().accepts)(name) {
             continue;
         }
         // A symlink is followed to its target (a dangling one is skipped);
@@ -265,86 +203,9 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             found.warnings.push(format!("{}: {what}; skipped", path.display()));
             continue;
         }
-        let session = session_hint(place, &path);
+        let session = (place.agent().session_hint)(place, &path);
         found.sources.push(Source { path, pack: place.pack, meta: Meta::of(&meta), session });
     }
-}
-
-/// Decides how a file's session type will be known.
-fn session_hint(place: &Place, path: &Path) -> SessionHint {
-    match place.pack {
-        Pack::Openclaw => {
-            SessionHint::OpenclawIndex(path.parent().map(Path::to_path_buf).unwrap_or_default())
-        }
-        Pack::Roundhouse => {
-            let rel = path.strip_prefix(&place.root).unwrap_or(path);
-            let under_subagents = place.root.file_name().is_some_and(|n| n == "subagents")
-                || rel.components().any(|c| c.as_os_str() == "subagents");
-            let thread = rel.components().next().and_then(|c| c.as_os_str().to_str());
-            SessionHint::Known(if under_subagents {
-                SessionType::Subagent
-            } else if thread.is_some_and(|t| t.starts_with("cron_c")) {
-                SessionType::Cron
-            } else {
-                SessionType::Main
-            })
-        }
-        Pack::ClaudeCode => {
-            // Sidechains: `<session>/subagents/agent-<id>.jsonl` (newer) or
-            // `agent-<id>.jsonl` beside the main transcripts (older).
-            let rel = path.strip_prefix(&place.root).unwrap_or(path);
-            let sub = rel.components().any(|c| c.as_os_str() == "subagents")
-                || path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("agent-"));
-            SessionHint::Known(if sub { SessionType::Subagent } else { SessionType::Main })
-        }
-        Pack::GeminiCli => {
-            // Subagent chats live one level down: `chats/<parent>/<id>.jsonl`.
-            let nested = path
-                .parent()
-                .and_then(|d| d.parent())
-                .and_then(|d| d.file_name())
-                .is_some_and(|n| n == "chats");
-            SessionHint::Known(if nested { SessionType::Subagent } else { SessionType::Main })
-        }
-        _ => SessionHint::Known(SessionType::Main),
-    }
-}
-
-/// Session types of OpenClaw sessions by session id, from a `sessions.json`
-/// index (session key → entry). Only keys and ids are read.
-pub fn openclaw_index(bytes: &[u8]) -> HashMap<String, SessionType> {
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        #[serde(rename = "sessionId", default)]
-        session_id: Option<String>,
-    }
-    let map: HashMap<String, Entry> = serde_json::from_slice(bytes).unwrap_or_default();
-    map.into_iter().filter_map(|(key, e)| Some((e.session_id?, openclaw_key_type(&key)))).collect()
-}
-
-/// Classifies an OpenClaw session key (`agent:<id>:subagent:<uuid>`,
-/// `cron:<job>`, `agent:<id>:main`, …).
-pub fn openclaw_key_type(key: &str) -> SessionType {
-    let parts: Vec<&str> = key.split(':').collect();
-    if parts.contains(&"subagent") {
-        SessionType::Subagent
-    } else if parts.first() == Some(&"cron") || parts.contains(&"cron") {
-        SessionType::Cron
-    } else if parts.contains(&"heartbeat") {
-        SessionType::Heartbeat
-    } else {
-        SessionType::Main
-    }
-}
-
-/// The session id an OpenClaw transcript's file name stands for
-/// (`<id>.jsonl` or `<id>-topic-<n>.jsonl`).
-pub fn openclaw_session_id(path: &Path) -> Option<&str> {
-    let stem = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
-    Some(stem.split_once("-topic-").map_or(stem, |(id, _)| id))
 }
 
 #[cfg(test)]
@@ -372,31 +233,6 @@ mod tests {
         ] {
             assert!(!is_transcript_name(name), "{name}");
         }
-    }
-
-    #[test]
-    fn openclaw_keys() {
-        assert_eq!(openclaw_key_type("agent:main:main"), SessionType::Main);
-        assert_eq!(openclaw_key_type("agent:main:subagent:1234"), SessionType::Subagent);
-        assert_eq!(openclaw_key_type("cron:nightly"), SessionType::Cron);
-        assert_eq!(openclaw_key_type("agent:ops:telegram:group:42"), SessionType::Main);
-    }
-
-    #[test]
-    fn openclaw_index_maps_ids_to_types() {
-        let idx = openclaw_index(
-            br#"{"agent:main:main":{"sessionId":"a","origin":{"label":"x"}},"cron:j":{"sessionId":"b"},"bad":{}}"#,
-        );
-        assert_eq!(idx.get("a"), Some(&SessionType::Main));
-        assert_eq!(idx.get("b"), Some(&SessionType::Cron));
-        assert_eq!(idx.len(), 2);
-        assert!(openclaw_index(b"garbage").is_empty());
-    }
-
-    #[test]
-    fn topic_files_share_the_session_id() {
-        assert_eq!(openclaw_session_id(Path::new("/x/abc-topic-7.jsonl")), Some("abc"));
-        assert_eq!(openclaw_session_id(Path::new("/x/abc.jsonl")), Some("abc"));
     }
 
     #[test]

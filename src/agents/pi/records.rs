@@ -20,14 +20,14 @@ use memchr::memmem::Finder;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::json::{is_object, Blocks, StrOrSkip, Tokens};
-use super::mark::line_key;
+use crate::agents::json::{is_object, Blocks, StrOrSkip, Tokens};
+use crate::agents::mark::line_key;
 
 use crate::classify::{errors, models, tools};
+use crate::hash::fnv64;
 use crate::metrics::{
     Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
 };
-use crate::util::fnv64;
 
 /// Per-file context that outlives a run: what later lines need to know
 /// about earlier ones, and what lets a rewritten or forked file be read
@@ -136,7 +136,7 @@ impl<'s> Fork<'s> {
 pub fn entry_key(id: Option<&str>, ts: Option<&str>, line: &[u8]) -> u64 {
     match id {
         Some(id) => {
-            let mut h = crate::util::Fnv64::default();
+            let mut h = crate::hash::Fnv64::default();
             h.write(id.as_bytes());
             h.write(&[0]);
             h.write(ts.unwrap_or("").as_bytes());

@@ -11,36 +11,19 @@ use std::time::Instant;
 
 use fs2::FileExt;
 
+use crate::commands::human_bytes;
+use crate::commands::{Failure, OrExit};
 use crate::config::{Compression, Encoding, Settings, Temporality};
-use crate::discover::{self, Place};
 use crate::exit::Exit;
 use crate::export::encode::{self, ResourceInfo};
 use crate::export::http::{self, Target};
 use crate::metrics::{Counts, Series};
-use crate::scan::{self, ScanOptions};
+use crate::pipeline::batch;
+use crate::pipeline::count::{self as scan, ScanOptions};
+use crate::pipeline::discover::{self, Place};
+use crate::state::install_id;
 use crate::state::{Pending, State, StateDir};
-use crate::util::{human_bytes, now_unix_nano};
-use crate::{batch, identity};
-
-/// A failure with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    /// Exit code.
-    pub exit: Exit,
-    /// What went wrong and what to do.
-    pub error: anyhow::Error,
-}
-
-/// Attaches an exit code to errors.
-trait OrExit<T> {
-    fn or_exit(self, exit: Exit) -> Result<T, Failure>;
-}
-
-impl<T> OrExit<T> for anyhow::Result<T> {
-    fn or_exit(self, exit: Exit) -> Result<T, Failure> {
-        self.map_err(|error| Failure { exit, error })
-    }
-}
+use crate::time::now_unix_nano;
 
 /// What a run learned that `status.json` records.
 #[derive(Debug, Default)]
@@ -58,8 +41,8 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
     if info.locked {
         let dir = StateDir::new(&settings.state_dir);
         match &result {
-            Ok(exit) => crate::status::record(&dir, *exit, info.http_status, None),
-            Err(f) => crate::status::record(
+            Ok(exit) => crate::commands::status::record(&dir, *exit, info.http_status, None),
+            Err(f) => crate::commands::status::record(
                 &dir,
                 f.exit,
                 info.http_status,
@@ -127,7 +110,7 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         import_go_offsets(settings, &dir, &mut state);
     }
     let (install_id, stored) =
-        identity::load_or_create(&dir.install_id_path(), !dry_run).or_exit(Exit::Local)?;
+        install_id::load_or_create(&dir.install_id_path(), !dry_run).or_exit(Exit::Local)?;
     if !stored {
         eprintln!(
             "telemetron: no install id yet; showing a random one (the first real run creates and \
@@ -166,10 +149,10 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     // Records that agents copy across files are settled against the
     // table of what was counted before (loaded only when needed), file by
     // file in path order as the scan goes.
-    let today = crate::seen::day_of(now);
-    let mut seen: Option<crate::seen::Seen> = None;
+    let today = crate::state::claims::day_of(now);
+    let mut seen: Option<crate::state::claims::Seen> = None;
     let mut settled = Counts::default();
-    let mut settle_claims = |claims: crate::seen::Claims| {
+    let mut settle_claims = |claims: crate::state::claims::Claims| {
         let seen = seen.get_or_insert_with(|| {
             let mut recovered = Vec::new();
             let seen = dir.load_seen(state.promote_seen, &mut recovered);
@@ -178,7 +161,7 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
             }
             seen
         });
-        crate::seen::resolve(&claims, seen, &mut settled, today);
+        crate::state::claims::resolve(&claims, seen, &mut settled, today);
     };
     let mut scanned = if state.files_unloaded {
         scan::ScanOutput::default()
@@ -281,8 +264,8 @@ fn import_go_offsets(settings: &Settings, dir: &StateDir, state: &mut State) {
         sources.push((pack.to_string(), dir.dir.join(format!("{pack}.state.json"))));
     }
     for (pack, path) in sources {
-        let Some(offsets) = crate::legacy::read_offsets(&path) else { continue };
-        let imported = crate::legacy::imported_states(&pack, &offsets);
+        let Some(offsets) = crate::state::go_import::read_offsets(&path) else { continue };
+        let imported = crate::state::go_import::imported_states(&pack, &offsets);
         let n = imported.len();
         for (k, v) in imported {
             state.files.entry(k).or_insert(v);

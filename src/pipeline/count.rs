@@ -38,14 +38,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::discover::{self, Meta, SessionHint, Source};
-use crate::formats::{self, claude, codex, gemini, pi};
-use crate::metrics::{Counts, LineResult, Pack, Series, SessionType};
-use crate::read::{self, Limits};
-use crate::seen::Claims;
+use crate::agents::pi::records as pi;
+use crate::agents::{self, claude_code, codex, gemini_cli, Format};
+use crate::hash::{fnv64, Fnv64};
+use crate::metrics::{Counts, LineResult, Series, SessionType};
+use crate::pipeline::discover::{Meta, SessionHint, Source};
+use crate::sources::growing::{self, Limits};
 use crate::sources::identity::{self, Hasher, Prefix};
+use crate::state::claims::Claims;
 use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
-use crate::util::{fnv64, Fnv64};
 
 /// How long a vanished file's entry is kept (it may come back, e.g. a
 /// restored backup) before it is pruned. Totals are never pruned.
@@ -851,17 +852,21 @@ fn read_from(
     let mut claims = Claims::default();
     let parents = |path: &str| ctx.parent_entries(path);
     let outcome = {
-        let mut d = match src.pack {
-            Pack::ClaudeCode => formats::Deriver::Claude(claude::Deriver {
+        let format = agents::agent(src.pack).map_or(Format::Pi, |a| a.format);
+        let mut d = match format {
+            Format::Claude => agents::Deriver::Claude(claude_code::records::Deriver {
                 session_type,
                 state: &mut st.claude,
                 claims: &mut claims,
             }),
-            Pack::Codex => formats::Deriver::Codex(codex::Deriver { state: &mut st.codex }),
-            Pack::GeminiCli => {
-                formats::Deriver::Gemini(gemini::Deriver { session_type, state: &mut st.gemini })
+            Format::Codex => {
+                agents::Deriver::Codex(codex::records::Deriver { state: &mut st.codex })
             }
-            _ => formats::Deriver::Pi(pi::Deriver {
+            Format::Gemini => agents::Deriver::Gemini(gemini_cli::records::Deriver {
+                session_type,
+                state: &mut st.gemini,
+            }),
+            Format::Pi => agents::Deriver::Pi(pi::Deriver {
                 pack: src.pack,
                 session_type,
                 state: &mut st.pi,
@@ -873,7 +878,7 @@ fn read_from(
         // streams past, so no line is ever held whole.
         let chunk = ctx.opts.chunk_bytes;
         let limits = Limits { chunk, max_line: ctx.opts.max_line_bytes, squeeze_at: chunk };
-        read::read_lines_hashed(&mut reader, from, len, &limits, hasher.as_mut(), |line| {
+        growing::read_lines_hashed(&mut reader, from, len, &limits, hasher.as_mut(), |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
             let line = trim_leading_nuls(line);
@@ -978,7 +983,7 @@ fn session_type(src: &Source, indexes: &IndexCache) -> SessionType {
         SessionHint::Known(t) => *t,
         SessionHint::OpenclawIndex(dir) => {
             let idx = indexes.get(dir);
-            discover::openclaw_session_id(&src.path)
+            agents::openclaw::session_id(&src.path)
                 .and_then(|id| idx.get(id).copied())
                 .unwrap_or(SessionType::Main)
         }
@@ -999,7 +1004,7 @@ impl IndexCache {
         map.entry(dir.to_path_buf())
             .or_insert_with(|| {
                 let bytes = std::fs::read(dir.join("sessions.json")).unwrap_or_default();
-                Arc::new(discover::openclaw_index(&bytes))
+                Arc::new(agents::openclaw::index(&bytes))
             })
             .clone()
     }
@@ -1008,8 +1013,8 @@ impl IndexCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{Layout, Place};
     use crate::metrics::Pack;
+    use crate::pipeline::discover::{self, Layout, Place};
     use std::io::Write;
 
     const H: &str = r#"{"type":"session","version":3,"id":"S1","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/w"}"#;

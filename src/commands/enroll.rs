@@ -17,6 +17,11 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::cli;
+use crate::commands::Failure;
+use crate::exit::Exit;
+use crate::state::{self, install_id};
+use crate::{config, paths};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -123,7 +128,7 @@ pub fn enroll(endpoint: &str, req: &Request, timeout: Duration) -> anyhow::Resul
         if attempt == 2 {
             bail!("{endpoint}: enrollment failed twice ({retryable}); try again later");
         }
-        let jitter = crate::util::SplitMix64(crate::util::now_unix_nano()).below(500);
+        let jitter = crate::hash::SplitMix64(crate::time::now_unix_nano()).below(500);
         std::thread::sleep(Duration::from_millis(jitter));
     }
     unreachable!("the loop returns or bails")
@@ -158,6 +163,76 @@ pub fn write_token(path: &Path, token: &str) -> anyhow::Result<()> {
     crate::state::write_atomic(path, token.as_bytes())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o400))
         .with_context(|| format!("{}", path.display()))
+}
+
+/// Enrolls and stores the token; returns where it was written.
+pub fn enroll_and_store(
+    settings: &config::Settings,
+    url: &str,
+    pack: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::path::PathBuf, Failure> {
+    let config = |error| Failure { exit: Exit::Config, error };
+    let failed = |error| Failure { exit: Exit::ExportFailed, error };
+    let url = url.trim();
+    let plain = url.to_ascii_lowercase().starts_with("http://");
+    if plain && !settings.insecure_endpoint && !config::is_loopback_url(url) {
+        return Err(config(anyhow::anyhow!(
+            "enroll endpoint `{url}` uses plain http to a non-loopback host; use https"
+        )));
+    }
+    std::fs::create_dir_all(&settings.state_dir)
+        .map_err(|e| Failure { exit: Exit::Local, error: e.into() })?;
+    let dir = state::StateDir::new(&settings.state_dir);
+    let (install_id, _) = install_id::load_or_create(&dir.install_id_path(), true)
+        .map_err(|error| Failure { exit: Exit::Local, error })?;
+    let machine_id = local_machine_id().map_err(config)?;
+    let (os, arch) = os_arch();
+    let tier = settings.declared.iter().find(|(k, _)| k == "tier").map_or("external", |(_, v)| v);
+    let req = Request {
+        schema: "lowkey.enroll.v1",
+        install_id: &install_id,
+        machine_id: &machine_id,
+        os,
+        arch,
+        source: "telemetron-standalone",
+        telemetron_version: env!("CARGO_PKG_VERSION"),
+        pack,
+        tier,
+    };
+    let token = enroll(url, &req, settings.timeout).map_err(failed)?;
+    let path = token_path(settings, env);
+    write_token(&path, &token).map_err(|error| Failure { exit: Exit::Local, error })?;
+    Ok(path)
+}
+
+/// Where the token file is (configured, else beside the config file).
+pub fn token_path(
+    settings: &config::Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::path::PathBuf {
+    match &settings.token_file {
+        Some(p) => p.clone(),
+        None => {
+            let cfg = settings
+                .config_path
+                .clone()
+                .unwrap_or_else(|| paths::Defaults::for_user(&settings.home, env).config_file);
+            cfg.parent().map(|d| d.join("token")).unwrap_or_else(|| "token".into())
+        }
+    }
+}
+
+/// Runs `telemetron enroll`.
+pub fn enroll_command(
+    args: &cli::EnrollArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Exit, Failure> {
+    let settings = config::Settings::resolve(&args.common, env)
+        .map_err(|error| Failure { exit: Exit::Config, error })?;
+    let path = enroll_and_store(&settings, &args.enroll_endpoint, &args.pack, env)?;
+    eprintln!("telemetron: enrolled; token written to {} (mode 0400)", path.display());
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

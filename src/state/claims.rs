@@ -27,8 +27,8 @@
 
 use std::collections::HashMap;
 
+use crate::hash::fnv64;
 use crate::metrics::{Counts, ModelRef, Pack, Series, TokenType};
-use crate::util::fnv64;
 
 /// Entries not seen for this many days are dropped.
 pub const KEEP_DAYS: u16 = 45;

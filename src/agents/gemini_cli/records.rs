@@ -12,13 +12,13 @@
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::json::{is_object, Block, StrOrSkip, Tokens};
-use super::pi::StoredModel;
+use crate::agents::json::{is_object, Block, StrOrSkip, Tokens};
+use crate::agents::pi::records::StoredModel;
 use crate::classify::{errors, models, tools};
+use crate::hash::fnv64;
 use crate::metrics::{
     Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
 };
-use crate::util::fnv64;
 
 /// Per-file context kept between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

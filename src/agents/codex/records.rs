@@ -11,14 +11,14 @@
 
 use serde::Deserialize;
 
-use super::json::{is_object, StrOrSkip, Tokens};
-use super::mark::{line_key, Mark};
-use super::pi::StoredModel;
+use crate::agents::json::{is_object, StrOrSkip, Tokens};
+use crate::agents::mark::{line_key, Mark};
+use crate::agents::pi::records::StoredModel;
 use crate::classify::{errors, models, tools};
+use crate::hash::fnv64;
 use crate::metrics::{
     Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
 };
-use crate::util::fnv64;
 
 /// Per-file context kept between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn the_prefilter_never_changes_a_count_on_the_fixtures() {
-        let lines = crate::formats::fixture_lines(".codex");
+        let lines = crate::agents::fixture_lines(".codex");
         assert!(lines.len() > 20);
         let run = |filtered: bool| {
             let mut st = CodexState::default();

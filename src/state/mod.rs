@@ -14,6 +14,10 @@
 //!
 //! A third file, `telemetron.lock`, is only ever locked, never written.
 
+pub mod claims;
+pub mod go_import;
+pub mod install_id;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -21,10 +25,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::formats::claude::ClaudeState;
-use crate::formats::codex::CodexState;
-use crate::formats::gemini::GeminiState;
-use crate::formats::pi::PiState;
+use crate::agents::claude_code::records::ClaudeState;
+use crate::agents::codex::records::CodexState;
+use crate::agents::gemini_cli::records::GeminiState;
+use crate::agents::pi::records::PiState;
 use crate::metrics::SeriesKey;
 
 /// Version of the files written by this build.
@@ -104,7 +108,7 @@ pub struct Unchanged {
 /// A fingerprint of the session files found: every path with its device,
 /// inode, size and modification time.
 pub fn sources_fingerprint<'a>(found: impl Iterator<Item = (&'a [u8], [u64; 4])>) -> u64 {
-    let mut h = crate::util::Fnv64::default();
+    let mut h = crate::hash::Fnv64::default();
     for (path, meta) in found {
         h.write(path);
         h.write(&[0]);
@@ -525,7 +529,7 @@ impl StateDir {
         self.dir.join("files.bak.json")
     }
 
-    /// The seen table (records counted across files; see [`crate::seen`]).
+    /// The seen table (records counted across files; see [`crate::state::claims`]).
     pub fn seen_path(&self) -> PathBuf {
         self.dir.join("seen.bin")
     }
@@ -545,8 +549,8 @@ impl StateDir {
     /// table is empty; an unusable one is reported (in `recovered`) and
     /// replaced by its backup or an empty table, so that at worst copies
     /// of old records are counted again, never a run lost.
-    pub fn load_seen(&self, next: bool, recovered: &mut Vec<String>) -> crate::seen::Seen {
-        use crate::seen::Seen;
+    pub fn load_seen(&self, next: bool, recovered: &mut Vec<String>) -> crate::state::claims::Seen {
+        use crate::state::claims::Seen;
         let mut paths = vec![self.seen_path(), self.seen_backup_path()];
         if next {
             paths.insert(0, self.seen_next_path());
@@ -582,7 +586,11 @@ impl StateDir {
     }
 
     /// Durably writes the seen table of the batch `seq` about to be sent.
-    pub fn write_seen_next(&self, seen: &crate::seen::Seen, seq: u64) -> anyhow::Result<()> {
+    pub fn write_seen_next(
+        &self,
+        seen: &crate::state::claims::Seen,
+        seq: u64,
+    ) -> anyhow::Result<()> {
         write_atomic(&self.seen_next_path(), &seen.encode(seq))
     }
 

@@ -90,10 +90,7 @@ pub fn map(text: &str) -> Option<Mapped> {
                 "{name}.flush_interval/scan_interval ignored: each scheduled run scans and sends once"
             ));
         }
-        match name {
-            "openclaw" => packs.openclaw = Some(p),
-            _ => packs.roundhouse = Some(p),
-        }
+        packs.insert(name.to_string(), p);
     }
     if let Some(mode) = &go.mode {
         notes.push(format!(
@@ -178,7 +175,7 @@ openclaw:
         let m = map(GO).unwrap();
         assert_eq!(m.config.endpoint.as_deref(), Some("https://ingest.example/v1/metrics"));
         assert_eq!(m.config.token_file, Some(PathBuf::from("/etc/telemetron/token")));
-        let oc = m.config.packs.unwrap().openclaw.unwrap();
+        let oc = m.config.packs.unwrap().remove("openclaw").unwrap();
         assert_eq!(
             oc.paths,
             Some(vec![PathBuf::from("/home/agent/.openclaw/agents/main/sessions")])

@@ -1,6 +1,4 @@
-//! Small helpers shared by several stages.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Hashes kept across runs and builds (FNV-1a) and a seedable generator.
 
 /// 64-bit FNV-1a. Used for file fingerprints and dedupe keys kept in the
 /// state file, where the hash must stay the same across builds and Rust
@@ -35,50 +33,6 @@ impl Fnv64 {
     pub fn finish(&self) -> u64 {
         self.0
     }
-}
-
-/// Nanoseconds since the Unix epoch, now.
-pub fn now_unix_nano() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
-
-/// Formats a byte count for people (`1.5 MiB`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's
-/// civil-from-days algorithm, for dates from 1970 on).
-pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + u64::from(m <= 2), m, d)
-}
-
-/// Formats Unix nanoseconds as an RFC 3339 UTC timestamp (second
-/// precision), for messages and `status`.
-pub fn rfc3339(unix_nano: u64) -> String {
-    let secs = unix_nano / 1_000_000_000;
-    let (y, m, d) = civil_from_days(secs / 86_400);
-    let rem = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// SplitMix64: a tiny, fast, seedable generator. Not for secrets (the
@@ -124,22 +78,9 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_767_225_600_000_000_000), "2026-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
     fn splitmix_is_reproducible_and_in_range() {
         let (mut a, mut b) = (SplitMix64(7), SplitMix64(7));
         assert_eq!(a.next_u64(), b.next_u64());
         assert!((0..1000).all(|_| a.below(10) < 10));
-    }
-
-    #[test]
-    fn human_bytes_units() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 }

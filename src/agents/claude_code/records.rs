@@ -5,7 +5,7 @@
 //! block) sharing `message.id` and `requestId`, the early ones with partial
 //! `output_tokens`; resumed, forked and sidechain files copy earlier lines
 //! verbatim. So this parser counts nothing that can be copied: it files
-//! claims ([`crate::seen::Claims`]) that are settled across files and runs
+//! claims ([`crate::state::claims::Claims`]) that are settled across files and runs
 //! after the scan. It counts directly only what has no id (a prompt or a
 //! response without one).
 
@@ -14,10 +14,10 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde::Deserialize;
 
-use super::json::{is_object, Blocks, Flag, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, Blocks, Flag, StrOrSkip, Tokens};
 use crate::classify::{errors, models, tools};
 use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType};
-use crate::seen::{self, Claims, Response};
+use crate::state::claims::{self, Claims, Response};
 
 /// Per-file context kept between runs: the sessions this file already
 /// filed a start for (hashes; a file normally holds one).
@@ -89,7 +89,7 @@ struct Usage {
     cache_read_input_tokens: Tokens,
 }
 
-/// Key kinds of [`seen::key`].
+/// Key kinds of [`claims::key`].
 const SESSION: u8 = b's';
 const PROMPT: u8 = b'u';
 const TOOL: u8 = b't';
@@ -196,7 +196,7 @@ impl Deriver<'_> {
     /// counted as it is.
     fn once(&mut self, kind: u8, id: Option<&str>, series: Series, counts: &mut Counts) {
         match id {
-            Some(id) => self.claims.once(seen::key(kind, &[id]), series),
+            Some(id) => self.claims.once(claims::key(kind, &[id]), series),
             None => counts.incr(series),
         }
     }
@@ -211,7 +211,7 @@ impl Deriver<'_> {
         } else {
             ""
         };
-        let k = seen::key(SESSION, &[sid, agent]);
+        let k = claims::key(SESSION, &[sid, agent]);
         if self.state.sessions.contains(&k) {
             return;
         }
@@ -303,12 +303,12 @@ impl Deriver<'_> {
         let Some(id) = msg.id.0.as_deref().filter(|i| !i.is_empty()) else {
             // No id to recognise copies by: counted as it is.
             counts.incr(turn);
-            seen::add_usage(counts, pack, model, usage);
+            claims::add_usage(counts, pack, model, usage);
             return;
         };
-        let req = rec.request_id.0.as_deref().map_or(0, |r| seen::key(REQUEST, &[r]) as u32);
+        let req = rec.request_id.0.as_deref().map_or(0, |r| claims::key(REQUEST, &[r]) as u32);
         self.claims.response(Response {
-            msg: seen::key(MESSAGE, &[id]),
+            msg: claims::key(MESSAGE, &[id]),
             req,
             sidechain,
             usage,
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn the_prefilter_never_changes_a_count_on_the_fixtures() {
-        let lines = super::super::fixture_lines(".claude");
+        let lines = crate::agents::fixture_lines(".claude");
         let run = |filtered: bool| {
             let mut st = ClaudeState::default();
             let mut claims = Claims::default();

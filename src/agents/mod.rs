@@ -1,0 +1,159 @@
+//! The agents telemetron reads, one folder each: where the agent keeps its
+//! sessions (`mod.rs`), how its records count (`records.rs`, bytes in,
+//! counts out, no I/O) and its tool table (`tools.rs`). [`REGISTRY`] is the
+//! one list the pipeline iterates; adding an agent is one folder plus one
+//! line there.
+//!
+//! OpenClaw and roundhouse write pi's format: their folders hold only
+//! where they live, and count with [`pi::records`].
+
+pub mod claude_code;
+pub mod codex;
+pub mod gemini_cli;
+pub mod json;
+pub mod mark;
+pub mod openclaw;
+pub mod pi;
+pub mod roundhouse;
+
+use std::path::{Path, PathBuf};
+
+use crate::metrics::{Pack, ToolClass};
+use crate::pipeline::discover::{Place, SessionHint};
+
+/// An environment lookup (`std::env::var`, or a test's map).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// What the pipeline knows of one agent.
+pub struct Agent {
+    /// Its pack: the `pack` attribute of everything it counts.
+    pub pack: Pack,
+    /// The record format its files hold.
+    pub format: Format,
+    /// Its default places, given the home directory and an environment
+    /// lookup (the agent's own variables).
+    pub places: fn(&Path, &Env<'_>) -> Vec<Place>,
+    /// True for a file name under its places that is one of its
+    /// transcripts (beyond [`crate::pipeline::discover::is_transcript_name`]).
+    pub accepts: fn(&str) -> bool,
+    /// How a found file's session type is decided.
+    pub session_hint: fn(&Place, &Path) -> SessionHint,
+    /// Its built-in tools.
+    pub tools: &'static [(&'static str, ToolClass)],
+    /// True if it names MCP tools `<server>__<tool>` with no `mcp` prefix.
+    pub mcp_bare_names: bool,
+}
+
+/// Record formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// pi's JSONL (pi, OpenClaw, roundhouse).
+    Pi,
+    /// Claude Code's JSONL.
+    Claude,
+    /// Codex rollouts.
+    Codex,
+    /// Gemini CLI chats.
+    Gemini,
+}
+
+/// Every agent, in the order packs are listed and configured.
+pub const REGISTRY: &[Agent] = &[
+    openclaw::AGENT,
+    roundhouse::AGENT,
+    pi::AGENT,
+    claude_code::AGENT,
+    codex::AGENT,
+    gemini_cli::AGENT,
+];
+
+/// The agent of a pack (`None` for telemetron's own pack).
+pub fn agent(pack: Pack) -> Option<&'static Agent> {
+    REGISTRY.iter().find(|a| a.pack == pack)
+}
+
+/// Every file name [`crate::pipeline::discover::is_transcript_name`]
+/// accepts.
+pub(crate) fn any_transcript(_name: &str) -> bool {
+    true
+}
+
+/// A directory from an agent's environment variable, if set and not blank.
+pub(crate) fn env_dir(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<PathBuf> {
+    env(var).filter(|v| !v.trim().is_empty()).map(PathBuf::from)
+}
+
+use crate::metrics::{Counts, LineResult};
+
+/// A parser for one file, whichever its format.
+pub enum Deriver<'s> {
+    /// pi, OpenClaw, roundhouse.
+    Pi(pi::records::Deriver<'s>),
+    /// Claude Code.
+    Claude(claude_code::records::Deriver<'s>),
+    /// Codex CLI.
+    Codex(codex::records::Deriver<'s>),
+    /// Gemini CLI.
+    Gemini(gemini_cli::records::Deriver<'s>),
+}
+
+impl Deriver<'_> {
+    /// Counts one complete line (without its terminator) and says how it
+    /// was classified.
+    pub fn line(&mut self, line: &[u8], counts: &mut Counts) -> LineResult {
+        match self {
+            Deriver::Pi(d) => d.line(line, counts),
+            Deriver::Claude(d) => d.line(line, counts),
+            Deriver::Codex(d) => d.line(line, counts),
+            Deriver::Gemini(d) => d.line(line, counts),
+        }
+    }
+}
+
+/// Every line of the fixture homes' files under `dir` (e.g. `.claude`).
+#[cfg(test)]
+pub(crate) fn fixture_lines(dir: &str) -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    for base in ["demo-home", "demo-later"] {
+        let mut stack = vec![root.join(base).join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let b = std::fs::read(&p).unwrap();
+                    out.extend(b.split(|c| *c == b'\n').map(<[u8]>::to_vec));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_pack_but_telemetrons_own_has_exactly_one_agent() {
+        for pack in Pack::ALL {
+            let n = REGISTRY.iter().filter(|a| a.pack == *pack).count();
+            let want = usize::from(*pack != Pack::Telemetron);
+            assert_eq!(n, want, "{pack:?}");
+        }
+    }
+
+    #[test]
+    fn every_agent_has_a_place_and_a_tool_table() {
+        let home = Path::new("/home/u");
+        for a in REGISTRY {
+            let places = (a.places)(home, &|_| None);
+            assert!(!places.is_empty(), "{:?}", a.pack);
+            assert!(places.iter().all(|p| p.pack == a.pack && p.root.starts_with(home)));
+            assert!(!a.tools.is_empty(), "{:?}", a.pack);
+        }
+    }
+}
