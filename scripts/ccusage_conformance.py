@@ -41,6 +41,16 @@ EXPECTED = {
     ("claude_code", "claude-sonnet-4-5", "cache_write"): -100,
     ("claude_code", "claude-sonnet-4-5", "cache_read"): -2000,
     ("claude_code", "claude-sonnet-4-5", "output"): -120,
+    # ccusage 20.0.24 does not read Codex's compressed rollouts
+    # (`rollout-*.jsonl.zst`; its binary has no zstd decoder). The fixture's
+    # archived_sessions/...-cx-old.jsonl.zst holds one turn of gpt-5-codex
+    # (input 300 of which 100 cached, output 80 of which 20 reasoning);
+    # telemetron counts it. (Its sessions/...-cx-0003.jsonl.zst is a copy
+    # of a plain rollout and counts nothing more.)
+    ("codex", "gpt-5-codex", "input"): 200,
+    ("codex", "gpt-5-codex", "cache_read"): 100,
+    ("codex", "gpt-5-codex", "output"): 60,
+    ("codex", "gpt-5-codex", "reasoning"): 20,
 }
 
 

@@ -40,6 +40,9 @@ pub struct Agent {
     pub session_hint: fn(&Place, &Path) -> SessionHint,
     /// Its built-in tools.
     pub tools: &'static [(&'static str, ToolClass)],
+    /// True if it also keeps transcripts compressed (`*.jsonl.zst`), read
+    /// whole ([`crate::sources::compressed`]).
+    pub compressed: bool,
     /// True if it names MCP tools `<server>__<tool>` with no `mcp` prefix.
     pub mcp_bare_names: bool,
 }

@@ -43,6 +43,7 @@ use crate::agents::{self, claude_code, codex, gemini_cli, Format};
 use crate::hash::{fnv64, Fnv64};
 use crate::metrics::{Counts, LineResult, Series, SessionType};
 use crate::pipeline::discover::{Meta, SessionHint, Source};
+use crate::sources::compressed;
 use crate::sources::growing::{self, Limits};
 use crate::sources::identity::{self, Hasher, Prefix};
 use crate::state::claims::Claims;
@@ -370,7 +371,7 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
             adopt(&mut st, &sources[i], ctx);
             let pred = results[i].begin.as_ref().and_then(|b| b.pred.clone());
             let begin = Begin { from: at, known, pred, kind: Kind::Resume };
-            read_from(&sources[i], &File::open(&sources[i].path)?, begin, st, ctx, &ctx.known, None)
+            read_from(&sources[i], &open(&sources[i])?, begin, st, ctx, &ctx.known, None)
         });
         match again {
             Ok(mut r) => {
@@ -409,13 +410,17 @@ fn shared_until(a: &Source, ra: &FileScan, b: &Source, rb: &FileScan) -> io::Res
     }
     // Where both started from the same bytes, only what follows is read.
     let start = if ba.from == bb.from && ba.known == bb.known { ba.from.min(limit) } else { 0 };
-    let (fa, fb) = (File::open(&a.path)?, File::open(&b.path)?);
+    let (fa, fb) = (open(a)?, open(b)?);
     let mut line_end = start;
     let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     let mut at = start;
     while at < limit {
         let want = x.len().min((limit - at) as usize);
-        let n = read_full_at(&fa, &mut x[..want], at)?.min(read_full_at(&fb, &mut y[..want], at)?);
+        let n = read_full_at(&fa.file, &mut x[..want], at)?.min(read_full_at(
+            &fb.file,
+            &mut y[..want],
+            at,
+        )?);
         let same = x[..n].iter().zip(&y[..n]).position(|(p, q)| p != q).unwrap_or(n);
         if let Some(nl) = memchr::memrchr(b'\n', &x[..same]) {
             line_end = at + nl as u64 + 1;
@@ -456,8 +461,7 @@ fn state_at(src: &Source, r: &FileScan, at: u64, ctx: &Ctx) -> io::Result<(Prefi
     }
     // Read it again up to `at`, counting nothing.
     let start = start_state(src, &key_of(&src.path), begin, ctx);
-    let file = File::open(&src.path)?;
-    let part = read_from(src, &file, begin.clone(), start, ctx, &ctx.known, Some(at))?;
+    let part = read_from(src, &open(src)?, begin.clone(), start, ctx, &ctx.known, Some(at))?;
     let st = part.state.ok_or_else(|| io::Error::other("not scanned"))?;
     if st.offset != at {
         return Err(io::Error::other("changed while being read (shorter than its own state)"));
@@ -504,7 +508,7 @@ fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], 
         }
         let Some(begin) = results[i].begin.clone() else { continue };
         let start = start_state(&sources[i], &keys[i], &begin, ctx);
-        let again = File::open(&sources[i].path)
+        let again = open(&sources[i])
             .and_then(|f| read_from(&sources[i], &f, begin, start, ctx, &marks, None));
         results[i] = again.unwrap_or_else(|e| FileScan {
             warning: Some(read_warning(&sources[i].path, &e)),
@@ -598,16 +602,36 @@ fn scan_file(src: &Source, key: &str, ctx: &Ctx) -> FileScan {
         }
         return out;
     }
-    let scanned = File::open(&src.path).and_then(|file| {
-        let meta = Meta::of(&file.metadata()?);
-        let begin = decide(key, own, &file, &meta, ctx)?;
+    let scanned = open(src).and_then(|opened| {
+        let meta = Meta::of(&opened.file.metadata()?);
+        let begin = decide(key, own, &opened.file, &meta, ctx)?;
         let start = start_state(src, key, &begin, ctx);
-        read_from(src, &file, begin, start, ctx, &ctx.known, None)
+        read_from(src, &opened, begin, start, ctx, &ctx.known, None)
     });
     scanned.unwrap_or_else(|e| FileScan {
         warning: Some(read_warning(&src.path, &e)),
         ..FileScan::default()
     })
+}
+
+/// A source opened for reading: the file itself, or the content of a
+/// compressed file ([`compressed`]) with that file's own stat, which its
+/// state records (so an unchanged archive is not decompressed again).
+struct Opened {
+    /// What is read.
+    file: File,
+    /// The compressed file's stat, for a compressed source.
+    stat: Option<Meta>,
+}
+
+/// Opens a source for reading.
+fn open(src: &Source) -> io::Result<Opened> {
+    if compressed::is_compressed(&src.path) {
+        let stat = Meta::of(&std::fs::metadata(&src.path)?);
+        Ok(Opened { file: compressed::open_whole(&src.path)?, stat: Some(stat) })
+    } else {
+        Ok(Opened { file: File::open(&src.path)?, stat: None })
+    }
 }
 
 /// Decides where a file that may have changed is read from.
@@ -826,13 +850,14 @@ fn adopt(st: &mut FileState, src: &Source, ctx: &Ctx) {
 /// counts what it holds.
 fn read_from(
     src: &Source,
-    file: &File,
+    opened: &Opened,
     begin: Begin,
     mut st: FileState,
     ctx: &Ctx,
     marks: &pi::KnownSessions,
     limit: Option<u64>,
 ) -> io::Result<FileScan> {
+    let file = &opened.file;
     let meta = Meta::of(&file.metadata()?);
     let from = begin.from;
     let mut hasher = match begin.kind {
@@ -898,10 +923,12 @@ fn read_from(
     }
     st.lines += outcome.lines + outcome.oversized;
     st.offset = outcome.end;
-    st.dev = meta.dev;
-    st.ino = meta.ino;
-    st.size = meta.size;
-    st.mtime_ns = meta.mtime_ns;
+    // A compressed source records its own stat, not its content's.
+    let stat = opened.stat.unwrap_or(meta);
+    st.dev = stat.dev;
+    st.ino = stat.ino;
+    st.size = stat.size;
+    st.mtime_ns = stat.mtime_ns;
     let mut head = vec![0u8; (HEAD_LEN as u64).min(st.offset) as usize];
     let n = read_full_at(file, &mut head, 0)?;
     if n < head.len() {

@@ -132,6 +132,12 @@ pub fn is_transcript_name(name: &str) -> bool {
         || name.contains(".jsonl.deleted."))
 }
 
+/// True for the name of a compressed transcript: a live transcript's name
+/// followed by `.zst` (Codex compresses older rollouts so).
+pub fn is_compressed_transcript_name(name: &str) -> bool {
+    name.strip_suffix(".zst").is_some_and(is_transcript_name)
+}
+
 /// The default places of a pack, given the home directory and an
 /// environment lookup (the agents' own variables): its agent's `places`.
 pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
@@ -184,7 +190,10 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             }
             continue;
         }
-        if !is_transcript_name(name) || !(place.agent().accepts)(name) {
+        let agent = place.agent();
+        let named =
+            is_transcript_name(name) || (agent.compressed && is_compressed_transcript_name(name));
+        if !named || !(agent.accepts)(name) {
             continue;
         }
         // A symlink is followed to its target (a dangling one is skipped);
@@ -232,6 +241,10 @@ mod tests {
             ".hidden.jsonl",
         ] {
             assert!(!is_transcript_name(name), "{name}");
+        }
+        assert!(is_compressed_transcript_name("rollout-1.jsonl.zst"));
+        for name in ["a.zst", "a.jsonl.tmp.zst", ".a.jsonl.zst", "a.jsonl.zst.part", "a.json.zst"] {
+            assert!(!is_compressed_transcript_name(name), "{name}");
         }
     }
 

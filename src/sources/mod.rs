@@ -2,5 +2,6 @@
 //! byte offset ([`growing`]), and how a source is recognised across runs
 //! whatever its path or inode ([`identity`]).
 
+pub mod compressed;
 pub mod growing;
 pub mod identity;

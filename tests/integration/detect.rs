@@ -30,8 +30,8 @@ fn it_lists_every_pack_place_with_file_counts() {
             "roundhouse ~/.roundhouse/subagents 1 file(s)",
             "pi ~/.pi/agent/sessions 1 file(s)",
             "claude_code ~/.claude/projects 3 file(s)",
-            "codex ~/.codex/sessions 3 file(s)",
-            "codex ~/.codex/archived_sessions 1 file(s)",
+            "codex ~/.codex/sessions 4 file(s)",
+            "codex ~/.codex/archived_sessions 2 file(s)",
             "gemini_cli ~/.gemini/tmp/CANARY-proj/chats 2 file(s)",
         ]
     );

@@ -384,3 +384,111 @@ fn a_fork_counts_only_what_it_adds() {
         check("a fork", pack, h.delivered(), want);
     }
 }
+
+/// Writes `body` zstd-compressed at `rel` (as Codex archives a rollout).
+fn write_zst(h: &Home, rel: &str, body: &str) {
+    let z = ruzstd::encoding::compress_to_vec(
+        body.as_bytes(),
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    let p = h.path(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, z).unwrap();
+}
+
+/// Codex's compressed rollouts (`*.jsonl.zst`) are read whole and are what
+/// they hold: a rollout compressed after it was counted adds nothing, one
+/// that grew before it was compressed adds its growth, an archive found
+/// first counts in full, and an archive beside its rollout counts once.
+#[test]
+fn codex_compressed_rollouts_count_once() {
+    let c = case("codex");
+    let body = read(c.file);
+    let r1 = record(&c, 1);
+    let grown = format!("{body}{r1}");
+    let one = untouched(&c, &[(c.at, &body)]);
+    let with_r1 = untouched(&c, &[(c.at, &grown)]);
+    let zat = format!("{}.zst", c.at);
+
+    // Counted, then compressed in place (the rollout goes).
+    let h = Home::with(&c, &[(c.at, &body)]);
+    h.scan();
+    write_zst(&h, &zat, &body);
+    std::fs::remove_file(h.path(c.at)).unwrap();
+    h.scan();
+    check("compressed after it was counted", "codex", h.delivered(), one.clone());
+    // Then moved to the archive, still compressed.
+    let archived = format!("{}.zst", elsewhere(&c));
+    std::fs::create_dir_all(h.path(c.other_dir)).unwrap();
+    std::fs::rename(h.path(&zat), h.path(&archived)).unwrap();
+    h.scan();
+    check("a compressed rollout archived", "codex", h.delivered(), one.clone());
+
+    // Grown, then compressed before the next scan: only the growth counts.
+    let h = Home::with(&c, &[(c.at, &body)]);
+    h.scan();
+    write_zst(&h, &zat, &grown);
+    std::fs::remove_file(h.path(c.at)).unwrap();
+    h.scan();
+    check("grown, then compressed", "codex", h.delivered(), with_r1.clone());
+
+    // Found compressed on the first run (a machine set up after the
+    // compression): counted in full.
+    let h = Home::with(&c, &[]);
+    write_zst(&h, &zat, &body);
+    h.scan();
+    check("an archive found first", "codex", h.delivered(), one.clone());
+
+    // Caught between the compression and the delete: both at once, then
+    // the rollout goes; and a rollout that outlives its archive and grows.
+    let h = Home::with(&c, &[(c.at, &body)]);
+    write_zst(&h, &zat, &body);
+    h.scan();
+    check("a rollout and its archive", "codex", h.delivered(), one.clone());
+    std::fs::remove_file(h.path(c.at)).unwrap();
+    h.scan();
+    check("a rollout and its archive, then the delete", "codex", h.delivered(), one.clone());
+    let h = Home::with(&c, &[(c.at, &body)]);
+    write_zst(&h, &zat, &body);
+    h.scan();
+    h.append(c.at, &r1);
+    h.scan();
+    check("a rollout that grows beside its archive", "codex", h.delivered(), with_r1);
+}
+
+/// An archive is decompressed when it changes, not on every run; a damaged
+/// one is reported by name, read again once it changes, and never stops the
+/// other sources.
+#[test]
+fn an_unchanged_archive_is_not_read_again_and_a_damaged_one_stops_nothing() {
+    let c = case("codex");
+    let body = read(c.file);
+    let zat = format!("{}.zst", c.at);
+    let other_at = ".codex/sessions/2026/11/05/rollout-2026-11-05T12-00-00-CANARY-cx-0003.jsonl";
+    let other = read(c.other);
+    let h = Home::with(&c, &[(other_at, &other)]);
+    write_zst(&h, &zat, &body);
+    h.scan();
+    let after_first = h.delivered();
+    // Damaged behind telemetron's back, but with the same size and mtime:
+    // an unchanged archive is not opened, so nothing is noticed.
+    let p = h.path(&zat);
+    let meta = std::fs::metadata(&p).unwrap();
+    std::fs::write(&p, vec![b'#'; meta.len() as usize]).unwrap();
+    let mtime = std::fs::File::open(&p).unwrap();
+    mtime.set_modified(meta.modified().unwrap()).unwrap();
+    let run = h.env.scan(&["--endpoint", h.rx.url.as_str()]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("zst"), "{}", run.stderr);
+    // Changed: read, found damaged, reported; the other source still counts.
+    std::fs::write(&p, b"\x28\xb5\x2f\xfd damaged").unwrap();
+    h.append(other_at, &record(&c, 7));
+    let run = h.env.scan(&["--endpoint", h.rx.url.as_str()]);
+    assert!(run.stderr.contains("not a valid zstd file"), "{}", run.stderr);
+    assert!(run.stderr.contains("rollout-2026-11-05T10-00-00-"), "names the file: {}", run.stderr);
+    let got = h.delivered();
+    let prompts = |m: &BTreeMap<String, i64>| -> i64 {
+        m.iter().filter(|(k, _)| k.starts_with("pack.user.prompt")).map(|(_, v)| v).sum()
+    };
+    assert_eq!(prompts(&got), prompts(&after_first) + 1, "the other rollout's new prompt");
+}

@@ -4,7 +4,8 @@
 //! back up and restore (the backup may be older than the file), atomic
 //! rewrite that grows, truncate and write another session, move to another
 //! directory or archive, rename, delete, a pi-format session copied into
-//! another pi-format pack's place) and scans, checked after every scan
+//! another pi-format pack's place, a Codex rollout compressed to
+//! `*.jsonl.zst`, kept beside it or not) and scans, checked after every scan
 //! against an oracle over every counted metric.
 //!
 //! The oracle is the rule: after any sequence, everything counted
@@ -121,6 +122,8 @@ struct Model {
     files: BTreeMap<String, Disk>,
     /// Backups outside the places.
     backups: Vec<(String, Disk)>,
+    /// Compressed copies (`*.jsonl.zst`, Codex), which never change.
+    archives: BTreeMap<String, Disk>,
     /// telemetron's side: positions, seen table, everything counted.
     state: BTreeMap<String, FileState>,
     seen: Seen,
@@ -409,6 +412,32 @@ impl Model {
                 self.log.push(format!("copy {rel} -> {other} (other pack)"));
                 return;
             }
+            // Codex compresses a rollout (`zstd`): the archive appears
+            // beside it, and mostly the rollout then goes.
+            90..=94 if pack == Pack::Codex && d.partial.is_none() => {
+                let archive = format!("{rel}.zst");
+                let z = ruzstd::encoding::compress_to_vec(
+                    self.bytes(&d).as_bytes(),
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                );
+                std::fs::write(self.path(&archive), z).unwrap();
+                self.archives.insert(archive, d);
+                if self.rng.chance(70) {
+                    std::fs::remove_file(self.path(&rel)).unwrap();
+                    self.files.remove(&rel);
+                    "compress, and delete"
+                } else {
+                    "compress, and keep"
+                }
+            }
+            95..=96 if !self.archives.is_empty() => {
+                let names: Vec<String> = self.archives.keys().cloned().collect();
+                let archive = names[self.rng.below(names.len() as u64) as usize].clone();
+                std::fs::remove_file(self.path(&archive)).unwrap();
+                self.archives.remove(&archive);
+                self.log.push(format!("delete {archive}"));
+                return;
+            }
             _ => return,
         };
         self.log.push(format!("{what} {rel}"));
@@ -426,7 +455,7 @@ impl Model {
         for (k, v) in out {
             *self.delivered.entry(k).or_default() += v;
         }
-        for d in self.files.values() {
+        for d in self.files.values().chain(self.archives.values()) {
             let s = &mut self.sessions[d.session];
             s.counted = s.counted.max(d.n);
         }
@@ -528,6 +557,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         sessions: Vec::new(),
         files: BTreeMap::new(),
         backups: Vec::new(),
+        archives: BTreeMap::new(),
         state: BTreeMap::new(),
         seen: Seen::default(),
         delivered: BTreeMap::new(),

@@ -1,4 +1,5 @@
-//! Codex CLI: rollout JSONL files, one per session.
+//! Codex CLI: rollout JSONL files, one per session, under `sessions/` and
+//! `archived_sessions/`; older ones compressed with zstd.
 
 pub mod records;
 pub mod tools;
@@ -17,6 +18,7 @@ pub const AGENT: Agent = Agent {
     accepts,
     session_hint,
     tools: tools::TOOLS,
+    compressed: true,
     mcp_bare_names: true,
 };
 
@@ -29,9 +31,9 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
     ]
 }
 
-/// Codex names its rollouts `rollout-*.jsonl` (other `*.jsonl` in
-/// `~/.codex`, such as `history.jsonl`, hold prompt text and are never
-/// read).
+/// Codex names its rollouts `rollout-*.jsonl`, and compresses older ones
+/// to `rollout-*.jsonl.zst` (other `*.jsonl` in `~/.codex`, such as
+/// `history.jsonl`, hold prompt text and are never read).
 fn accepts(name: &str) -> bool {
     name.starts_with("rollout-")
 }

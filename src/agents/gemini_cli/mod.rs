@@ -17,6 +17,7 @@ pub const AGENT: Agent = Agent {
     accepts: crate::agents::any_transcript,
     session_hint,
     tools: tools::TOOLS,
+    compressed: false,
     mcp_bare_names: true,
 };
 
