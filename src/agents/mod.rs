@@ -43,8 +43,26 @@ pub struct Agent {
     /// True if it also keeps transcripts compressed (`*.jsonl.zst`), read
     /// whole ([`crate::sources::compressed`]).
     pub compressed: bool,
+    /// Its SQLite store, if it keeps sessions in one
+    /// ([`crate::pipeline::stores`]).
+    pub store: Option<&'static Store>,
     /// True if it names MCP tools `<server>__<tool>` with no `mcp` prefix.
     pub mcp_bare_names: bool,
+}
+
+/// Where and how an agent keeps sessions in SQLite: a table of pi-format
+/// records, one partition per session.
+pub struct Store {
+    /// The database's file name: a file of that name found under one of
+    /// the agent's places (or named as a place) is read as a store.
+    pub file_name: &'static str,
+    /// The databases of one of its default places.
+    pub databases: fn(&Place) -> Vec<PathBuf>,
+    /// The records' table.
+    pub table: crate::sources::sqlite::KeysetTable,
+    /// Session types by session id, read from the store's own tables.
+    pub session_types:
+        fn(&rusqlite::Connection) -> rusqlite::Result<crate::pipeline::stores::SessionTypes>,
 }
 
 /// Record formats.

@@ -67,6 +67,10 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
                     let files = discover::discover(&[tree]).sources.len();
                     out.push(Found { pack: pack.as_str().to_string(), path: dir, files });
                 }
+                // Its databases, each named as a place of its own.
+                for db in discover::discover(std::slice::from_ref(&place)).stores {
+                    out.push(Found { pack: pack.as_str().to_string(), path: db.path, files: 1 });
+                }
             }
         }
     }

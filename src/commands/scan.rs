@@ -92,7 +92,7 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     // threads).
     let places = places(settings);
     let found = discover::discover(&places);
-    let fingerprint = fingerprint(&found.sources);
+    let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
     let load = || dir.load_unless_unchanged(now, !dry_run, Some(fingerprint));
     let loaded = match &pool {
@@ -166,7 +166,7 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     let mut scanned = if state.files_unloaded {
         scan::ScanOutput::default()
     } else {
-        scan::scan_with(&found.sources, &state.files, &opts, &mut settle_claims)
+        scan::scan_with(&found.sources, &found.stores, &state.files, &opts, &mut settle_claims)
     };
     crate::failpoint::hit("after-scan");
     let mut warnings = found.warnings;
@@ -203,8 +203,9 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     let d = deliver(settings, &target, &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, &pending, d));
     if !state.files_unloaded {
-        state.covered =
-            (warnings.is_empty() && covers(&state, &found.sources)).then_some(fingerprint);
+        state.covered = (warnings.is_empty()
+            && covers(&state, found.sources.iter().chain(&found.stores)))
+        .then_some(fingerprint);
     }
     dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
@@ -218,9 +219,9 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
 
 /// The fingerprint of the session files found (see
 /// [`crate::state::Unchanged`]).
-fn fingerprint(sources: &[discover::Source]) -> u64 {
+fn fingerprint<'a>(sources: impl Iterator<Item = &'a discover::Source>) -> u64 {
     use std::os::unix::ffi::OsStrExt;
-    crate::state::sources_fingerprint(sources.iter().map(|s| {
+    crate::state::sources_fingerprint(sources.map(|s| {
         let m = &s.meta;
         (s.path.as_os_str().as_bytes(), [m.dev, m.ino, m.size, m.mtime_ns as u64])
     }))
@@ -228,8 +229,8 @@ fn fingerprint(sources: &[discover::Source]) -> u64 {
 
 /// True when the positions cover every session file exactly as found:
 /// then a next run that finds the same has nothing to read.
-fn covers(state: &State, sources: &[discover::Source]) -> bool {
-    sources.iter().all(|s| {
+fn covers<'a>(state: &State, mut sources: impl Iterator<Item = &'a discover::Source>) -> bool {
+    sources.all(|s| {
         state
             .files
             .get(&scan::key_of(&s.path))

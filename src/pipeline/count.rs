@@ -43,6 +43,7 @@ use crate::agents::{self, claude_code, codex, gemini_cli, Format};
 use crate::hash::{fnv64, Fnv64};
 use crate::metrics::{Counts, LineResult, Series, SessionType};
 use crate::pipeline::discover::{Meta, SessionHint, Source};
+use crate::pipeline::stores;
 use crate::sources::compressed;
 use crate::sources::growing::{self, Limits};
 use crate::sources::identity::{self, Hasher, Prefix};
@@ -189,11 +190,12 @@ impl Ctx<'_> {
 /// returned in [`ScanOutput::claims`].
 pub fn scan(
     sources: &[Source],
+    stores: &[Source],
     files: &BTreeMap<String, FileState>,
     opts: &ScanOptions,
 ) -> ScanOutput {
     let mut claims = Claims::default();
-    let mut out = scan_with(sources, files, opts, &mut |c| claims.append(c));
+    let mut out = scan_with(sources, stores, files, opts, &mut |c| claims.append(c));
     out.claims = claims;
     out
 }
@@ -204,6 +206,7 @@ pub fn scan(
 /// first scan (memory stays bounded whatever the history's size).
 pub fn scan_with(
     sources: &[Source],
+    stores: &[Source],
     files: &BTreeMap<String, FileState>,
     opts: &ScanOptions,
     settle: &mut dyn FnMut(Claims),
@@ -254,8 +257,26 @@ pub fn scan_with(
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
     settle_overlaps(sources, &keys, &mut results, &ctx);
     settle_copies(sources, &keys, &mut results, &ctx);
-    let found = &ctx.discovered;
+    // Stores last, knowing how far this run's files counted each session.
+    let from_stores = {
+        let mut marks = ctx.known.clone();
+        for st in results.iter().filter_map(|r| r.state.as_ref()) {
+            pi::raise_mark(&mut marks, &st.pi);
+        }
+        stores::scan(stores, files, &marks, opts.new_files_at_end)
+    };
+    let mut found = ctx.discovered.clone();
+    let store_keys: Vec<String> = stores.iter().map(|s| key_of(&s.path)).collect();
+    found.extend(store_keys.iter().map(String::as_str));
+    let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
+    let in_found_store =
+        |k: &str| stores::store_of(k).is_some_and(|s| found.contains(s)) && !gone.contains(k);
     let mut out = ScanOutput::default();
+    out.counts.merge(from_stores.counts);
+    out.bytes_read += from_stores.rows;
+    out.files_read += from_stores.sessions_read;
+    out.warnings.extend(from_stores.warnings);
+    out.files_after.extend(from_stores.files_after);
     // Entries whose file now lives elsewhere (it continues them) go.
     let mut moved = HashSet::new();
     // Entries another file continues this run (their content lives on).
@@ -294,7 +315,7 @@ pub fn scan_with(
         }
     }
     for (k, f) in files {
-        if found.contains(k.as_str()) || moved.contains(k) {
+        if found.contains(k.as_str()) || moved.contains(k) || in_found_store(k) {
             continue;
         }
         match f.missing_since_unix_nano {
@@ -1071,7 +1092,7 @@ mod tests {
     }
 
     fn run(root: &Path, files: &mut BTreeMap<String, FileState>) -> ScanOutput {
-        let out = scan(&sources(root), files, &opts());
+        let out = scan(&sources(root), &[], files, &opts());
         for k in &out.files_removed {
             files.remove(k);
         }
@@ -1290,7 +1311,7 @@ mod tests {
         std::fs::write(d.path().join("b.jsonl"), format!("{H}\n{}\n", user(1))).unwrap();
         let srcs = sources(d.path());
         std::fs::remove_file(d.path().join("a.jsonl")).unwrap();
-        let o = scan(&srcs, &BTreeMap::new(), &opts());
+        let o = scan(&srcs, &[], &BTreeMap::new(), &opts());
         assert_eq!(o.warnings.len(), 1);
         assert!(o.warnings[0].contains("a.jsonl"), "{:?}", o.warnings);
         assert_eq!(prompts(&o.counts), 1);
@@ -1303,7 +1324,7 @@ mod tests {
         std::fs::write(&p, format!("{H}\n{}\n", user(1))).unwrap();
         let srcs = sources(d.path());
         let size = srcs[0].meta.size;
-        let o = scan(&srcs, &BTreeMap::new(), &opts());
+        let o = scan(&srcs, &[], &BTreeMap::new(), &opts());
         assert_eq!(o.files_after.values().next().unwrap().offset, size);
     }
 
@@ -1452,7 +1473,7 @@ mod tests {
         assert!(files.values().next().unwrap().missing_since_unix_nano.is_some());
         let mut late = opts();
         late.now = 1 + MISSING_GRACE_NANOS + 1;
-        let o = scan(&sources(d.path()), &files, &late);
+        let o = scan(&sources(d.path()), &[], &files, &late);
         assert_eq!(o.files_removed.len(), 1);
     }
 
@@ -1463,7 +1484,7 @@ mod tests {
         std::fs::write(&p, format!("{H}\n{}\n{}", user(1), &user(2)[..9])).unwrap();
         let mut o = opts();
         o.new_files_at_end = true;
-        let out = scan(&sources(d.path()), &BTreeMap::new(), &o);
+        let out = scan(&sources(d.path()), &[], &BTreeMap::new(), &o);
         assert!(out.counts.is_empty());
         let st = out.files_after.values().next().unwrap();
         assert_eq!(st.offset, (H.len() + user(1).len() + 2) as u64, "before the partial line");
@@ -1484,8 +1505,8 @@ mod tests {
         let srcs = sources(d.path());
         let mut one = opts();
         one.threads = 1;
-        let a = scan(&srcs, &BTreeMap::new(), &one);
-        let b = scan(&srcs, &BTreeMap::new(), &opts());
+        let a = scan(&srcs, &[], &BTreeMap::new(), &one);
+        let b = scan(&srcs, &[], &BTreeMap::new(), &opts());
         assert_eq!(a.counts, b.counts);
         assert_eq!(prompts(&a.counts), (0..20).map(|f| (f % 7) as u64).sum::<u64>());
     }

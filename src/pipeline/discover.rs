@@ -111,6 +111,9 @@ pub struct Source {
 pub struct Found {
     /// Session files, sorted by path.
     pub sources: Vec<Source>,
+    /// SQLite stores (each holding many sessions), sorted by path; their
+    /// stat is the database's with its write-ahead log's.
+    pub stores: Vec<Source>,
     /// Problems worth telling the operator about (unreadable directories,
     /// non-regular files named `*.jsonl`).
     pub warnings: Vec<String>,
@@ -149,10 +152,25 @@ pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<Stri
 pub fn discover(places: &[Place]) -> Found {
     let mut found = Found::default();
     for place in places {
+        let store = place.agent().store;
+        let names_store =
+            store.is_some_and(|s| place.root.file_name().is_some_and(|n| n == s.file_name));
+        if names_store && place.root.is_file() {
+            // A place that names a database itself (as `detect` writes).
+            add_store(place, place.root.clone(), &mut found);
+            continue;
+        }
         for dir in place.dirs() {
             walk(place, &dir, &mut found);
         }
+        if let Some(store) = store.filter(|_| place.layout != Layout::Tree) {
+            for path in (store.databases)(place) {
+                add_store(place, path, &mut found);
+            }
+        }
     }
+    found.stores.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
+    found.stores.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
     // Byte order (not `Path`'s component order): several times cheaper for
     // thousands of paths, and the order the state file keeps its keys in.
     found.sources.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
@@ -160,7 +178,21 @@ pub fn discover(places: &[Place]) -> Found {
     found
 }
 
-/// Recursively collects transcripts below `dir`.
+/// Adds a SQLite store with its stat (see [`crate::sources::sqlite::stat`]).
+fn add_store(place: &Place, path: PathBuf, found: &mut Found) {
+    match crate::sources::sqlite::stat(&path) {
+        Ok(meta) => found.stores.push(Source {
+            path,
+            pack: place.pack,
+            meta,
+            session: SessionHint::Known(SessionType::Main),
+        }),
+        Err(e) => found.warnings.push(format!("{}: cannot stat: {e}; skipped", path.display())),
+    }
+}
+
+/// Recursively collects transcripts below `dir` (and the agent's stores,
+/// by their file name).
 fn walk(place: &Place, dir: &Path, found: &mut Found) {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -191,6 +223,12 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             continue;
         }
         let agent = place.agent();
+        if agent.store.is_some_and(|s| s.file_name == name) {
+            if ft.is_file() {
+                add_store(place, path, found);
+            }
+            continue;
+        }
         let named =
             is_transcript_name(name) || (agent.compressed && is_compressed_transcript_name(name));
         if !named || !(agent.accepts)(name) {

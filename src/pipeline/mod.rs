@@ -6,3 +6,4 @@
 pub mod batch;
 pub mod count;
 pub mod discover;
+pub mod stores;

@@ -26,6 +26,7 @@ fn it_lists_every_pack_place_with_file_counts() {
         vec![
             "openclaw ~/.openclaw/agents/main/sessions 2 file(s)",
             "openclaw ~/.openclaw/agents/ops/sessions 1 file(s)",
+            "openclaw ~/.openclaw/agents/CANARY-store/agent/openclaw-agent.sqlite 1 file(s)",
             "roundhouse ~/.roundhouse/sessions 2 file(s)",
             "roundhouse ~/.roundhouse/subagents 1 file(s)",
             "pi ~/.pi/agent/sessions 1 file(s)",
@@ -37,7 +38,7 @@ fn it_lists_every_pack_place_with_file_counts() {
     );
     let j = detect(&env, &["--home", &home, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 9);
+    assert_eq!(v.as_array().unwrap().len(), 10);
     assert_eq!(v[1]["files"], 1);
 }
 

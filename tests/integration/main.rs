@@ -20,4 +20,5 @@ mod readme;
 mod schedule;
 mod setup;
 mod status;
+mod stores;
 mod util;

@@ -507,7 +507,7 @@ fn run_scan(
         now: 1_800_000_000_000_000_000,
         new_files_at_end: false,
     };
-    let mut out = scan::scan(&found.sources, files, &opts);
+    let mut out = scan::scan(&found.sources, &found.stores, files, &opts);
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     let mut counts: Counts = std::mem::take(&mut out.counts);
     seen::resolve(&out.claims, seen, &mut counts, seen::day_of(opts.now));

@@ -460,7 +460,8 @@ fn scans_agree_across_threads_and_read_sizes() {
             now: 1,
             new_files_at_end: false,
         };
-        results.push(telemetron::pipeline::count::scan(&sources, &BTreeMap::new(), &opts).counts);
+        results
+            .push(telemetron::pipeline::count::scan(&sources, &[], &BTreeMap::new(), &opts).counts);
     }
     assert!(results.windows(2).all(|w| w[0] == w[1]));
     assert!(!results[0].is_empty());

@@ -18,6 +18,7 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: tools::TOOLS,
     compressed: false,
+    store: None,
     mcp_bare_names: false,
 };
 

@@ -19,6 +19,7 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: tools::TOOLS,
     compressed: true,
+    store: None,
     mcp_bare_names: true,
 };
 

@@ -2,12 +2,79 @@
 //! session types from `sessions.json`. Its records count as pi's
 //! ([`crate::agents::pi::records`]) and its tools are pi's table.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::agents::{Agent, Format};
+use rusqlite::Connection;
+
+use crate::agents::{Agent, Format, Store};
 use crate::metrics::{Pack, SessionType};
 use crate::pipeline::discover::{Layout, Place, SessionHint};
+use crate::pipeline::stores::SessionTypes;
+use crate::sources::sqlite::KeysetTable;
 use std::collections::HashMap;
+
+/// OpenClaw 2026.9 and later: one SQLite database per agent,
+/// `agents/<agentId>/agent/openclaw-agent.sqlite`, whose
+/// `transcript_events(session_id, seq, event_json, created_at)` rows are
+/// the pi-format records that used to be transcript lines (OpenClaw's
+/// `src/state/openclaw-agent-schema.sql`). Newer versions may keep a row
+/// zstd-compressed in `event_zstd`.
+pub const STORE: Store = Store {
+    file_name: DB_NAME,
+    databases,
+    table: KeysetTable {
+        table: "transcript_events",
+        partition: "session_id",
+        seq: "seq",
+        payload: "event_json",
+        compressed: Some("event_zstd"),
+    },
+    session_types,
+};
+
+/// The file name of an agent's database.
+const DB_NAME: &str = "openclaw-agent.sqlite";
+
+/// The database of every agent under the `agents` directory.
+fn databases(place: &Place) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(&place.root) else { return Vec::new() };
+    let mut dbs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path().join("agent").join(DB_NAME))
+        .filter(|p| p.is_file())
+        .collect();
+    dbs.sort();
+    dbs
+}
+
+/// Session types from `session_windows` (a session's key, and who spawned
+/// it) and `session_nodes.created_via` (`spawn`, `cron`, …). A store
+/// without these tables gives none (every session is then `main`).
+fn session_types(conn: &Connection) -> rusqlite::Result<SessionTypes> {
+    let sql = "SELECT w.session_id, w.session_key, n.created_via, \
+               w.spawned_by IS NOT NULL OR w.parent_session_key IS NOT NULL \
+               FROM session_windows w LEFT JOIN session_nodes n ON n.session_key = w.session_key";
+    let Ok(mut stmt) = conn.prepare(sql) else { return Ok(SessionTypes::new()) };
+    let rows = stmt.query_map([], |r| {
+        let id: String = r.get(0)?;
+        let key: String = r.get(1)?;
+        let via: Option<String> = r.get(2)?;
+        let spawned: bool = r.get(3)?;
+        Ok((id, created_type(&key, via.as_deref(), spawned)))
+    })?;
+    rows.collect()
+}
+
+/// A session's type from its key, how it was created and whether another
+/// session spawned it.
+pub fn created_type(key: &str, created_via: Option<&str>, spawned: bool) -> SessionType {
+    match created_via {
+        Some("spawn") => SessionType::Subagent,
+        Some("cron") => SessionType::Cron,
+        _ if spawned => SessionType::Subagent,
+        _ => key_type(key),
+    }
+}
 
 /// The agent, as the registry holds it.
 pub const AGENT: Agent = Agent {
@@ -18,6 +85,7 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
+    store: Some(&STORE),
     mcp_bare_names: false,
 };
 
@@ -89,6 +157,18 @@ mod tests {
         assert_eq!(idx.get("b"), Some(&SessionType::Cron));
         assert_eq!(idx.len(), 2);
         assert!(index(b"garbage").is_empty());
+    }
+
+    #[test]
+    fn store_sessions_take_their_type_from_how_they_were_created() {
+        assert_eq!(created_type("agent:main:main", Some("operator"), false), SessionType::Main);
+        assert_eq!(created_type("agent:main:x", Some("spawn"), false), SessionType::Subagent);
+        assert_eq!(created_type("agent:main:x", Some("channel"), true), SessionType::Subagent);
+        assert_eq!(created_type("cron:nightly", None, false), SessionType::Cron);
+        assert_eq!(
+            created_type("agent:main:heartbeat", Some("internal"), false),
+            SessionType::Heartbeat
+        );
     }
 
     #[test]

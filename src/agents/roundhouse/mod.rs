@@ -17,6 +17,7 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
+    store: None,
     mcp_bare_names: false,
 };
 

@@ -1,0 +1,226 @@
+//! OpenClaw's SQLite store, through the real binary and the loopback
+//! collector: rows added to a session count once, a session imported from a
+//! transcript that was counted adds only what the transcript had not shown,
+//! an unchanged store is not opened, a damaged one stops nothing, and a
+//! store copied back over itself adds nothing. Expected values come from
+//! one scan of an untouched home, never written down.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::util::{fixtures, total, Receiver, TestEnv, CANARY};
+
+const DB: &str = ".openclaw/agents/CANARY-store/agent/openclaw-agent.sqlite";
+const MAIN: &str = "CANARY-db-main-0001";
+const TRANSCRIPT: &str = ".openclaw/agents/main/sessions/CANARY-oc-main-0001.jsonl";
+
+/// A home with only the demo home's OpenClaw store, and its collector.
+struct Home {
+    env: TestEnv,
+    rx: Receiver,
+}
+
+impl Home {
+    fn new() -> Home {
+        let h = Home { env: TestEnv::new(), rx: Receiver::start() };
+        let to = h.path(DB);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join("demo-home").join(DB), &to).unwrap();
+        h
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.env.home().join(rel)
+    }
+
+    /// A writer, as OpenClaw holds one (write-ahead log).
+    fn writer(&self) -> Connection {
+        let c = Connection::open(self.path(DB)).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c
+    }
+
+    fn scan(&self) -> crate::util::Run {
+        let run = self.env.scan(&["--endpoint", self.rx.url.as_str()]);
+        assert!(!run.stderr.contains(CANARY), "a canary in the log: {}", run.stderr);
+        run
+    }
+
+    fn delivered(&self) -> BTreeMap<String, i64> {
+        let reqs = self.rx.requests();
+        for r in &reqs {
+            assert!(!format!("{:?}", r.decode()).contains(CANARY), "a canary in a payload");
+        }
+        counted(total(&reqs))
+    }
+}
+
+/// The counted series (without `pack.emitter.*`: rows recognised as
+/// copies are read, a copied file is not).
+fn counted(m: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    m.into_iter().filter(|(k, v)| !k.starts_with("pack.emitter.") && *v != 0).collect()
+}
+
+/// One scan of a fresh home holding a copy of `home`'s store (and nothing
+/// else of OpenClaw's).
+fn untouched(home: &Home) -> BTreeMap<String, i64> {
+    let fresh = Home { env: TestEnv::new(), rx: Receiver::start() };
+    let to = fresh.path(DB);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    // A consistent copy, write-ahead log included.
+    home.writer().execute("VACUUM INTO ?1", [to.to_str().unwrap()]).unwrap();
+    fresh.scan().expect_code(0);
+    fresh.delivered()
+}
+
+/// Adds a user prompt and an assistant reply to a session of the store.
+fn add_turn(c: &Connection, session: &str, n: u32) {
+    let seq: i64 = c
+        .query_row("SELECT MAX(seq) FROM transcript_events WHERE session_id = ?1", [session], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let prompt = format!(
+        r#"{{"type":"message","id":"new{n}a","parentId":null,"timestamp":"2026-11-11T09:00:{n:02}.000Z","message":{{"role":"user","content":[{{"type":"text","text":"CANARY new {n}"}}]}}}}"#
+    );
+    let reply = format!(
+        r#"{{"type":"message","id":"new{n}b","parentId":"new{n}a","timestamp":"2026-11-11T09:00:{n:02}.500Z","message":{{"role":"assistant","content":[{{"type":"text","text":"CANARY"}}],"provider":"anthropic","model":"claude-sonnet-4-5","usage":{{"input":7,"output":3,"cacheRead":0,"cacheWrite":0,"totalTokens":10}},"stopReason":"stop"}}}}"#
+    );
+    for (i, e) in [prompt, reply].iter().enumerate() {
+        c.execute(
+            "INSERT INTO transcript_events VALUES (?1, ?2, ?3, 0)",
+            rusqlite::params![session, seq + 1 + i as i64, e],
+        )
+        .unwrap();
+    }
+}
+
+fn prompts(m: &BTreeMap<String, i64>) -> i64 {
+    m.iter().filter(|(k, _)| k.starts_with("pack.user.prompt")).map(|(_, v)| v).sum()
+}
+
+#[test]
+fn rows_added_to_a_session_count_once() {
+    let h = Home::new();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    assert!(prompts(&first) > 0);
+    let w = h.writer();
+    add_turn(&w, MAIN, 1);
+    h.scan().expect_code(0);
+    add_turn(&w, MAIN, 2);
+    add_turn(&w, "CANARY-db-sub-0002", 3);
+    h.scan().expect_code(0);
+    h.scan().expect_code(0);
+    let got = h.delivered();
+    assert_eq!(prompts(&got), prompts(&first) + 3);
+    assert_eq!(got, untouched(&h), "delivered vs one scan of the untouched home");
+}
+
+#[test]
+fn a_session_imported_from_a_counted_transcript_adds_only_what_is_new() {
+    // The transcript is counted as a file; then `openclaw doctor
+    // --session-sqlite import` copies it into the store (plus the turn the
+    // agent wrote meanwhile) and leaves it as `*.jsonl.deleted.<ts>`.
+    let h = Home::new();
+    let w = h.writer();
+    w.execute("DELETE FROM transcript_events WHERE session_id = 'CANARY-oc-main-0001'", [])
+        .unwrap();
+    let file = h.path(TRANSCRIPT);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("demo-home").join(TRANSCRIPT), &file).unwrap();
+    h.scan().expect_code(0);
+    let lines = std::fs::read_to_string(&file).unwrap();
+    for (seq, line) in lines.lines().enumerate() {
+        w.execute(
+            "INSERT INTO transcript_events VALUES ('CANARY-oc-main-0001', ?1, ?2, 0)",
+            rusqlite::params![seq as i64, line],
+        )
+        .unwrap();
+    }
+    add_turn(&w, "CANARY-oc-main-0001", 4);
+    std::fs::rename(&file, file.with_extension("jsonl.deleted.2026-11-11T09-00-00.000Z")).unwrap();
+    h.scan().expect_code(0);
+    let got = h.delivered();
+    let want = untouched(&h);
+    assert_eq!(got, want, "delivered vs one scan of the untouched home");
+}
+
+#[test]
+fn a_transcript_of_a_session_the_store_counted_adds_nothing() {
+    let h = Home::new();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    // The same session exported back to a transcript file.
+    let file = h.path(TRANSCRIPT);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("demo-home").join(TRANSCRIPT), &file).unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), first);
+}
+
+#[test]
+fn a_store_copied_back_over_itself_adds_nothing() {
+    let h = Home::new();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    let db = h.path(DB);
+    let backup = h.path("backup.CANARY.sqlite");
+    std::fs::copy(&db, &backup).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    h.scan().expect_code(0);
+    std::fs::copy(&backup, &db).unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), first);
+}
+
+#[test]
+fn an_unchanged_store_is_not_opened_and_a_damaged_one_stops_nothing() {
+    let h = Home::new();
+    let jsonl = ".pi/agent/sessions/--CANARY--/s.jsonl";
+    let pi = std::fs::read_to_string(
+        fixtures().join("demo-home/.pi/agent/sessions/--home-dev-CANARY-path-project--/2026-11-01T09-00-00-000Z_CANARY-session-pi-0001.jsonl"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(h.path(jsonl).parent().unwrap()).unwrap();
+    std::fs::write(h.path(jsonl), &pi).unwrap();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    // Damaged behind telemetron's back with the same size and mtime: an
+    // unchanged store is not opened, so nothing is noticed.
+    let db = h.path(DB);
+    let meta = std::fs::metadata(&db).unwrap();
+    std::fs::write(&db, vec![b'#'; meta.len() as usize]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_modified(meta.modified().unwrap())
+        .unwrap();
+    let run = h.scan();
+    run.expect_code(0);
+    assert!(!run.stderr.contains("sqlite"), "{}", run.stderr);
+    // Changed and damaged: reported by name (exit 1); the other sources
+    // still count.
+    std::fs::write(&db, b"not a database at all").unwrap();
+    let more = r#"{"type":"message","id":"zz1","parentId":null,"timestamp":"2026-12-01T09:00:00.000Z","message":{"role":"user","content":"CANARY more"}}"#;
+    h.env.append(jsonl, &format!("{more}\n"));
+    let run = h.env.scan(&["--endpoint", h.rx.url.as_str()]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("cannot read this SQLite store"), "{}", run.stderr);
+    assert!(run.stderr.contains("openclaw-agent.sqlite"), "names the file: {}", run.stderr);
+    assert_eq!(prompts(&h.delivered()), prompts(&first) + 1);
+}
+
+#[test]
+fn a_session_deleted_from_the_store_keeps_what_it_counted() {
+    let h = Home::new();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    h.writer().execute("DELETE FROM transcript_events WHERE session_id = ?1", [MAIN]).unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), first);
+    assert!(Path::new(&h.path(DB)).exists());
+}
