@@ -296,17 +296,23 @@ pub fn scan_with(
         }
         out.warnings.extend(r.warning);
         if let Some(st) = r.state {
+            // The path's own lineage: its state resumed, or replayed.
+            let own = r.begin.as_ref().is_some_and(|b| b.pred.as_deref() == Some(key.as_str()));
             let pred = r.begin.filter(|b| b.kind == Kind::Resume).and_then(|b| b.pred);
             if let Some(old) = pred.filter(|p| !found.contains(p.as_str())) {
                 if moved.insert(old.clone()) {
                     out.files_removed.push(old);
                 }
             }
-            let retire = files.get(key).filter(|o| retired(o, &st) && !continued.contains(key));
+            let retire = files.get(key).filter(|o| {
+                (retired(o, &st) || (!own && o.offset > 0)) && !continued.contains(key)
+            });
             if let Some(old) = retire {
-                // Another file now lives at this path: the one that was
+                // Another file now lives at this path (another session, or
+                // another file's lineage moved over it): the one that was
                 // here stays known for a while (a backup of it may come
-                // back), under a key no path has.
+                // back, and its marks say how far its session was
+                // counted), under a key no path has.
                 let mut old = old.clone();
                 old.missing_since_unix_nano = Some(opts.now);
                 out.files_after.insert(format!("{key}\0{:016x}", old.first_line), old);
