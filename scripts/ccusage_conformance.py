@@ -7,7 +7,7 @@ Copies fixtures/demo-home to a temp home, runs two real telemetron scans
 against a loopback OTLP/JSON receiver (the second after appending
 fixtures/demo-later, so a Claude Code response is split across the runs and
 Gemini messages are upserted across them), then runs
-`ccusage {claude,codex,gemini} session --json --offline` on the final home
+`ccusage {claude,codex,gemini,hermes} session --json --offline` on the final home
 and compares token totals per pack, model and token type.
 
 The two must agree, except for the divergences listed in EXPECTED, each a
@@ -51,6 +51,15 @@ EXPECTED = {
     ("codex", "gpt-5-codex", "cache_read"): 100,
     ("codex", "gpt-5-codex", "output"): 60,
     ("codex", "gpt-5-codex", "reasoning"): 20,
+    # ccusage 20.0.24 reads only $HERMES_HOME/state.db (default
+    # ~/.hermes/state.db), not the profiles' homes under
+    # ~/.hermes/profiles/<name>/, which Hermes keeps apart. The fixture's
+    # profile CANARY-work holds one session of gemini-2.5-pro (input 900,
+    # output 200, cache read 100, reasoning 40); telemetron counts it.
+    ("hermes", "gemini-2.5-pro", "input"): 900,
+    ("hermes", "gemini-2.5-pro", "output"): 200,
+    ("hermes", "gemini-2.5-pro", "cache_read"): 100,
+    ("hermes", "*", "reasoning"): 40,
 }
 
 
@@ -115,6 +124,19 @@ def ccusage_totals(binary, home):
     t = gem["totals"]
     out[("gemini_cli", "*", "reasoning")] = t["totalTokens"] - t["inputTokens"] - t[
         "cacheReadTokens"] - t["cacheCreationTokens"] - t["outputTokens"]
+    # Hermes: per-session totals from state.db; reasoning only inside
+    # totalTokens, so it is compared per pack as for Gemini.
+    her = run("hermes")
+    for s in her["sessions"]:
+        for b in s["modelBreakdowns"]:
+            m = model_name(b["modelName"])
+            out[("hermes", m, "input")] += b["inputTokens"]
+            out[("hermes", m, "cache_read")] += b["cacheReadTokens"]
+            out[("hermes", m, "cache_write")] += b["cacheCreationTokens"]
+            out[("hermes", m, "output")] += b["outputTokens"]
+    t = her["totals"]
+    out[("hermes", "*", "reasoning")] = t["totalTokens"] - t["inputTokens"] - t[
+        "cacheReadTokens"] - t["cacheCreationTokens"] - t["outputTokens"]
     return out
 
 
@@ -132,13 +154,15 @@ def main():
         harness.copy_home(home)
         tel = telemetron_totals(binary, home, state)
         ccu = ccusage_totals(cc, home)
-    ours = collections.Counter({k: v for k, v in tel.items() if k[0] != "gemini_cli" or k[2] != "reasoning"})
-    ours[("gemini_cli", "*", "reasoning")] = sum(v for k, v in tel.items() if k[0] == "gemini_cli" and k[2] == "reasoning")
+    per_pack = ("gemini_cli", "hermes")  # reasoning compared per pack
+    ours = collections.Counter({k: v for k, v in tel.items() if k[0] not in per_pack or k[2] != "reasoning"})
+    for pack in per_pack:
+        ours[(pack, "*", "reasoning")] = sum(v for k, v in tel.items() if k[0] == pack and k[2] == "reasoning")
     keys = sorted(set(ours) | set(ccu))
     bad = 0
     print(f"{'pack':<12} {'model':<22} {'type':<12} {'telemetron':>11} {'ccusage':>9}  note")
     for k in keys:
-        if k[0] not in ("claude_code", "codex", "gemini_cli"):
+        if k[0] not in ("claude_code", "codex", "gemini_cli", "hermes"):
             continue
         t, c = ours.get(k, 0), ccu.get(k, 0)
         want = EXPECTED.get(k, 0)

@@ -39,6 +39,7 @@ closed_enum!(
         ClaudeCode => "claude_code",
         Codex => "codex",
         GeminiCli => "gemini_cli",
+        Hermes => "hermes",
         Telemetron => "telemetron",
     }
 );

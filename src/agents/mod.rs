@@ -10,6 +10,7 @@
 pub mod claude_code;
 pub mod codex;
 pub mod gemini_cli;
+pub mod hermes;
 pub mod json;
 pub mod mark;
 pub mod openclaw;
@@ -58,11 +59,24 @@ pub struct Store {
     pub file_name: &'static str,
     /// The databases of one of its default places.
     pub databases: fn(&Place) -> Vec<PathBuf>,
-    /// The records' table.
-    pub table: crate::sources::sqlite::KeysetTable,
-    /// Session types by session id, read from the store's own tables.
-    pub session_types:
-        fn(&rusqlite::Connection) -> rusqlite::Result<crate::pipeline::stores::SessionTypes>,
+    /// How its sessions are read.
+    pub read: StoreRead,
+}
+
+/// How a store's sessions are read.
+pub enum StoreRead {
+    /// A table of pi-format records, one partition per session, read after
+    /// a keyset cursor per session (OpenClaw).
+    PiRecords {
+        /// The records' table.
+        table: crate::sources::sqlite::KeysetTable,
+        /// Session types by session id, read from the store's own tables.
+        session_types:
+            fn(&rusqlite::Connection) -> rusqlite::Result<crate::pipeline::stores::SessionTypes>,
+    },
+    /// A table of sessions with running totals, whose growth counts
+    /// (Hermes): the agent's reader, given the store and the states.
+    SessionTotals(fn(&crate::pipeline::stores::StoreCtx<'_>) -> rusqlite::Result<()>),
 }
 
 /// Record formats.
@@ -86,6 +100,7 @@ pub const REGISTRY: &[Agent] = &[
     claude_code::AGENT,
     codex::AGENT,
     gemini_cli::AGENT,
+    hermes::AGENT,
 ];
 
 /// The agent of a pack (`None` for telemetron's own pack).

@@ -304,8 +304,14 @@ pub fn scan_with(
                     out.files_removed.push(old);
                 }
             }
+            let expired = |o: &FileState| {
+                o.missing_since_unix_nano
+                    .is_some_and(|t| opts.now.saturating_sub(t) > MISSING_GRACE_NANOS)
+            };
             let retire = files.get(key).filter(|o| {
-                (retired(o, &st) || (!own && o.offset > 0)) && !continued.contains(key)
+                (retired(o, &st) || (!own && o.offset > 0))
+                    && !continued.contains(key)
+                    && !expired(o)
             });
             if let Some(old) = retire {
                 // Another file now lives at this path (another session, or
@@ -314,7 +320,7 @@ pub fn scan_with(
                 // back, and its marks say how far its session was
                 // counted), under a key no path has.
                 let mut old = old.clone();
-                old.missing_since_unix_nano = Some(opts.now);
+                old.missing_since_unix_nano.get_or_insert(opts.now);
                 out.files_after.insert(format!("{key}\0{:016x}", old.first_line), old);
             }
             out.files_after.insert(key.clone(), st);
@@ -1237,7 +1243,11 @@ mod tests {
         writeln!(f, "{}", user(2)).unwrap();
         let o = run(d.path(), &mut files);
         assert_eq!(prompts(&o.counts), 1, "only the appended entry");
-        assert_eq!(files.len(), 1);
+        // The stale entry is kept, displaced, for what is left of its grace
+        // period; one live entry.
+        let live = files.values().filter(|f| f.missing_since_unix_nano.is_none()).count();
+        assert_eq!(live, 1);
+        assert!(files.values().any(|f| f.missing_since_unix_nano == Some(1)));
     }
 
     #[test]

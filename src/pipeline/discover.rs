@@ -33,6 +33,8 @@ pub enum Layout {
     Tree,
     /// `root/<project>/chats/**/*.jsonl` (Gemini CLI's `tmp` dir).
     GeminiProjects,
+    /// A Hermes home: no transcripts to walk, only its stores.
+    HermesHomes,
 }
 
 impl Place {
@@ -47,6 +49,7 @@ impl Place {
     pub fn dirs(&self) -> Vec<PathBuf> {
         let sub = match self.layout {
             Layout::Tree => return vec![self.root.clone()],
+            Layout::HermesHomes => return Vec::new(),
             Layout::OpenclawAgents => "sessions",
             Layout::GeminiProjects => "chats",
         };

@@ -19,10 +19,11 @@
 //! a run, with the marks those files reached, so a session present both as
 //! a file and in a store counts once even when both are new.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::agents::pi::records as pi;
-use crate::agents::{self, Store};
+use crate::agents::{self, StoreRead};
 use crate::metrics::{Counts, LineResult, Series, SessionType};
 use crate::pipeline::discover::Source;
 use crate::sources::sqlite;
@@ -73,7 +74,27 @@ pub fn scan(
             continue;
         }
         let Some(store) = agents::agent(src.pack).and_then(|a| a.store) else { continue };
-        match scan_store(src, &key, store, files, known, new_at_end, &mut out) {
+        let read = sqlite::open(&src.path).and_then(|conn| {
+            // One read transaction: every session is read at the same
+            // snapshot.
+            conn.execute_batch("BEGIN")?;
+            let ctx = StoreCtx {
+                conn: &conn,
+                src,
+                key: &key,
+                files,
+                new_at_end,
+                out: RefCell::new(&mut out),
+            };
+            match &store.read {
+                StoreRead::PiRecords { table, session_types } => {
+                    read_pi_records(&ctx, table, *session_types, known)?
+                }
+                StoreRead::SessionTotals(read) => read(&ctx)?,
+            }
+            conn.execute_batch("COMMIT")
+        });
+        match read {
             Ok(()) => {
                 let st = FileState {
                     pack: src.pack.as_str().to_string(),
@@ -96,24 +117,62 @@ pub fn scan(
     out
 }
 
-/// Reads one store: every session's rows after its cursor.
-fn scan_store(
-    src: &Source,
-    key: &str,
-    store: &Store,
-    files: &BTreeMap<String, FileState>,
+/// What a store's reader is given: the open store (in a read
+/// transaction), its source and state key, every known state, and where
+/// its results go.
+pub struct StoreCtx<'a> {
+    /// The store, open read-only.
+    pub conn: &'a rusqlite::Connection,
+    /// The store as discovered.
+    pub src: &'a Source,
+    /// Its state key.
+    pub key: &'a str,
+    /// Every state.
+    pub files: &'a BTreeMap<String, FileState>,
+    /// True when the state was lost: what is there now was delivered.
+    pub new_at_end: bool,
+    /// Where counts and new states go.
+    pub out: RefCell<&'a mut StoresScan>,
+}
+
+impl StoreCtx<'_> {
+    /// Records a session's new state and what it counted.
+    pub fn counted(&self, skey: String, st: FileState, counts: Counts, rows: u64) {
+        let mut out = self.out.borrow_mut();
+        out.rows += rows;
+        if rows > 0 {
+            out.sessions_read += 1;
+        }
+        out.counts.merge(counts);
+        out.files_after.insert(skey, st);
+    }
+
+    /// Marks the known sessions of this store that are no longer in it.
+    pub fn present(&self, present: &HashSet<String>) {
+        let prefix = format!("{}{SESSION_SEP}", self.key);
+        let mut out = self.out.borrow_mut();
+        for k in self.files.keys().filter(|k| k.starts_with(&prefix)) {
+            if !present.contains(k) {
+                out.sessions_gone.push(k.clone());
+            }
+        }
+    }
+}
+
+/// Reads a store of pi-format records: every session's rows after its
+/// cursor.
+fn read_pi_records(
+    ctx: &StoreCtx,
+    table: &sqlite::KeysetTable,
+    session_types: fn(&rusqlite::Connection) -> rusqlite::Result<SessionTypes>,
     known: &pi::KnownSessions,
-    new_at_end: bool,
-    out: &mut StoresScan,
 ) -> rusqlite::Result<()> {
-    let conn = sqlite::open(&src.path)?;
-    // One read transaction: every session is read at the same snapshot.
-    conn.execute_batch("BEGIN")?;
-    let types = (store.session_types)(&conn)?;
-    let table = store.table.resolve(&conn)?;
-    let sessions = table.partitions(&conn)?;
+    let (conn, src, key, files, new_at_end) =
+        (ctx.conn, ctx.src, ctx.key, ctx.files, ctx.new_at_end);
+    let types = session_types(conn)?;
+    let table = table.resolve(conn)?;
+    let sessions = table.partitions(conn)?;
     let mut present = HashSet::new();
-    let mut states = Vec::new();
     for session in &sessions {
         let skey = session_key(key, session);
         present.insert(skey.clone());
@@ -128,12 +187,12 @@ fn scan_store(
             Some(o) if o.offset > 0 => Some(o.offset as i64 - 1),
             Some(_) => None,
             // The state was lost: what is there now was delivered before.
-            None if new_at_end => table.last(&conn, session)?,
+            None if new_at_end => table.last(conn, session)?,
             None => None,
         };
         if old.is_none() && after.is_some() {
             st.offset = after.map_or(0, |s| s as u64 + 1);
-            states.push((skey, st));
+            ctx.counted(skey, st, Counts::default(), 0);
             continue;
         }
         let session_type = parse_type(&st.session_type);
@@ -148,7 +207,7 @@ fn scan_store(
                 known,
                 fork: pi::Fork::default(),
             };
-            table.read_after(&conn, session, after, |seq, payload| {
+            table.read_after(conn, session, after, |seq, payload| {
                 let r = if payload.iter().all(u8::is_ascii_whitespace) {
                     LineResult::Ignored
                 } else {
@@ -166,21 +225,9 @@ fn scan_store(
         }
         st.lines += n;
         st.offset = last.map_or(0, |s| s as u64 + 1);
-        out.rows += n;
-        if n > 0 {
-            out.sessions_read += 1;
-        }
-        out.counts.merge(counts);
-        states.push((skey, st));
+        ctx.counted(skey, st, counts, n);
     }
-    conn.execute_batch("COMMIT")?;
-    out.files_after.extend(states);
-    let prefix = format!("{key}{SESSION_SEP}");
-    for k in files.keys().filter(|k| k.starts_with(&prefix)) {
-        if !present.contains(k) {
-            out.sessions_gone.push(k.clone());
-        }
-    }
+    ctx.present(&present);
     Ok(())
 }
 

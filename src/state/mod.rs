@@ -187,6 +187,9 @@ pub struct FileState {
     /// Context of the Gemini CLI format.
     #[serde(default, skip_serializing_if = "is_default")]
     pub gemini: GeminiState,
+    /// What was counted of a Hermes session.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hermes: crate::agents::hermes::records::HermesState,
 }
 
 /// True for a value equal to its type's default.

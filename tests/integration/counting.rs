@@ -222,7 +222,7 @@ fn configured_paths_replace_the_default_places() {
     env.write_config(
         "packs:\n  openclaw:\n    enabled: false\n  roundhouse:\n    enabled: false\n  pi:\n    \
          paths: ['~/.pi/agent/sessions']\n  claude_code:\n    enabled: false\n  codex:\n    \
-         enabled: false\n  gemini_cli:\n    enabled: false\n",
+         enabled: false\n  gemini_cli:\n    enabled: false\n  hermes:\n    enabled: false\n",
     );
     env.scan(&["--endpoint", &rx.url]).expect_code(0);
     let got = without_heartbeat(flatten(&rx.requests()[0].decode()));

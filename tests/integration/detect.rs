@@ -34,11 +34,13 @@ fn it_lists_every_pack_place_with_file_counts() {
             "codex ~/.codex/sessions 4 file(s)",
             "codex ~/.codex/archived_sessions 2 file(s)",
             "gemini_cli ~/.gemini/tmp/CANARY-proj/chats 2 file(s)",
+            "hermes ~/.hermes/profiles/CANARY-work/state.db 1 file(s)",
+            "hermes ~/.hermes/state.db 1 file(s)",
         ]
     );
     let j = detect(&env, &["--home", &home, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 10);
+    assert_eq!(v.as_array().unwrap().len(), 12);
     assert_eq!(v[1]["files"], 1);
 }
 

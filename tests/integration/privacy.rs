@@ -26,6 +26,26 @@ fn the_fixtures_really_carry_canaries() {
         }
     }
     assert!(n >= 6);
+    // The stores and archives too: SQLite databases hold their text as it
+    // is, zstd archives once decompressed.
+    let mut stores = 0;
+    for p in files_under(env.home()) {
+        let bytes = std::fs::read(&p).unwrap();
+        let text = match p.extension().and_then(|x| x.to_str()) {
+            Some("sqlite") | Some("db") => bytes,
+            Some("zst") => {
+                let mut out = Vec::new();
+                telemetron::sources::compressed::decompress(&bytes[..], &mut out, 1 << 30).unwrap();
+                out
+            }
+            _ => continue,
+        };
+        let has = text.windows(CANARY.len()).any(|w| w == CANARY.as_bytes());
+        assert!(has, "{} has no canary", p.display());
+        assert!(p.display().to_string().contains(CANARY) || p.ends_with(".hermes/state.db"));
+        stores += 1;
+    }
+    assert!(stores >= 5, "two archives, an OpenClaw store and two Hermes stores");
 }
 
 #[test]

@@ -224,3 +224,99 @@ fn a_session_deleted_from_the_store_keeps_what_it_counted() {
     assert_eq!(h.delivered(), first);
     assert!(Path::new(&h.path(DB)).exists());
 }
+
+const HERMES_DB: &str = ".hermes/state.db";
+
+/// A home with only the demo home's Hermes store.
+fn hermes_home() -> Home {
+    let h = Home { env: TestEnv::new(), rx: Receiver::start() };
+    let to = h.path(HERMES_DB);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("demo-home").join(HERMES_DB), &to).unwrap();
+    h
+}
+
+/// One scan of a fresh home holding a copy of `db` as its Hermes store.
+fn hermes_untouched(db: &Path) -> BTreeMap<String, i64> {
+    let fresh = Home { env: TestEnv::new(), rx: Receiver::start() };
+    let to = fresh.path(HERMES_DB);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    Connection::open(db).unwrap().execute("VACUUM INTO ?1", [to.to_str().unwrap()]).unwrap();
+    fresh.scan().expect_code(0);
+    fresh.delivered()
+}
+
+fn tokens(m: &BTreeMap<String, i64>) -> i64 {
+    m.iter().filter(|(k, _)| k.starts_with("pack.token.usage")).map(|(_, v)| v).sum()
+}
+
+fn starts(m: &BTreeMap<String, i64>) -> i64 {
+    m.iter().filter(|(k, _)| k.starts_with("pack.session.start")).map(|(_, v)| v).sum()
+}
+
+#[test]
+fn hermes_session_totals_count_their_growth_once() {
+    let h = hermes_home();
+    h.scan().expect_code(0);
+    let first = h.delivered();
+    let w = Connection::open(h.path(HERMES_DB)).unwrap();
+    w.pragma_update(None, "journal_mode", "WAL").unwrap();
+    // The session goes on: its totals grow in place.
+    w.execute(
+        "UPDATE sessions SET input_tokens = input_tokens + 100, output_tokens = output_tokens + 7 \
+         WHERE id = '20261105_090000_CANARY01'",
+        [],
+    )
+    .unwrap();
+    h.scan().expect_code(0);
+    h.scan().expect_code(0);
+    // A new session, and the continuation of a split one.
+    w.execute(
+        "INSERT INTO sessions (id, source, model, started_at, input_tokens, output_tokens, \
+         billing_provider, title) VALUES ('CANARY-new', 'cli', 'gpt-5', 1762400000, 10, 2, 'openai', \
+         'CANARY title')",
+        [],
+    )
+    .unwrap();
+    w.execute(
+        "INSERT INTO sessions (id, source, model, started_at, input_tokens, parent_session_id) \
+         VALUES ('CANARY-split', 'cli', 'gpt-5', 1762400001, 5, 'CANARY-new')",
+        [],
+    )
+    .unwrap();
+    h.scan().expect_code(0);
+    let got = h.delivered();
+    assert_eq!(tokens(&got), tokens(&first) + 107 + 12 + 5);
+    assert_eq!(starts(&got), starts(&first) + 1, "a split session is no new session");
+    assert_eq!(got, hermes_untouched(&h.path(HERMES_DB)));
+}
+
+#[test]
+fn hermes_profiles_and_hermes_home_are_read_and_a_deleted_session_keeps_its_counts() {
+    let h = hermes_home();
+    let profile = ".hermes/profiles/CANARY-work/state.db";
+    std::fs::create_dir_all(h.path(profile).parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("demo-home").join(profile), h.path(profile)).unwrap();
+    h.scan().expect_code(0);
+    let both = h.delivered();
+    assert!(both.keys().any(|k| k.contains("gemini-2.5-pro")), "the profile's session: {both:?}");
+    Connection::open(h.path(HERMES_DB))
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM messages WHERE session_id = '20261105_090000_CANARY01';
+             DELETE FROM sessions WHERE id = '20261105_090000_CANARY01';",
+        )
+        .unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), both);
+    // HERMES_HOME moves the home.
+    let elsewhere = TestEnv::new();
+    let to = elsewhere.home().join("CANARY-hh/state.db");
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("demo-home").join(HERMES_DB), &to).unwrap();
+    let rx = Receiver::start();
+    let hh = elsewhere.home().join("CANARY-hh").display().to_string();
+    elsewhere.scan_env(&["--endpoint", rx.url.as_str()], &[("HERMES_HOME", &hh)]).expect_code(0);
+    let got = counted(total(&rx.requests()));
+    assert_eq!(starts(&got), 3);
+}

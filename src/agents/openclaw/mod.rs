@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::agents::{Agent, Format, Store};
+use crate::agents::{Agent, Format, Store, StoreRead};
 use crate::metrics::{Pack, SessionType};
 use crate::pipeline::discover::{Layout, Place, SessionHint};
 use crate::pipeline::stores::SessionTypes;
@@ -22,14 +22,16 @@ use std::collections::HashMap;
 pub const STORE: Store = Store {
     file_name: DB_NAME,
     databases,
-    table: KeysetTable {
-        table: "transcript_events",
-        partition: "session_id",
-        seq: "seq",
-        payload: "event_json",
-        compressed: Some("event_zstd"),
+    read: StoreRead::PiRecords {
+        table: KeysetTable {
+            table: "transcript_events",
+            partition: "session_id",
+            seq: "seq",
+            payload: "event_json",
+            compressed: Some("event_zstd"),
+        },
+        session_types,
     },
-    session_types,
 };
 
 /// The file name of an agent's database.
