@@ -5,7 +5,9 @@
 //! rewrite that grows, truncate and write another session, move to another
 //! directory or archive, rename, delete, a pi-format session copied into
 //! another pi-format pack's place, a Codex rollout compressed to
-//! `*.jsonl.zst`, kept beside it or not) and scans, checked after every scan
+//! `*.jsonl.zst`, kept beside it or not, an OpenClaw transcript imported
+//! into its SQLite store, renamed away or not, and records written on in
+//! the store) and scans, checked after every scan
 //! against an oracle over every counted metric.
 //!
 //! The oracle is the issue's rule: after any sequence, everything counted
@@ -124,6 +126,9 @@ struct Model {
     backups: Vec<(String, Disk)>,
     /// Compressed copies (`*.jsonl.zst`, Codex), which never change.
     archives: BTreeMap<String, Disk>,
+    /// Sessions in OpenClaw's SQLite store: session → rows (a prefix of
+    /// its records).
+    store: BTreeMap<usize, usize>,
     /// telemetron's side: positions, seen table, everything counted.
     state: BTreeMap<String, FileState>,
     seen: Seen,
@@ -438,9 +443,61 @@ impl Model {
                 self.log.push(format!("delete {archive}"));
                 return;
             }
+            // OpenClaw imports a transcript into its SQLite store (`doctor
+            // --session-sqlite import`), and mostly renames the file away.
+            97..=98 if pack == Pack::Openclaw && d.partial.is_none() => {
+                let from = self.store.get(&s).copied().unwrap_or(0);
+                self.store_rows(s, from, d.n);
+                if self.rng.chance(70) {
+                    let gone = self.path(&format!("{rel}.deleted.2026-11-05T10-00-00.000Z"));
+                    std::fs::rename(self.path(&rel), gone).unwrap();
+                    self.files.remove(&rel);
+                    "import into the store, and rename"
+                } else {
+                    "import into the store, and keep"
+                }
+            }
+            // The agent writes on in its store.
+            99 if !self.store.is_empty() => {
+                let ids: Vec<usize> = self.store.keys().copied().collect();
+                let s = ids[self.rng.below(ids.len() as u64) as usize];
+                let n = self.store[&s];
+                if n != self.sessions[s].lines.len() {
+                    return; // the store is not the session's tip
+                }
+                let r = self.record(s);
+                self.sessions[s].lines.push(r);
+                self.store_rows(s, n, n + 1);
+                self.log.push(format!("append to session {s} in the store"));
+                return;
+            }
             _ => return,
         };
         self.log.push(format!("{what} {rel}"));
+    }
+
+    /// Writes records `from..to` of session `s` into OpenClaw's store as
+    /// rows (seq = record index), as a writer in WAL mode.
+    fn store_rows(&mut self, s: usize, from: usize, to: usize) {
+        let p = self.path(".openclaw/agents/main/agent/openclaw-agent.sqlite");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS transcript_events (session_id TEXT NOT NULL,
+               seq INTEGER NOT NULL, event_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+               PRIMARY KEY (session_id, seq)) STRICT;",
+        )
+        .unwrap();
+        for i in from..to {
+            c.execute(
+                "INSERT INTO transcript_events VALUES (?1, ?2, ?3, 0)",
+                rusqlite::params![format!("CANARY-s{s}"), i as i64, self.sessions[s].lines[i]],
+            )
+            .unwrap();
+        }
+        let n = self.store.entry(s).or_default();
+        *n = (*n).max(to);
     }
 
     /// Scans the home as a run that is acknowledged does, and marks what
@@ -458,6 +515,10 @@ impl Model {
         for d in self.files.values().chain(self.archives.values()) {
             let s = &mut self.sessions[d.session];
             s.counted = s.counted.max(d.n);
+        }
+        for (s, n) in &self.store {
+            let s = &mut self.sessions[*s];
+            s.counted = s.counted.max(*n);
         }
     }
 
@@ -558,6 +619,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         files: BTreeMap::new(),
         backups: Vec::new(),
         archives: BTreeMap::new(),
+        store: BTreeMap::new(),
         state: BTreeMap::new(),
         seen: Seen::default(),
         delivered: BTreeMap::new(),

@@ -69,12 +69,14 @@ pub struct PiState {
 
 /// How far the entries of a session have been counted, whichever file they
 /// were read from (borrowed from the file states it was collected from).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionMark<'a> {
     /// The newest entry timestamp counted.
     pub high_ts: Option<&'a str>,
-    /// Hashes of the entry ids counted at exactly `high_ts`.
-    pub high_ids: &'a [u64],
+    /// Hashes of the entry ids counted at exactly `high_ts`, by any of the
+    /// states (borrowed from one; owned when several reached the same
+    /// timestamp with different entries).
+    pub high_ids: std::borrow::Cow<'a, [u64]>,
 }
 
 /// The sessions the state knows, by hash of their header id.
@@ -91,13 +93,20 @@ pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSes
 }
 
 /// Raises the mark of `st`'s session to `st`'s high-water mark if that is
-/// further.
+/// further; at the same timestamp, the entries counted there by either
+/// count as counted.
 pub fn raise_mark<'a>(marks: &mut KnownSessions<'a>, st: &'a PiState) {
     let Some(h) = st.session.filter(|h| *h != 0) else { return };
     let mark = marks.entry(h).or_default();
     if st.high_ts.as_deref() > mark.high_ts {
         mark.high_ts = st.high_ts.as_deref();
-        mark.high_ids = &st.high_ids;
+        mark.high_ids = std::borrow::Cow::Borrowed(&st.high_ids);
+    } else if st.high_ts.is_some() && st.high_ts.as_deref() == mark.high_ts {
+        let more: Vec<u64> =
+            st.high_ids.iter().filter(|i| !mark.high_ids.contains(i)).copied().collect();
+        if !more.is_empty() {
+            mark.high_ids.to_mut().extend(more);
+        }
     }
 }
 
