@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::util::{fixtures, total, Receiver, TestEnv, CANARY};
+use crate::util::{delivered_counts, fixtures, scan_without_canary, Receiver, TestEnv};
 
 /// One pack's transcript and what the operations need of it.
 struct Case {
@@ -144,24 +144,13 @@ impl Home {
     }
 
     fn scan(&self) {
-        let run = self.env.scan(&["--endpoint", self.rx.url.as_str()]);
-        run.expect_code(0);
-        assert!(!run.stderr.contains(CANARY), "a canary in the log: {}", run.stderr);
+        scan_without_canary(&self.env, &self.rx).expect_code(0);
     }
 
     /// Everything delivered so far, counted series only.
     fn delivered(&self) -> BTreeMap<String, i64> {
-        let reqs = self.rx.requests();
-        for r in &reqs {
-            assert!(!format!("{:?}", r.decode()).contains(CANARY), "a canary in a payload");
-        }
-        counted(total(&reqs))
+        delivered_counts(&self.rx)
     }
-}
-
-/// The counted series of a total (without `pack.emitter.*`).
-fn counted(m: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
-    m.into_iter().filter(|(k, v)| !k.starts_with("pack.emitter.") && *v != 0).collect()
 }
 
 /// One scan of an untouched home holding `files`.

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::util::{fixtures, total, Receiver, TestEnv, CANARY};
+use crate::util::{
+    counted, delivered_counts, fixtures, scan_without_canary, total, Receiver, TestEnv,
+};
 
 const DB: &str = ".openclaw/agents/CANARY-store/agent/openclaw-agent.sqlite";
 const MAIN: &str = "CANARY-db-main-0001";
@@ -43,24 +45,12 @@ impl Home {
     }
 
     fn scan(&self) -> crate::util::Run {
-        let run = self.env.scan(&["--endpoint", self.rx.url.as_str()]);
-        assert!(!run.stderr.contains(CANARY), "a canary in the log: {}", run.stderr);
-        run
+        scan_without_canary(&self.env, &self.rx)
     }
 
     fn delivered(&self) -> BTreeMap<String, i64> {
-        let reqs = self.rx.requests();
-        for r in &reqs {
-            assert!(!format!("{:?}", r.decode()).contains(CANARY), "a canary in a payload");
-        }
-        counted(total(&reqs))
+        delivered_counts(&self.rx)
     }
-}
-
-/// The counted series (without `pack.emitter.*`: rows recognised as
-/// copies are read, a copied file is not).
-fn counted(m: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
-    m.into_iter().filter(|(k, v)| !k.starts_with("pack.emitter.") && *v != 0).collect()
 }
 
 /// One scan of a fresh home holding a copy of `home`'s store (and nothing

@@ -471,3 +471,26 @@ impl FileServer {
         FileServer { url }
     }
 }
+
+/// Runs a scan against `rx`, asserting that no canary reaches the log.
+pub fn scan_without_canary(env: &TestEnv, rx: &Receiver) -> Run {
+    let run = env.scan(&["--endpoint", rx.url.as_str()]);
+    assert!(!run.stderr.contains(CANARY), "a canary in the log: {}", run.stderr);
+    run
+}
+
+/// Everything `rx` received so far, counted series only (no
+/// `pack.emitter.*`: a copy recognised by its content is not read, and rows
+/// replaying counted records are read), asserting no canary in a payload.
+pub fn delivered_counts(rx: &Receiver) -> BTreeMap<String, i64> {
+    let reqs = rx.requests();
+    for r in &reqs {
+        assert!(!format!("{:?}", r.decode()).contains(CANARY), "a canary in a payload");
+    }
+    counted(total(&reqs))
+}
+
+/// The counted series of a total (without `pack.emitter.*`, without zeros).
+pub fn counted(m: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    m.into_iter().filter(|(k, v)| !k.starts_with("pack.emitter.") && *v != 0).collect()
+}
