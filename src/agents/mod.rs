@@ -61,6 +61,8 @@ pub struct Store {
     pub databases: fn(&Place) -> Vec<PathBuf>,
     /// How its sessions are read.
     pub read: StoreRead,
+    /// What the store must hold, for a warning about one that does not.
+    pub expects: &'static str,
 }
 
 /// How a store's sessions are read.

@@ -108,9 +108,10 @@ pub fn scan(
                 out.files_after.insert(key, st);
             }
             Err(e) => out.warnings.push(format!(
-                "{}: cannot read this SQLite store: {e}; skipped this run (its other sources are \
-                 unaffected; it is read again on the next run)",
-                src.path.display()
+                "{}: cannot read this SQLite store: {}; skipped this run (its other sources are \
+                 unaffected)",
+                src.path.display(),
+                sqlite::describe(&e, store.expects)
             )),
         }
     }

@@ -24,8 +24,33 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pipeline::discover::Meta;
 
 /// How long a read waits for a writer's lock before the store is skipped
-/// for this run (and read on the next).
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// for this run (and read on the next). In WAL mode, as the agents keep
+/// their stores, readers never wait for writers; this bounds the wait on a
+/// store in rollback-journal mode while a write commits.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Says what went wrong with a store, for a warning that names it: locked,
+/// not a database, or not the schema `expects` describes.
+pub fn describe(e: &rusqlite::Error, expects: &str) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
+            "locked by a writer for more than {} s ({e}); it is read again on the next run",
+            BUSY_TIMEOUT.as_secs()
+        ),
+        Some(C::NotADatabase | C::DatabaseCorrupt) => {
+            format!("not a SQLite database, or damaged ({e}); check the file, or move it away")
+        }
+        _ if e.to_string().contains("no such table")
+            || e.to_string().contains("no such column") =>
+        {
+            format!(
+                "not the schema expected, {expects} ({e}); is this a newer version of the agent?"
+            )
+        }
+        _ => e.to_string(),
+    }
+}
 
 /// A table read in partitions with a keyset cursor each.
 #[derive(Clone, Copy, Debug)]

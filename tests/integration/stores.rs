@@ -80,7 +80,8 @@ fn add_turn(c: &Connection, session: &str, n: u32) {
     );
     for (i, e) in [prompt, reply].iter().enumerate() {
         c.execute(
-            "INSERT INTO transcript_events VALUES (?1, ?2, ?3, 0)",
+            "INSERT INTO transcript_events (session_id, seq, event_json, created_at) \
+             VALUES (?1, ?2, ?3, 0)",
             rusqlite::params![session, seq + 1 + i as i64, e],
         )
         .unwrap();
@@ -309,4 +310,69 @@ fn hermes_profiles_and_hermes_home_are_read_and_a_deleted_session_keeps_its_coun
     elsewhere.scan_env(&["--endpoint", rx.url.as_str()], &[("HERMES_HOME", &hh)]).expect_code(0);
     let got = counted(total(&rx.requests()));
     assert_eq!(starts(&got), 3);
+}
+
+#[test]
+fn a_locked_store_waits_briefly_then_is_read_on_the_next_run() {
+    let h = Home::new();
+    // A writer in rollback-journal mode holding its write lock.
+    let w = Connection::open(h.path(DB)).unwrap();
+    w.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    w.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    add_turn(&w, MAIN, 1);
+    // A warning names the file, whose path here holds a canary.
+    let run = h.env.scan(&["--endpoint", h.rx.url.as_str()]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("locked by a writer"), "{}", run.stderr);
+    assert!(run.stderr.contains("openclaw-agent.sqlite"), "{}", run.stderr);
+    assert_eq!(prompts(&h.delivered()), 0, "nothing read from the locked store");
+    w.execute_batch("COMMIT").unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), untouched(&h));
+}
+
+#[test]
+fn a_newer_schema_with_more_tables_and_columns_is_read_and_an_unknown_one_is_named() {
+    let h = Home::new();
+    let w = h.writer();
+    w.execute_batch(
+        "ALTER TABLE transcript_events ADD COLUMN event_utf8_bytes INTEGER;
+         ALTER TABLE transcript_events ADD COLUMN run_id TEXT;
+         CREATE TABLE transcript_event_identities (session_id TEXT, event_id TEXT, seq INTEGER);
+         ALTER TABLE session_windows ADD COLUMN agent_harness_id TEXT;",
+    )
+    .unwrap();
+    add_turn(&w, MAIN, 1);
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), untouched(&h));
+    // A store without the table telemetron reads: a warning saying what
+    // was expected; the run goes on.
+    let other = Home { env: TestEnv::new(), rx: Receiver::start() };
+    let p = other.path(DB);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    Connection::open(&p).unwrap().execute_batch("CREATE TABLE events_v9 (x TEXT);").unwrap();
+    let run = other.env.scan(&["--endpoint", other.rx.url.as_str()]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("not the schema expected"), "{}", run.stderr);
+    assert!(run.stderr.contains("transcript_events"), "{}", run.stderr);
+}
+
+#[test]
+fn rows_written_while_scans_run_count_once() {
+    let h = Home::new();
+    let db = h.path(DB);
+    let writer = std::thread::spawn(move || {
+        let c = Connection::open(&db).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        for n in 0..40 {
+            add_turn(&c, MAIN, 10 + n);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    for _ in 0..4 {
+        h.scan().expect_code(0);
+    }
+    writer.join().unwrap();
+    h.scan().expect_code(0);
+    assert_eq!(h.delivered(), untouched(&h));
 }

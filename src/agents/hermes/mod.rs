@@ -17,8 +17,12 @@ use crate::pipeline::stores::{session_key, StoreCtx};
 use crate::state::FileState;
 
 /// Hermes's store: `state.db`, table `sessions`.
-pub const STORE: Store =
-    Store { file_name: DB_NAME, databases, read: StoreRead::SessionTotals(read) };
+pub const STORE: Store = Store {
+    file_name: DB_NAME,
+    databases,
+    read: StoreRead::SessionTotals(read),
+    expects: "Hermes's sessions(id, model, input_tokens, …)",
+};
 
 /// The file name of a Hermes home's database.
 const DB_NAME: &str = "state.db";

@@ -32,6 +32,7 @@ pub const STORE: Store = Store {
         },
         session_types,
     },
+    expects: "OpenClaw's transcript_events(session_id, seq, event_json)",
 };
 
 /// The file name of an agent's database.
