@@ -85,6 +85,11 @@ pub struct Report {
     pub unscanned_bytes: u64,
     /// Files with unscanned bytes.
     pub unscanned_files: usize,
+    /// SQLite stores found per pack (packs without stores left out).
+    pub databases: Vec<(String, usize)>,
+    /// Stores that changed since they were last read (their new rows are
+    /// read by the next run).
+    pub unscanned_databases: usize,
     /// The last run, if any.
     pub last_run: Option<RunRecord>,
     /// The unacknowledged batch, if any: its sequence number and points.
@@ -129,6 +134,19 @@ pub fn report(
             unscanned_files += 1;
         }
     }
+    let mut databases: Vec<(String, usize)> = Vec::new();
+    let mut unscanned_databases = 0;
+    for s in &found.stores {
+        match databases.iter_mut().find(|(p, _)| *p == s.pack.as_str()) {
+            Some(e) => e.1 += 1,
+            None => databases.push((s.pack.as_str().to_string(), 1)),
+        }
+        let key = crate::pipeline::count::key_of(&s.path);
+        let read = loaded.state.files.get(&key);
+        if !read.is_some_and(|f| crate::pipeline::count::unchanged(f, &s.meta)) {
+            unscanned_databases += 1;
+        }
+    }
     let last_run = load_record(&dir);
     let schedule = {
         let home = &settings.home;
@@ -152,6 +170,8 @@ pub fn report(
         files,
         unscanned_bytes,
         unscanned_files,
+        databases,
+        unscanned_databases,
         last_run,
         pending: loaded.pending.map(|p| (p.seq, p.points.len())),
         dropped_points: loaded.state.dropped_points,
@@ -211,6 +231,11 @@ fn print_text(r: &Report) {
     let files: Vec<String> = r.files.iter().map(|(p, n)| format!("{p} {n}")).collect();
     println!("files:         {}", files.join(", "));
     println!("unscanned:     {} in {} file(s)", human_bytes(r.unscanned_bytes), r.unscanned_files);
+    if !r.databases.is_empty() {
+        let dbs: Vec<String> = r.databases.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        println!("databases:     {}", dbs.join(", "));
+        println!("unscanned:     {} database(s) changed since last read", r.unscanned_databases);
+    }
     match &r.last_run {
         Some(l) => {
             let http = l.last_http_status.map(|s| format!(", HTTP {s}")).unwrap_or_default();

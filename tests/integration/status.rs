@@ -124,3 +124,22 @@ fn it_says_whether_a_schedule_is_installed() {
     let cron = run(&["status"]);
     assert!(cron.stdout.contains("schedule:      cron (user crontab)"), "{}", cron.stdout);
 }
+
+#[test]
+fn it_counts_databases_and_those_changed_since_they_were_read() {
+    let env = TestEnv::with_demo_home();
+    let r = status(&env, &[], &[]);
+    assert!(r.stdout.contains("databases:     hermes 2, openclaw 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("3 database(s) changed since last read"), "{}", r.stdout);
+    assert!(!r.stdout.contains(crate::util::CANARY), "no canary in status: {}", r.stdout);
+    let rx = Receiver::start();
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let (_, v) = json(&env, &[]);
+    assert_eq!(v["unscanned_databases"], 0, "{v}");
+    let db = env.home().join(".hermes/state.db");
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute("UPDATE sessions SET input_tokens = input_tokens + 1", []).unwrap();
+    let (_, v) = json(&env, &[]);
+    assert_eq!(v["unscanned_databases"], 1, "{v}");
+    assert_eq!(v["databases"][0][0], "hermes");
+}
