@@ -30,6 +30,11 @@
 //!    runs; then rounds of 1 MiB of complete lines appended over 100 files,
 //!    each followed by a timed real run whose body is asserted.
 //!
+//! 4. **Stores** (`stores.rs`): a cold read of a 1 GiB OpenClaw SQLite
+//!    store beside `sqlite3 … select event_json`, its no-new-rows cost
+//!    beside an empty home, and a cold read of the Codex corpus compressed
+//!    with `zstd` beside `zstd -dc` (totals asserted).
+//!
 //! The page cache is warm (caches cannot be dropped here): every corpus is
 //! read once before timing. MB = 10^6 bytes. Results are printed as tables
 //! and appended as one JSON line to `target/bench-results.jsonl`.
@@ -41,7 +46,8 @@
 //! - `--small-files N` files of the idle corpus (default 10000)
 //! - `--seed N` generator seed (decimal or 0x hex)
 //! - `--keep DIR` put the corpora in DIR and keep them
-//! - `--only corpus|idle` run only these stages
+//! - `--only corpus|idle|stores` run only these stages
+//! - `--store-size SIZE` the OpenClaw store of the `stores` stage (`1GiB`)
 //! - `--runs N` rounds per corpus (default 3)
 //! - `--idle-runs N` timed idle and incremental runs (default 10)
 //! - `--threads LIST` thread counts of the cold scan (default `1,2`)
@@ -82,6 +88,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 mod corpus;
+mod stores;
 
 use corpus::common::*;
 use corpus::pi::*;
@@ -112,6 +119,8 @@ enum Stage {
     Corpus,
     /// The no-new-bytes and incremental runs over many small files.
     Idle,
+    /// OpenClaw's SQLite store and Codex's compressed rollouts.
+    Stores,
 }
 
 /// Command-line options of the benchmark.
@@ -129,6 +138,7 @@ struct Options {
     threads: Vec<usize>,
     bin: Option<PathBuf>,
     quiet_wait: Option<u64>,
+    store_size: u64,
     help: bool,
 }
 
@@ -148,6 +158,7 @@ impl Default for Options {
             threads: vec![1, 2],
             bin: None,
             quiet_wait: None,
+            store_size: GIB,
             help: false,
         }
     }
@@ -156,7 +167,7 @@ impl Default for Options {
 /// Usage text for `--help`.
 const USAGE: &str = "usage: cargo bench --bench perf -- [--size 2GiB] \
 [--packs pi,claude_code,codex,gemini_cli,mixed] [--small-files 10000] [--seed N] [--keep DIR] \
-[--only corpus|idle] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
+[--only corpus|idle|stores] [--store-size 1GiB] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
 [--ccusage PATH] [--quiet-wait SECS]
        cargo bench --bench perf -- gen PACK SIZE DIR [SEED]";
 
@@ -203,11 +214,13 @@ impl Options {
                         .map(|t| t.trim().parse::<usize>())
                         .collect::<Result<_, _>>()?;
                 }
+                "--store-size" => o.store_size = parse_size(&value()?)?,
                 "--only" => {
                     for s in value()?.split(',') {
                         o.only.push(match s.trim() {
                             "corpus" => Stage::Corpus,
                             "idle" => Stage::Idle,
+                            "stores" => Stage::Stores,
                             other => return Err(format!("--only: unknown stage `{other}`").into()),
                         });
                     }
@@ -1613,6 +1626,9 @@ fn run() -> Res<()> {
     }
     if opts.wants(Stage::Idle) {
         stage_idle(&ctx, &root, &mut report)?;
+    }
+    if opts.wants(Stage::Stores) {
+        stores::stage_stores(&ctx, &root, &mut report)?;
     }
     let mut ratios = Map::new();
     for r in &report.ratios {

@@ -174,6 +174,8 @@ fn read_pi_records(
     let table = table.resolve(conn)?;
     let sessions = table.partitions(conn)?;
     let mut present = HashSet::new();
+    // What each session to read starts from.
+    let mut jobs: Vec<Job> = Vec::new();
     for session in &sessions {
         let skey = session_key(key, session);
         present.insert(skey.clone());
@@ -196,40 +198,120 @@ fn read_pi_records(
             ctx.counted(skey, st, Counts::default(), 0);
             continue;
         }
-        let session_type = parse_type(&st.session_type);
-        let mut counts = Counts::default();
-        let mut results = [0u64; 4];
-        let mut last = after;
-        let n = {
-            let mut d = pi::Deriver {
-                pack: src.pack,
-                session_type,
-                state: &mut st.pi,
-                known,
-                fork: pi::Fork::default(),
-            };
-            table.read_after(conn, session, after, |seq, payload| {
-                let r = if payload.iter().all(u8::is_ascii_whitespace) {
-                    LineResult::Ignored
-                } else {
-                    d.line(payload, &mut counts)
-                };
-                results[r as usize] += 1;
-                last = Some(seq);
-            })?
-        };
-        if n == 0 && old.is_some() {
-            continue;
+        jobs.push(Job { session: session.as_str(), skey, st, after, known_before: old.is_some() });
+    }
+    // SQLite reads on this thread while the rows are counted on another:
+    // the two overlap, in one read transaction.
+    let reads: Vec<(&str, Option<i64>)> = jobs.iter().map(|j| (j.session, j.after)).collect();
+    let pack = src.pack;
+    let done = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let counter = scope.spawn(move || count_rows(pack, jobs, known, rx));
+        let mut failed = None;
+        for (i, (session, after)) in reads.iter().enumerate() {
+            let mut batch = Batch { job: i, rows: Vec::new(), bytes: 0 };
+            let read = table.read_after(conn, session, *after, |seq, payload| {
+                batch.bytes += payload.len();
+                batch.rows.push((seq, payload.to_vec()));
+                if batch.bytes >= BATCH_BYTES {
+                    let full =
+                        std::mem::replace(&mut batch, Batch { job: i, rows: Vec::new(), bytes: 0 });
+                    let _ = tx.send(full);
+                }
+            });
+            if let Err(e) = read {
+                failed = Some(e);
+                break;
+            }
+            let _ = tx.send(batch);
         }
-        for r in LineResult::ALL {
-            counts.add(Series::Lines { pack: src.pack, result: *r }, results[*r as usize]);
+        drop(tx);
+        let done = counter.join().expect("the row counter does not panic");
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(done),
         }
-        st.lines += n;
-        st.offset = last.map_or(0, |s| s as u64 + 1);
+    })?;
+    for (skey, st, counts, n) in done {
         ctx.counted(skey, st, counts, n);
     }
     ctx.present(&present);
     Ok(())
+}
+
+/// How many bytes of rows travel to the counting thread at a time.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A session of a store to read.
+struct Job<'a> {
+    session: &'a str,
+    skey: String,
+    st: FileState,
+    after: Option<i64>,
+    /// True when the state knew the session before this run.
+    known_before: bool,
+}
+
+/// Rows of one job, in sequence order.
+struct Batch {
+    job: usize,
+    rows: Vec<(i64, Vec<u8>)>,
+    bytes: usize,
+}
+
+/// Counts the rows of every job as they arrive (jobs in order, each job's
+/// batches in order); returns each session that read rows, or that is new,
+/// with its new state, counts and rows read.
+fn count_rows(
+    pack: crate::metrics::Pack,
+    jobs: Vec<Job>,
+    known: &pi::KnownSessions,
+    rx: std::sync::mpsc::Receiver<Batch>,
+) -> Vec<(String, FileState, Counts, u64)> {
+    struct Acc {
+        counts: Counts,
+        results: [u64; 4],
+        n: u64,
+        last: Option<i64>,
+    }
+    let mut accs: Vec<Acc> = jobs
+        .iter()
+        .map(|j| Acc { counts: Counts::default(), results: [0; 4], n: 0, last: j.after })
+        .collect();
+    let mut jobs = jobs;
+    for batch in rx {
+        let (job, acc) = (&mut jobs[batch.job], &mut accs[batch.job]);
+        let session_type = parse_type(&job.st.session_type);
+        let mut d = pi::Deriver {
+            pack,
+            session_type,
+            state: &mut job.st.pi,
+            known,
+            fork: pi::Fork::default(),
+        };
+        for (seq, payload) in &batch.rows {
+            let r = if payload.iter().all(u8::is_ascii_whitespace) {
+                LineResult::Ignored
+            } else {
+                d.line(payload, &mut acc.counts)
+            };
+            acc.results[r as usize] += 1;
+            acc.last = Some(*seq);
+            acc.n += 1;
+        }
+    }
+    jobs.into_iter()
+        .zip(accs)
+        .filter(|(j, a)| a.n > 0 || !j.known_before)
+        .map(|(mut j, mut a)| {
+            for r in LineResult::ALL {
+                a.counts.add(Series::Lines { pack, result: *r }, a.results[*r as usize]);
+            }
+            j.st.lines += a.n;
+            j.st.offset = a.last.map_or(0, |s| s as u64 + 1);
+            (j.skey, j.st, a.counts, a.n)
+        })
+        .collect()
 }
 
 /// Parses a stored session type.

@@ -5,6 +5,9 @@
 //! counted adds nothing, and only what it holds beyond what was counted
 //! counts.
 //!
+//! Decoding is libzstd's (the `zstd` crate, compiled in): the pure-Rust
+//! decoder measured at about a third of `zstd -dc`'s speed here.
+//!
 //! An archive does not grow, so its state records the compressed file's
 //! stat: an unchanged archive is never decompressed again. The temporary
 //! file lives in the system's temporary directory (`TMPDIR`), is created
@@ -12,11 +15,8 @@
 //! the run ends.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
-
-use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
-use ruzstd::decoding::StreamingDecoder;
 
 /// The most a compressed source may expand to (a larger one is reported
 /// and skipped: it is not a transcript, or it is a decompression bomb).
@@ -27,37 +27,30 @@ pub fn is_compressed(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "zst")
 }
 
-/// Decompresses every frame of a zstd stream into `out` (skippable frames
-/// are skipped; frames written one after the other are one stream, as
-/// `zstd -d` reads them). Returns the decompressed length.
+/// Decompresses a zstd stream into `out`: every frame, one after the
+/// other, as `zstd -d` reads them; skippable frames are skipped. Returns
+/// the decompressed length. A damaged stream is an `InvalidData` error
+/// saying so; an error writing `out` is returned as it is.
 pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Result<u64> {
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let mut decoder = zstd::stream::read::Decoder::new(input)?;
+    let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
-    while !input.fill_buf()?.is_empty() {
-        match StreamingDecoder::new(&mut input) {
-            Ok(frame) => {
-                let mut frame = frame.take(max - total + 1);
-                total += io::copy(&mut frame, out).map_err(invalid)?;
-                if total > max {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("decompresses to more than {} GiB", max >> 30),
-                    ));
-                }
-            }
-            Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
-                length,
-                ..
-            })) => {
-                let skipped = io::copy(&mut (&mut input).take(u64::from(length)), &mut io::sink())?;
-                if skipped < u64::from(length) {
-                    return Err(invalid("a skippable frame is cut short"));
-                }
-            }
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(invalid(e)),
+        };
+        total += n as u64;
+        if total > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("decompresses to more than {} bytes", max),
+            ));
         }
+        out.write_all(&buf[..n])?;
     }
-    Ok(total)
 }
 
 /// The whole content of a compressed file, in an unlinked temporary file
@@ -82,7 +75,10 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+
+    fn zstd(bytes: &[u8]) -> Vec<u8> {
+        zstd::encode_all(bytes, 3).unwrap()
+    }
 
     fn unzstd(bytes: &[u8]) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -94,25 +90,25 @@ mod tests {
     fn one_frame_round_trips() {
         let text: Vec<u8> =
             (0..5000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
-        let z = compress_to_vec(&text[..], CompressionLevel::Fastest);
+        let z = zstd(&text);
         assert!(z.len() < text.len());
         assert_eq!(unzstd(&z).unwrap(), text);
     }
 
     #[test]
     fn frames_one_after_the_other_are_one_stream_and_skippable_frames_are_skipped() {
-        let mut z = compress_to_vec(&b"a\n"[..], CompressionLevel::Fastest);
+        let mut z = zstd(b"a\n");
         // A skippable frame: magic 0x184D2A50..5F, little-endian length.
         z.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
         z.extend_from_slice(&3u32.to_le_bytes());
         z.extend_from_slice(b"xyz");
-        z.extend(compress_to_vec(&b"b\n"[..], CompressionLevel::Uncompressed));
+        z.extend(zstd::encode_all(&b"b\n"[..], 0).unwrap());
         assert_eq!(unzstd(&z).unwrap(), b"a\nb\n");
     }
 
     #[test]
     fn a_zstd_cli_file_decodes() {
-        // Written by `zstd -19` 1.5: compressed blocks, a checksum.
+        // Written by the `zstd` CLI 1.5 at level 19.
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/demo-home/.codex/archived_sessions")
             .read_dir()
@@ -130,14 +126,14 @@ mod tests {
 
     #[test]
     fn damage_and_bombs_are_errors_not_panics() {
-        let z = compress_to_vec(&b"hello\n"[..], CompressionLevel::Fastest);
+        let z = zstd(b"hello\n");
         for cut in [1, 4, 8, z.len() - 1] {
             let _ = unzstd(&z[..cut]); // an error or a shorter text, never a panic
         }
         let e = unzstd(b"not zstd at all").unwrap_err();
         assert!(e.to_string().contains("not a valid zstd file"), "{e}");
         let big = vec![b'x'; 10_000];
-        let z = compress_to_vec(&big[..], CompressionLevel::Fastest);
+        let z = zstd(&big);
         let mut out = Vec::new();
         let e = decompress(&z[..], &mut out, 1000).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);

@@ -241,10 +241,7 @@ mod tests {
         drop(c);
         let w = Connection::open(&p).unwrap();
         w.execute_batch("ALTER TABLE events ADD COLUMN body_zstd BLOB").unwrap();
-        let z = ruzstd::encoding::compress_to_vec(
-            &b"{\"packed\":1}"[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
+        let z = zstd::encode_all(&b"{\"packed\":1}"[..], 3).unwrap();
         w.execute("INSERT INTO events VALUES ('a', 3, '', ?1)", [z]).unwrap();
         w.execute("INSERT INTO events VALUES ('a', 4, '', x'00ff')", []).unwrap();
         let c = open(&p).unwrap();

@@ -376,10 +376,7 @@ fn a_fork_counts_only_what_it_adds() {
 
 /// Writes `body` zstd-compressed at `rel` (as Codex archives a rollout).
 fn write_zst(h: &Home, rel: &str, body: &str) {
-    let z = ruzstd::encoding::compress_to_vec(
-        body.as_bytes(),
-        ruzstd::encoding::CompressionLevel::Fastest,
-    );
+    let z = zstd::encode_all(body.as_bytes(), 3).unwrap();
     let p = h.path(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, z).unwrap();

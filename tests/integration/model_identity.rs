@@ -421,10 +421,7 @@ impl Model {
             // beside it, and mostly the rollout then goes.
             90..=94 if pack == Pack::Codex && d.partial.is_none() => {
                 let archive = format!("{rel}.zst");
-                let z = ruzstd::encoding::compress_to_vec(
-                    self.bytes(&d).as_bytes(),
-                    ruzstd::encoding::CompressionLevel::Fastest,
-                );
+                let z = zstd::encode_all(self.bytes(&d).as_bytes(), 3).unwrap();
                 std::fs::write(self.path(&archive), z).unwrap();
                 self.archives.insert(archive, d);
                 if self.rng.chance(70) {
