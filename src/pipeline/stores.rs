@@ -198,6 +198,9 @@ fn read_pi_records(
             ctx.counted(skey, st, Counts::default(), 0);
             continue;
         }
+        if old.is_some() {
+            pi::catch_up(&mut st.pi, known);
+        }
         jobs.push(Job { session: session.as_str(), skey, st, after, known_before: old.is_some() });
     }
     // SQLite reads on this thread while the rows are counted on another:

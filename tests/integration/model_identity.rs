@@ -129,6 +129,9 @@ struct Model {
     /// Sessions in OpenClaw's SQLite store: session → rows (a prefix of
     /// its records).
     store: BTreeMap<usize, usize>,
+    /// Hermes's store: the rows now in `state.db`, and the most of each
+    /// session's totals some scan saw.
+    hermes: Hermes,
     /// telemetron's side: positions, seen table, everything counted.
     state: BTreeMap<String, FileState>,
     seen: Seen,
@@ -290,6 +293,9 @@ impl Model {
 
     /// One random operation on a random file.
     fn step(&mut self) {
+        if self.rng.chance(8) {
+            return self.hermes_step();
+        }
         if self.files.is_empty() || self.rng.chance(10) {
             let dir = self.rng.below(2) as usize;
             return self.new_session(dir);
@@ -473,6 +479,53 @@ impl Model {
         self.log.push(format!("{what} {rel}"));
     }
 
+    /// One operation on Hermes's `state.db`: a new session (sometimes the
+    /// continuation of a split one), a session's totals growing in place, a
+    /// session deleted, the store replaced by an identical copy, backed up,
+    /// or restored from its (possibly older) backup.
+    fn hermes_step(&mut self) {
+        let h = &mut self.hermes;
+        let ids: Vec<usize> = h.rows.keys().copied().collect();
+        let pick = |rng: &mut Rng| ids[rng.below(ids.len() as u64) as usize];
+        let what = match self.rng.below(10) {
+            0..=2 => {
+                let id = h.next;
+                h.next += 1;
+                let parent = !ids.is_empty() && self.rng.chance(20);
+                let model = ["claude-sonnet-4-5", "gpt-5"][self.rng.below(2) as usize];
+                let t = [1, 2, 3, 4, 5].map(|k: u64| self.rng.below(100 * k));
+                h.rows.insert(id, HermesRow { model, parent, totals: t });
+                format!("hermes: new session {id}{}", if parent { " (split)" } else { "" })
+            }
+            3..=5 if !ids.is_empty() => {
+                let id = pick(&mut self.rng);
+                let row = h.rows.get_mut(&id).expect("picked");
+                for t in &mut row.totals {
+                    *t += self.rng.below(50);
+                }
+                format!("hermes: session {id} grows")
+            }
+            6 if !ids.is_empty() => {
+                let id = pick(&mut self.rng);
+                h.rows.remove(&id);
+                format!("hermes: session {id} deleted")
+            }
+            7 => {
+                h.backup = Some(h.rows.clone());
+                "hermes: back up state.db".into()
+            }
+            8 if h.backup.is_some() => {
+                h.rows = h.backup.clone().expect("a backup");
+                "hermes: restore state.db from its backup".into()
+            }
+            9 => "hermes: state.db replaced by an identical copy".into(),
+            _ => return,
+        };
+        let rows = self.hermes.rows.clone();
+        write_hermes(self.home.path(), &rows);
+        self.log.push(what);
+    }
+
     /// Writes records `from..to` of session `s` into OpenClaw's store as
     /// rows (seq = record index), as a writer in WAL mode.
     fn store_rows(&mut self, s: usize, from: usize, to: usize) {
@@ -517,6 +570,13 @@ impl Model {
             let s = &mut self.sessions[*s];
             s.counted = s.counted.max(*n);
         }
+        for (id, row) in &self.hermes.rows {
+            let seen =
+                self.hermes.seen.entry(*id).or_insert_with(|| HermesRow { totals: [0; 5], ..*row });
+            for (s, t) in seen.totals.iter_mut().zip(row.totals) {
+                *s = (*s).max(t);
+            }
+        }
     }
 
     /// One scan of the untouched home: each session once, where it was
@@ -529,8 +589,64 @@ impl Model {
             let body: String = s.lines[..s.counted].iter().map(|l| format!("{l}\n")).collect();
             std::fs::write(dir.join(file_name(s.format, i, 0)), body).unwrap();
         }
+        if !self.hermes.seen.is_empty() {
+            write_hermes(clean.path(), &self.hermes.seen);
+        }
         run_scan(clean.path(), &mut BTreeMap::new(), &mut Seen::default())
     }
+}
+
+/// Hermes's side of the model.
+#[derive(Default)]
+struct Hermes {
+    next: usize,
+    rows: BTreeMap<usize, HermesRow>,
+    backup: Option<BTreeMap<usize, HermesRow>>,
+    seen: BTreeMap<usize, HermesRow>,
+}
+
+/// A `sessions` row.
+#[derive(Clone, Copy)]
+struct HermesRow {
+    model: &'static str,
+    parent: bool,
+    totals: [u64; 5],
+}
+
+/// Writes Hermes's `state.db` holding `rows`, through a temp file and a
+/// rename (a new inode, as a restore or a copy makes).
+fn write_hermes(home: &Path, rows: &BTreeMap<usize, HermesRow>) {
+    let db = home.join(".hermes/state.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let tmp = home.join(".hermes/.CANARY-state.db.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let c = rusqlite::Connection::open(&tmp).unwrap();
+    c.execute_batch(
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY, source TEXT, model TEXT,
+           parent_session_id TEXT, input_tokens INTEGER, output_tokens INTEGER,
+           cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER,
+           billing_provider TEXT)",
+    )
+    .unwrap();
+    for (id, r) in rows {
+        let t = r.totals.map(|x| x as i64);
+        c.execute(
+            "INSERT INTO sessions VALUES (?1, 'cli', ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+            rusqlite::params![
+                format!("CANARY-h{id}"),
+                r.model,
+                r.parent.then_some("CANARY-parent"),
+                t[0],
+                t[1],
+                t[2],
+                t[3],
+                t[4]
+            ],
+        )
+        .unwrap();
+    }
+    drop(c);
+    std::fs::rename(&tmp, &db).unwrap();
 }
 
 /// The same file name in the pack's other directory.
@@ -617,6 +733,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         backups: Vec::new(),
         archives: BTreeMap::new(),
         store: BTreeMap::new(),
+        hermes: Hermes::default(),
         state: BTreeMap::new(),
         seen: Seen::default(),
         delivered: BTreeMap::new(),

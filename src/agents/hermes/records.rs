@@ -57,9 +57,10 @@ pub fn session_type(row: &Row) -> SessionType {
 
 /// Counts what a row adds to its session's state: a session start for a
 /// session seen for the first time (not for the continuation of a split
-/// session), and the growth of every token total under the session's
-/// current model. A total lower than counted (a session rewritten) counts
-/// nothing and becomes the new base.
+/// session), and the growth of every token total beyond the most counted,
+/// under the session's current model. A total lower than counted (an older
+/// copy of the store restored) counts nothing and does not lower the base,
+/// so tokens counted before are not counted again as it grows back.
 pub fn count(row: &Row, state: &mut HermesState, first: bool, counts: &mut Counts) {
     let session_type = session_type(row);
     if first && !row.continues {
@@ -75,7 +76,7 @@ pub fn count(row: &Row, state: &mut HermesState, first: bool, counts: &mut Count
                 grew,
             );
         }
-        state.totals[i] = row.totals[i];
+        state.totals[i] = state.totals[i].max(row.totals[i]);
     }
 }
 
@@ -117,13 +118,20 @@ mod tests {
     }
 
     #[test]
-    fn a_lower_total_is_a_new_base_and_a_split_is_no_new_session() {
+    fn a_lower_total_counts_nothing_until_it_passes_the_most_counted() {
         let mut st = HermesState::default();
         let mut c = Counts::default();
         count(&row([100, 20, 0, 0, 0]), &mut st, true, &mut c);
+        // An older copy restored, then growing again.
         count(&row([40, 5, 0, 0, 0]), &mut st, false, &mut c);
-        count(&row([60, 5, 0, 0, 0]), &mut st, false, &mut c);
-        assert_eq!(tokens(&c, TokenType::Input), 120);
+        count(&row([90, 5, 0, 0, 0]), &mut st, false, &mut c);
+        assert_eq!(tokens(&c, TokenType::Input), 100);
+        count(&row([130, 5, 0, 0, 0]), &mut st, false, &mut c);
+        assert_eq!(tokens(&c, TokenType::Input), 130);
+    }
+
+    #[test]
+    fn a_split_is_no_new_session() {
         let mut split = row([10, 1, 0, 0, 0]);
         split.continues = true;
         split.source = Some("cron");

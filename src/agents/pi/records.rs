@@ -110,6 +110,23 @@ pub fn raise_mark<'a>(marks: &mut KnownSessions<'a>, st: &'a PiState) {
     }
 }
 
+/// Before reading on from where a session's own state stopped: when
+/// another source counted further in the session (the same session written
+/// to a second place, then copied in again), the entries up to that mark
+/// are copies; replay up to it.
+pub fn catch_up(st: &mut PiState, known: &KnownSessions) {
+    let Some(mark) = st.session.and_then(|h| known.get(&h)) else { return };
+    let further = mark.high_ts > st.high_ts.as_deref()
+        || (mark.high_ts.is_some()
+            && mark.high_ts == st.high_ts.as_deref()
+            && mark.high_ids.iter().any(|i| !st.high_ids.contains(i)));
+    if further {
+        st.high_ts = mark.high_ts.map(str::to_owned);
+        st.high_ids = mark.high_ids.to_vec();
+        st.replay = true;
+    }
+}
+
 /// How many ids sharing one millisecond we remember; more is harmless (the
 /// extra entries would only be re-counted after a rewrite).
 const MAX_HIGH_IDS: usize = 64;
