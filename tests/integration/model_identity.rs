@@ -132,6 +132,9 @@ struct Model {
     /// Hermes's store: the rows now in `state.db`, and the most of each
     /// session's totals some scan saw.
     hermes: Hermes,
+    /// How often a step is a Hermes operation (percent): a quarter of the
+    /// sequences are mostly Hermes's, so its longer chains happen.
+    hermes_rate: u64,
     /// telemetron's side: positions, seen table, everything counted.
     state: BTreeMap<String, FileState>,
     seen: Seen,
@@ -293,7 +296,7 @@ impl Model {
 
     /// One random operation on a random file.
     fn step(&mut self) {
-        if self.rng.chance(8) {
+        if self.rng.chance(self.hermes_rate) {
             return self.hermes_step();
         }
         if self.files.is_empty() || self.rng.chance(10) {
@@ -734,11 +737,13 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         archives: BTreeMap::new(),
         store: BTreeMap::new(),
         hermes: Hermes::default(),
+        hermes_rate: 0,
         state: BTreeMap::new(),
         seen: Seen::default(),
         delivered: BTreeMap::new(),
         log: Vec::new(),
     };
+    m.hermes_rate = if m.rng.chance(25) { 60 } else { 5 };
     let mut scans = 0;
     for i in 0..=steps {
         if i == steps || m.rng.chance(25) {
