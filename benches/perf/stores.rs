@@ -108,6 +108,65 @@ fn cold(ctx: &Ctx, home: &Path, name: &str, expected: &BTreeMap<String, u64>) ->
     Ok(r)
 }
 
+/// A cold read measured beside a baseline command, round by round.
+struct Side<'a> {
+    baseline: &'a str,
+    baseline_name: String,
+    name: &'a str,
+    home: &'a Path,
+    expected: &'a BTreeMap<String, u64>,
+    bytes: u64,
+    corpus: &'a str,
+    key: &'a str,
+    text: &'a str,
+}
+
+/// Warms the cache, then runs `--runs` rounds of the baseline and a cold
+/// read (totals asserted), and reports both rows and their ratio.
+fn side_by_side(ctx: &Ctx, s: &Side, report: &mut Report) -> Res<()> {
+    shell(s.baseline)?;
+    wait_quiet(&ctx.quiet, s.name);
+    let probe = LoadProbe::start();
+    let (mut ours, mut theirs, mut ratio) =
+        (Samples::default(), Samples::default(), Samples::default());
+    let (mut cpu, mut rss) = (Samples::default(), 0);
+    for _ in 0..ctx.opts.runs {
+        let b = shell(s.baseline)?.wall.as_secs_f64();
+        let r = cold(ctx, s.home, s.corpus, s.expected)?;
+        let t = r.wall.as_secs_f64();
+        ours.0.push(t);
+        theirs.0.push(b);
+        ratio.0.push(b / t);
+        cpu.0.push(r.cpu.as_secs_f64());
+        rss = rss.max(r.max_rss_kib);
+    }
+    let others = probe.others();
+    let bytes = Some(s.bytes);
+    report.rows.push(Row {
+        name: s.baseline_name.clone(),
+        time: theirs,
+        bytes,
+        rss_kib: None,
+        cpu: None,
+        others,
+    });
+    report.rows.push(Row {
+        name: s.name.into(),
+        time: ours,
+        bytes,
+        rss_kib: Some(rss),
+        cpu: Some(cpu),
+        others,
+    });
+    report.ratios.push(Ratio {
+        corpus: s.corpus.into(),
+        key: s.key.into(),
+        text: s.text.into(),
+        samples: ratio,
+    });
+    Ok(())
+}
+
 /// Runs the stage.
 pub(crate) fn stage_stores(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
     let dir = root.join("stores");
@@ -125,45 +184,18 @@ pub(crate) fn stage_stores(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<(
     // Warm the cache, then rounds of sqlite3 and a cold read.
     let sql =
         format!("sqlite3 '{}' 'select event_json from transcript_events' >/dev/null", db.display());
-    shell(&sql)?;
-    wait_quiet(&ctx.quiet, "the store's cold reads");
-    let probe = LoadProbe::start();
-    let (mut ours, mut theirs, mut ratio) =
-        (Samples::default(), Samples::default(), Samples::default());
-    let (mut cpu, mut rss) = (Samples::default(), 0);
-    for _ in 0..ctx.opts.runs {
-        let b = shell(&sql)?.wall.as_secs_f64();
-        let r = cold(ctx, &home, "openclaw-store", &expected)?;
-        let t = r.wall.as_secs_f64();
-        ours.0.push(t);
-        theirs.0.push(b);
-        ratio.0.push(b / t);
-        cpu.0.push(r.cpu.as_secs_f64());
-        rss = rss.max(r.max_rss_kib);
-    }
-    let others = probe.others();
-    report.rows.push(Row {
-        name: format!("sqlite3 select event_json, {}", fmt_bytes(size)),
-        time: theirs,
-        bytes: Some(size),
-        rss_kib: None,
-        cpu: None,
-        others,
-    });
-    report.rows.push(Row {
-        name: "telemetron cold read of the store".into(),
-        time: ours,
-        bytes: Some(size),
-        rss_kib: Some(rss),
-        cpu: Some(cpu),
-        others,
-    });
-    report.ratios.push(Ratio {
-        corpus: "openclaw_store".into(),
-        key: "vs_sqlite3".into(),
-        text: "sqlite3 select / telemetron (≥ 0.5 wanted)".into(),
-        samples: ratio,
-    });
+    let side = Side {
+        baseline: &sql,
+        baseline_name: format!("sqlite3 select event_json, {}", fmt_bytes(size)),
+        name: "telemetron cold read of the store",
+        home: &home,
+        expected: &expected,
+        bytes: size,
+        corpus: "openclaw_store",
+        key: "vs_sqlite3",
+        text: "sqlite3 select / telemetron (≥ 0.5 wanted)",
+    };
+    side_by_side(ctx, &side, report)?;
 
     // No new rows: the store's stat is unchanged, so it is not opened.
     let empty = dir.join("empty");
@@ -230,43 +262,17 @@ pub(crate) fn stage_stores(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<(
     }
     let list: Vec<String> = zfiles.iter().map(|p| format!("'{}'", p.display())).collect();
     let unz = format!("zstd -dc {} >/dev/null", list.join(" "));
-    shell(&unz)?;
-    wait_quiet(&ctx.quiet, "the compressed rollouts' cold reads");
-    let probe = LoadProbe::start();
-    let (mut ours, mut theirs, mut ratio) =
-        (Samples::default(), Samples::default(), Samples::default());
-    let (mut cpu, mut rss) = (Samples::default(), 0);
-    for _ in 0..ctx.opts.runs {
-        let b = shell(&unz)?.wall.as_secs_f64();
-        let r = cold(ctx, &zhome, "codex-zst", &codex.g.expected)?;
-        ours.0.push(r.wall.as_secs_f64());
-        theirs.0.push(b);
-        ratio.0.push(b / r.wall.as_secs_f64());
-        cpu.0.push(r.cpu.as_secs_f64());
-        rss = rss.max(r.max_rss_kib);
-    }
-    let others = probe.others();
-    report.rows.push(Row {
-        name: format!("zstd -dc, {} rollouts ({})", zfiles.len(), fmt_bytes(zbytes)),
-        time: theirs,
-        bytes: Some(zbytes),
-        rss_kib: None,
-        cpu: None,
-        others,
-    });
-    report.rows.push(Row {
-        name: "telemetron cold read of the .jsonl.zst".into(),
-        time: ours,
-        bytes: Some(zbytes),
-        rss_kib: Some(rss),
-        cpu: Some(cpu),
-        others,
-    });
-    report.ratios.push(Ratio {
-        corpus: "codex_zst".into(),
-        key: "vs_zstd".into(),
-        text: "zstd -dc / telemetron (≥ 0.5 wanted)".into(),
-        samples: ratio,
-    });
+    let side = Side {
+        baseline: &unz,
+        baseline_name: format!("zstd -dc, {} rollouts ({})", zfiles.len(), fmt_bytes(zbytes)),
+        name: "telemetron cold read of the .jsonl.zst",
+        home: &zhome,
+        expected: &codex.g.expected,
+        bytes: zbytes,
+        corpus: "codex_zst",
+        key: "vs_zstd",
+        text: "zstd -dc / telemetron (≥ 0.5 wanted)",
+    };
+    side_by_side(ctx, &side, report)?;
     Ok(())
 }
