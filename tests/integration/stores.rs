@@ -376,3 +376,52 @@ fn rows_written_while_scans_run_count_once() {
     h.scan().expect_code(0);
     assert_eq!(h.delivered(), untouched(&h));
 }
+
+/// Every row of every table of a database, as text, sorted.
+fn dump(db: &Path) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let cells: Vec<String> =
+                (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            out.push(format!("{t}: {}", cells.join(" | ")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The demo home's stores are what their scripts in `scripts/fixtures/`
+/// write: the scripts are their source, the committed files a cache of it.
+#[test]
+fn the_demo_homes_stores_are_what_their_scripts_write() {
+    let out = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for script in ["openclaw_store.py", "hermes_store.py"] {
+        let ok = std::process::Command::new("python3")
+            .arg(root.join("scripts/fixtures").join(script))
+            .arg("--out")
+            .arg(out.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("python3 runs the fixture scripts")
+            .success();
+        assert!(ok, "{script} failed");
+    }
+    for db in [DB, HERMES_DB, ".hermes/profiles/CANARY-work/state.db"] {
+        let committed = dump(&fixtures().join("demo-home").join(db));
+        assert!(!committed.is_empty(), "{db}");
+        assert_eq!(dump(&out.path().join(db)), committed, "{db}: regenerate it with its script");
+    }
+}
