@@ -7,7 +7,7 @@ Copies fixtures/demo-home to a temp home, runs two real telemetron scans
 against a loopback OTLP/JSON receiver (the second after appending
 fixtures/demo-later, so a Claude Code response is split across the runs and
 Gemini messages are upserted across them), then runs
-`ccusage {claude,codex,gemini,hermes} session --json --offline` on the final home
+`ccusage {claude,codex,gemini,hermes,openclaw} session --json --offline` on the final home
 and compares token totals per pack, model and token type.
 
 The two must agree, except for the divergences listed in EXPECTED, each a
@@ -60,6 +60,16 @@ EXPECTED = {
     ("hermes", "gemini-2.5-pro", "output"): 200,
     ("hermes", "gemini-2.5-pro", "cache_read"): 100,
     ("hermes", "*", "reasoning"): 40,
+    # ccusage 20.0.24 reads OpenClaw's sidecars and archives as sessions: the
+    # fixture's CANARY-oc-main-0001 is also in CANARY-oc-main-0001.checkpoint
+    # .0f3a.jsonl and CANARY-oc-old-0000.jsonl.reset.<ts> (copies of it), so
+    # ccusage counts it three times (claude-opus-4-6 input 2100, output 550,
+    # cache read 10000, cache write 1500; grok-4 input 10, output 5), and
+    # telemetron once. Its copy in the SQLite store ccusage counts once too.
+    ("openclaw", "*", "input"): -4220,
+    ("openclaw", "*", "output"): -1110,
+    ("openclaw", "*", "cache_read"): -20000,
+    ("openclaw", "*", "cache_write"): -3000,
 }
 
 
@@ -137,6 +147,14 @@ def ccusage_totals(binary, home):
     t = her["totals"]
     out[("hermes", "*", "reasoning")] = t["totalTokens"] - t["inputTokens"] - t[
         "cacheReadTokens"] - t["cacheCreationTokens"] - t["outputTokens"]
+    # OpenClaw (transcripts and the SQLite store): ccusage reports raw model
+    # ids ("us.anthropic.claude-opus-4-6-v1"), so compare per token type.
+    for s in run("openclaw")["sessions"]:
+        for b in s["modelBreakdowns"]:
+            out[("openclaw", "*", "input")] += b["inputTokens"]
+            out[("openclaw", "*", "cache_read")] += b["cacheReadTokens"]
+            out[("openclaw", "*", "cache_write")] += b["cacheCreationTokens"]
+            out[("openclaw", "*", "output")] += b["outputTokens"]
     return out
 
 
@@ -155,14 +173,18 @@ def main():
         tel = telemetron_totals(binary, home, state)
         ccu = ccusage_totals(cc, home)
     per_pack = ("gemini_cli", "hermes")  # reasoning compared per pack
-    ours = collections.Counter({k: v for k, v in tel.items() if k[0] not in per_pack or k[2] != "reasoning"})
+    ours = collections.Counter({k: v for k, v in tel.items()
+                                if (k[0] not in per_pack or k[2] != "reasoning") and k[0] != "openclaw"})
     for pack in per_pack:
         ours[(pack, "*", "reasoning")] = sum(v for k, v in tel.items() if k[0] == pack and k[2] == "reasoning")
+    for k, v in tel.items():  # OpenClaw per token type
+        if k[0] == "openclaw":
+            ours[("openclaw", "*", k[2])] += v
     keys = sorted(set(ours) | set(ccu))
     bad = 0
     print(f"{'pack':<12} {'model':<22} {'type':<12} {'telemetron':>11} {'ccusage':>9}  note")
     for k in keys:
-        if k[0] not in ("claude_code", "codex", "gemini_cli", "hermes"):
+        if k[0] not in ("claude_code", "codex", "gemini_cli", "hermes", "openclaw"):
             continue
         t, c = ours.get(k, 0), ccu.get(k, 0)
         want = EXPECTED.get(k, 0)
