@@ -40,6 +40,18 @@ closed_enum!(
         Codex => "codex",
         GeminiCli => "gemini_cli",
         Hermes => "hermes",
+        Opencode => "opencode",
+        CopilotCli => "copilot_cli",
+        QwenCode => "qwen_code",
+        Goose => "goose",
+        Amp => "amp",
+        Droid => "droid",
+        Kimi => "kimi",
+        Kilo => "kilo",
+        Codebuff => "codebuff",
+        Antigravity => "antigravity",
+        GrokBuild => "grok_build",
+        Zcode => "zcode",
         Telemetron => "telemetron",
     }
 );

@@ -16,6 +16,7 @@ pub mod mark;
 pub mod openclaw;
 pub mod pi;
 pub mod roundhouse;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 
@@ -44,19 +45,22 @@ pub struct Agent {
     /// True if it also keeps transcripts compressed (`*.jsonl.zst`), read
     /// whole ([`crate::sources::compressed`]).
     pub compressed: bool,
-    /// Its SQLite store, if it keeps sessions in one
-    /// ([`crate::pipeline::stores`]).
-    pub store: Option<&'static Store>,
+    /// Its stores: SQLite databases and JSON documents it rewrites, each
+    /// read whole when it changed ([`crate::pipeline::stores`]).
+    pub stores: &'static [Store],
+    /// How a line of its JSONL files counts, for agents of
+    /// [`Format::Usage`] ([`usage`]).
+    pub lines: Option<usage::LineParser>,
     /// True if it names MCP tools `<server>__<tool>` with no `mcp` prefix.
     pub mcp_bare_names: bool,
 }
 
-/// Where and how an agent keeps sessions in SQLite: a table of pi-format
-/// records, one partition per session.
+/// Where and how an agent keeps sessions in a file read whole when it
+/// changed: a SQLite database, or a JSON document the agent rewrites.
 pub struct Store {
-    /// The database's file name: a file of that name found under one of
-    /// the agent's places (or named as a place) is read as a store.
-    pub file_name: &'static str,
+    /// True for the file name of one: such a file found under one of the
+    /// agent's places (or named as a place) is read as a store.
+    pub names: fn(&str) -> bool,
     /// The databases of one of its default places.
     pub databases: fn(&Place) -> Vec<PathBuf>,
     /// How its sessions are read.
@@ -76,9 +80,48 @@ pub enum StoreRead {
         session_types:
             fn(&rusqlite::Connection) -> rusqlite::Result<crate::pipeline::stores::SessionTypes>,
     },
-    /// A table of sessions with running totals, whose growth counts
-    /// (Hermes): the agent's reader, given the store and the states.
-    SessionTotals(fn(&crate::pipeline::stores::StoreCtx<'_>) -> rusqlite::Result<()>),
+    /// The agent's own reader of a SQLite database, given the store and
+    /// the states (Hermes's running totals, opencode's messages, …).
+    Sqlite(fn(&crate::pipeline::stores::StoreCtx<'_>) -> rusqlite::Result<()>),
+    /// A JSON document the agent rewrites as it grows: the agent's parser
+    /// reports its records in order ([`usage::DocParser`]).
+    Document(usage::DocParser),
+}
+
+impl Store {
+    /// True for a SQLite database (stat'ed with its write-ahead log).
+    pub fn is_sqlite(&self) -> bool {
+        !matches!(self.read, StoreRead::Document(_))
+    }
+}
+
+/// The store of an agent a file name is, if any.
+pub fn store_named(agent: &Agent, name: &str) -> Option<&'static Store> {
+    agent.stores.iter().find(|s| (s.names)(name))
+}
+
+/// No databases to list: the agent's stores are found by walking.
+pub(crate) fn no_databases(_place: &Place) -> Vec<PathBuf> {
+    Vec::new()
+}
+
+/// No transcript files: everything the agent keeps is in stores.
+pub(crate) fn no_transcripts(_name: &str) -> bool {
+    false
+}
+
+/// Main sessions (session types come from records, or there are none).
+pub(crate) fn main_sessions(_place: &Place, _path: &Path) -> SessionHint {
+    SessionHint::Known(crate::metrics::SessionType::Main)
+}
+
+/// Directories from a comma-separated environment variable (as the agents
+/// and ccusage read `OPENCODE_DATA_DIR`, `QWEN_DATA_DIR`, …), if set.
+pub(crate) fn env_dirs(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<Vec<PathBuf>> {
+    let v = env(var)?;
+    let dirs: Vec<PathBuf> =
+        v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    (!dirs.is_empty()).then_some(dirs)
 }
 
 /// Record formats.
@@ -92,6 +135,9 @@ pub enum Format {
     Codex,
     /// Gemini CLI chats.
     Gemini,
+    /// JSONL files of usage records, counted by the agent's
+    /// [`Agent::lines`] parser ([`usage`]).
+    Usage,
 }
 
 /// Every agent, in the order packs are listed and configured.
@@ -133,6 +179,8 @@ pub enum Deriver<'s> {
     Codex(codex::records::Deriver<'s>),
     /// Gemini CLI.
     Gemini(gemini_cli::records::Deriver<'s>),
+    /// The agents of usage records.
+    Usage(usage::LineDeriver<'s>),
 }
 
 impl Deriver<'_> {
@@ -144,6 +192,7 @@ impl Deriver<'_> {
             Deriver::Claude(d) => d.line(line, counts),
             Deriver::Codex(d) => d.line(line, counts),
             Deriver::Gemini(d) => d.line(line, counts),
+            Deriver::Usage(d) => d.line(line, counts),
         }
     }
 }

@@ -62,14 +62,19 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
             for place in discover::default_places(pack, home, env) {
                 // The concrete directories a config can name (OpenClaw's
                 // `agents/*/sessions`, one per agent).
-                for dir in place.dirs().into_iter().filter(|d| d.is_dir()) {
+                let dirs: Vec<PathBuf> = place.dirs().into_iter().filter(|d| d.is_dir()).collect();
+                for dir in &dirs {
                     let tree = Place { pack, root: dir.clone(), layout: Layout::Tree };
-                    let files = discover::discover(&[tree]).sources.len();
-                    out.push(Found { pack: pack.as_str().to_string(), path: dir, files });
+                    let found = discover::discover(&[tree]);
+                    let files = found.sources.len() + found.stores.len();
+                    out.push(Found { pack: pack.as_str().to_string(), path: dir.clone(), files });
                 }
-                // Its databases, each named as a place of its own.
+                // Its databases outside those directories, each named as a
+                // place of its own.
                 for db in discover::discover(std::slice::from_ref(&place)).stores {
-                    out.push(Found { pack: pack.as_str().to_string(), path: db.path, files: 1 });
+                    if !dirs.iter().any(|d| db.path.starts_with(d)) {
+                        out.push(Found { pack: pack.as_str().to_string(), path: db.path, files: 1 });
+                    }
                 }
             }
         }

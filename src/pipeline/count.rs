@@ -265,6 +265,11 @@ pub fn scan_with(
         }
         stores::scan(stores, files, &marks, opts.new_files_at_end)
     };
+    let mut from_stores = from_stores;
+    let store_claims = std::mem::take(&mut from_stores.claims);
+    if !store_claims.is_empty() {
+        settle(store_claims);
+    }
     let mut found = ctx.discovered.clone();
     let store_keys: Vec<String> = stores.iter().map(|s| key_of(&s.path)).collect();
     found.extend(store_keys.iter().map(String::as_str));
@@ -923,6 +928,13 @@ fn read_from(
             Format::Gemini => agents::Deriver::Gemini(gemini_cli::records::Deriver {
                 session_type,
                 state: &mut st.gemini,
+            }),
+            Format::Usage => agents::Deriver::Usage(agents::usage::LineDeriver {
+                parse: agents::agent(src.pack).and_then(|a| a.lines).expect("usage agents parse lines"),
+                pack: src.pack,
+                session_type,
+                state: &mut st.usage,
+                claims: &mut claims,
             }),
             Format::Pi => agents::Deriver::Pi(pi::Deriver {
                 pack: src.pack,

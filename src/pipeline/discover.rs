@@ -33,6 +33,10 @@ pub enum Layout {
     Tree,
     /// `root/<project>/chats/**/*.jsonl` (Gemini CLI's `tmp` dir).
     GeminiProjects,
+    /// Only these directories under the root, each walked whole; `"."`
+    /// stands for the stores directly in the root (opencode's
+    /// `opencode.db` beside `storage/message/`), not its subdirectories.
+    Only(&'static [&'static str]),
     /// A Hermes home: no transcripts to walk, only its stores.
     HermesHomes,
 }
@@ -50,6 +54,14 @@ impl Place {
         let sub = match self.layout {
             Layout::Tree => return vec![self.root.clone()],
             Layout::HermesHomes => return Vec::new(),
+            Layout::Only(rel) => {
+                return rel
+                    .iter()
+                    .filter(|r| **r != ".")
+                    .map(|r| self.root.join(r))
+                    .filter(|d| d.is_dir())
+                    .collect()
+            }
             Layout::OpenclawAgents => "sessions",
             Layout::GeminiProjects => "chats",
         };
@@ -155,20 +167,38 @@ pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<Stri
 pub fn discover(places: &[Place]) -> Found {
     let mut found = Found::default();
     for place in places {
-        let store = place.agent().store;
-        let names_store =
-            store.is_some_and(|s| place.root.file_name().is_some_and(|n| n == s.file_name));
-        if names_store && place.root.is_file() {
-            // A place that names a database itself (as `detect` writes).
-            add_store(place, place.root.clone(), &mut found);
+        let agent = place.agent();
+        let root_name = place.root.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if place.root.is_file() {
+            if crate::agents::store_named(agent, root_name).is_some() {
+                // A place that names a database itself (as `detect` writes).
+                add_store(place, place.root.clone(), &mut found);
+            } else if let Ok(meta) = fs::metadata(&place.root) {
+                // A place that names a transcript (Copilot CLI's
+                // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
+                let session = (agent.session_hint)(place, &place.root);
+                found.sources.push(Source {
+                    path: place.root.clone(),
+                    pack: place.pack,
+                    meta: Meta::of(&meta),
+                    session,
+                });
+            }
             continue;
         }
         for dir in place.dirs() {
             walk(place, &dir, &mut found);
         }
-        if let Some(store) = store.filter(|_| place.layout != Layout::Tree) {
-            for path in (store.databases)(place) {
-                add_store(place, path, &mut found);
+        if let Layout::Only(rel) = place.layout {
+            if rel.contains(&".") {
+                stores_in(place, &mut found);
+            }
+        }
+        if place.layout != Layout::Tree {
+            for store in agent.stores {
+                for path in (store.databases)(place) {
+                    add_store(place, path, &mut found);
+                }
             }
         }
     }
@@ -182,8 +212,34 @@ pub fn discover(places: &[Place]) -> Found {
 }
 
 /// Adds a SQLite store with its stat (see [`crate::sources::sqlite::stat`]).
+/// The stores directly in a place's root (not below it).
+fn stores_in(place: &Place, found: &mut Found) {
+    let Ok(rd) = fs::read_dir(&place.root) else { return };
+    let mut paths: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| crate::agents::store_named(place.agent(), n).is_some())
+        })
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    for p in paths {
+        add_store(place, p, found);
+    }
+}
+
 fn add_store(place: &Place, path: PathBuf, found: &mut Found) {
-    match crate::sources::sqlite::stat(&path) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let sqlite = crate::agents::store_named(place.agent(), name).is_none_or(|s| s.is_sqlite());
+    let meta = if sqlite {
+        crate::sources::sqlite::stat(&path)
+    } else {
+        fs::metadata(&path).map(|m| Meta::of(&m))
+    };
+    match meta {
         Ok(meta) => found.stores.push(Source {
             path,
             pack: place.pack,
@@ -226,7 +282,7 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             continue;
         }
         let agent = place.agent();
-        if agent.store.is_some_and(|s| s.file_name == name) {
+        if crate::agents::store_named(agent, name).is_some() {
             if ft.is_file() {
                 add_store(place, path, found);
             }

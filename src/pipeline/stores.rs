@@ -58,6 +58,9 @@ pub struct StoresScan {
     pub sessions_read: usize,
     /// Session keys of the stores read this run that no longer hold them.
     pub sessions_gone: Vec<String>,
+    /// Records counted once by id ([`crate::agents::usage`]), settled
+    /// after the files' claims.
+    pub claims: crate::state::claims::Claims,
 }
 
 /// Reads every changed store after its cursors.
@@ -73,13 +76,24 @@ pub fn scan(
         if files.get(&key).is_some_and(|st| crate::pipeline::count::unchanged(st, &src.meta)) {
             continue;
         }
-        let Some(store) = agents::agent(src.pack).and_then(|a| a.store) else { continue };
+        let name = src.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some(agent) = agents::agent(src.pack) else { continue };
+        let Some(store) = agents::store_named(agent, name)
+            .or_else(|| agent.stores.first().filter(|_| agent.stores.len() == 1))
+        else {
+            continue;
+        };
+        if let StoreRead::Document(parse) = &store.read {
+            read_document(src, &key, *parse, files, new_at_end, &mut out);
+            continue;
+        }
         let read = sqlite::open(&src.path).and_then(|conn| {
             // One read transaction: every session is read at the same
             // snapshot.
             conn.execute_batch("BEGIN")?;
             let ctx = StoreCtx {
                 conn: &conn,
+                claims: RefCell::new(crate::state::claims::Claims::default()),
                 src,
                 key: &key,
                 files,
@@ -90,8 +104,11 @@ pub fn scan(
                 StoreRead::PiRecords { table, session_types } => {
                     read_pi_records(&ctx, table, *session_types, known)?
                 }
-                StoreRead::SessionTotals(read) => read(&ctx)?,
+                StoreRead::Sqlite(read) => read(&ctx)?,
+                StoreRead::Document(_) => unreachable!("documents are read above"),
             }
+            let claims = ctx.claims.into_inner();
+            out.claims.append(claims);
             conn.execute_batch("COMMIT")
         });
         match read {
@@ -134,6 +151,8 @@ pub struct StoreCtx<'a> {
     pub new_at_end: bool,
     /// Where counts and new states go.
     pub out: RefCell<&'a mut StoresScan>,
+    /// Records filed to count once by id.
+    pub claims: RefCell<crate::state::claims::Claims>,
 }
 
 impl StoreCtx<'_> {
@@ -148,6 +167,25 @@ impl StoreCtx<'_> {
         out.files_after.insert(skey, st);
     }
 
+    /// Files records to count once by id.
+    pub fn claim(&self, claims: crate::state::claims::Claims) {
+        self.claims.borrow_mut().append(claims);
+    }
+
+    /// The state of one of this store's cursors or sessions (`part`), or a
+    /// new one of the store's pack.
+    pub fn state_of(&self, part: &str) -> (String, Option<&FileState>, FileState) {
+        let skey = session_key(self.key, part);
+        let old = self.files.get(&skey);
+        let mut st = old.cloned().unwrap_or_else(|| FileState {
+            pack: self.src.pack.as_str().to_string(),
+            session_type: SessionType::Main.as_str().to_string(),
+            ..FileState::default()
+        });
+        st.missing_since_unix_nano = None;
+        (skey, old, st)
+    }
+
     /// Marks the known sessions of this store that are no longer in it.
     pub fn present(&self, present: &HashSet<String>) {
         let prefix = format!("{}{SESSION_SEP}", self.key);
@@ -157,6 +195,72 @@ impl StoreCtx<'_> {
                 out.sessions_gone.push(k.clone());
             }
         }
+    }
+}
+
+/// Reads a JSON document an agent rewrites ([`crate::agents::usage`]):
+/// whole, its records after those counted. One that cannot be parsed (caught
+/// half-written) is left for the next run, its state unchanged.
+fn read_document(
+    src: &Source,
+    key: &str,
+    parse: crate::agents::usage::DocParser,
+    files: &BTreeMap<String, FileState>,
+    new_at_end: bool,
+    out: &mut StoresScan,
+) {
+    let old = files.get(key);
+    let mut st = old.cloned().unwrap_or_else(|| FileState {
+        pack: src.pack.as_str().to_string(),
+        session_type: SessionType::Main.as_str().to_string(),
+        ..FileState::default()
+    });
+    st.missing_since_unix_nano = None;
+    let bytes = match std::fs::read(&src.path) {
+        Ok(b) => b,
+        Err(e) => {
+            out.warnings.push(format!(
+                "{}: cannot read: {e}; skipped this run (its other sources are unaffected)",
+                src.path.display()
+            ));
+            return;
+        }
+    };
+    let mut counts = Counts::default();
+    let mut claims = crate::state::claims::Claims::default();
+    let quiet = old.is_none() && new_at_end;
+    let read = crate::agents::usage::read_document(
+        parse,
+        &bytes,
+        src.pack,
+        &mut st.usage,
+        &mut counts,
+        &mut claims,
+        quiet,
+    );
+    let result = match read {
+        Ok(()) => LineResult::Parsed,
+        Err(why) => {
+            out.warnings.push(format!(
+                "{}: {why}; skipped this run and read again when it next changes (nothing of it \
+                 was counted)",
+                src.path.display()
+            ));
+            LineResult::Malformed
+        }
+    };
+    counts.add(Series::Lines { pack: src.pack, result }, 1);
+    out.rows += bytes.len() as u64;
+    out.sessions_read += 1;
+    out.counts.merge(counts);
+    if result == LineResult::Parsed {
+        out.claims.append(claims);
+        st.dev = src.meta.dev;
+        st.ino = src.meta.ino;
+        st.size = src.meta.size;
+        st.mtime_ns = src.meta.mtime_ns;
+        st.lines += 1;
+        out.files_after.insert(key.to_string(), st);
     }
 }
 

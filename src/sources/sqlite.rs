@@ -52,6 +52,53 @@ pub fn describe(e: &rusqlite::Error, expects: &str) -> String {
     }
 }
 
+/// True when the database has a table of that name.
+pub fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [table],
+        |r| r.get(0),
+    )
+}
+
+/// The column names of a table (none when it does not exist).
+pub fn columns(conn: &Connection, table: &str) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = stmt.query_map([table], |r| r.get::<_, String>(0))?;
+    names.collect()
+}
+
+/// Reads a table whose rows are written incomplete and completed in place
+/// (a message row gets its usage when the model call ends): every row at
+/// or after the cursor `from` (a rowid), in rowid order, through the
+/// rowid's own index. `row` is given each row (column 0 is the rowid, then
+/// `columns`) and says whether it is complete. Returns the next cursor,
+/// the first incomplete row's rowid, or one past the last row, and the
+/// number of rows read. Complete rows before an incomplete one are read
+/// again on the next run: their records are counted once by id.
+pub fn rows_from(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    from: i64,
+    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
+) -> rusqlite::Result<(i64, u64)> {
+    let sql = format!("SELECT rowid, {columns} FROM \"{table}\" WHERE rowid >= ?1 ORDER BY rowid");
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([from])?;
+    let (mut next, mut pending, mut n) = (from, None, 0u64);
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        n += 1;
+        if !row(r)? && pending.is_none() {
+            pending = Some(id);
+        }
+        next = id.saturating_add(1);
+    }
+    Ok((pending.unwrap_or(next), n))
+}
+
+
 /// A table read in partitions with a keyset cursor each.
 #[derive(Clone, Copy, Debug)]
 pub struct KeysetTable {

@@ -90,13 +90,22 @@ pub struct Claims {
     pub once: Vec<(u64, Series)>,
     /// Responses, one per (message id, request id).
     pub responses: Vec<Response>,
+    /// Complete records of the agents of usage records
+    /// ([`crate::agents::usage`]): the id and everything the record
+    /// counts, counted the first time the id is seen.
+    pub records: Vec<(u64, Counts)>,
     index: HashMap<(u64, u32), usize>,
 }
 
 impl Claims {
     /// True when nothing was filed.
     pub fn is_empty(&self) -> bool {
-        self.once.is_empty() && self.responses.is_empty()
+        self.once.is_empty() && self.responses.is_empty() && self.records.is_empty()
+    }
+
+    /// Files a complete record: everything it counts, once by its id.
+    pub fn record(&mut self, id: u64, counts: Counts) {
+        self.records.push((id, counts));
     }
 
     /// Files a keyed record.
@@ -141,6 +150,7 @@ impl Claims {
         other.end_of_file();
         self.once.extend(other.once);
         self.responses.extend(other.responses);
+        self.records.extend(other.records);
     }
 }
 
@@ -366,6 +376,13 @@ pub fn resolve(claims: &Claims, seen: &mut Seen, counts: &mut Counts, today: u16
     for (id, series) in &claims.once {
         if seen.once(*id, today) {
             counts.incr(*series);
+        }
+    }
+    for (id, record) in &claims.records {
+        if seen.once(*id, today) {
+            for (series, n) in record.iter() {
+                counts.add(*series, *n);
+            }
         }
     }
     for r in &claims.responses {

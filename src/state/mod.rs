@@ -190,6 +190,9 @@ pub struct FileState {
     /// What was counted of a Hermes session.
     #[serde(default, skip_serializing_if = "is_default")]
     pub hermes: crate::agents::hermes::records::HermesState,
+    /// Context of the agents of usage records ([`crate::agents::usage`]).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub usage: crate::agents::usage::UsageState,
 }
 
 /// True for a value equal to its type's default.

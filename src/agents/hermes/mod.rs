@@ -18,9 +18,9 @@ use crate::state::FileState;
 
 /// Hermes's store: `state.db`, table `sessions`.
 pub const STORE: Store = Store {
-    file_name: DB_NAME,
+    names: |n| n == DB_NAME,
     databases,
-    read: StoreRead::SessionTotals(read),
+    read: StoreRead::Sqlite(read),
     expects: "Hermes's sessions(id, model, input_tokens, …)",
 };
 
@@ -36,7 +36,8 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: tools::TOOLS,
     compressed: false,
-    store: Some(&STORE),
+    stores: &[STORE],
+    lines: None,
     mcp_bare_names: false,
 };
 

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 /// `src/state/openclaw-agent-schema.sql`). Newer versions may keep a row
 /// zstd-compressed in `event_zstd`.
 pub const STORE: Store = Store {
-    file_name: DB_NAME,
+    names: |n| n == DB_NAME,
     databases,
     read: StoreRead::PiRecords {
         table: KeysetTable {
@@ -88,7 +88,8 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
-    store: Some(&STORE),
+    stores: &[STORE],
+    lines: None,
     mcp_bare_names: false,
 };
 

@@ -19,7 +19,8 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: tools::TOOLS,
     compressed: false,
-    store: None,
+    stores: &[],
+    lines: None,
     mcp_bare_names: false,
 };
 

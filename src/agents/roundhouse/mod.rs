@@ -17,7 +17,8 @@ pub const AGENT: Agent = Agent {
     session_hint,
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
-    store: None,
+    stores: &[],
+    lines: None,
     mcp_bare_names: false,
 };
 
