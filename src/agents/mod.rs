@@ -7,16 +7,21 @@
 //! OpenClaw and roundhouse write pi's format: their folders hold only
 //! where they live, and count with [`pi::records`].
 
+pub mod antigravity;
 pub mod claude_code;
 pub mod codex;
 pub mod gemini_cli;
+pub mod goose;
 pub mod hermes;
+pub mod kilo;
 pub mod json;
 pub mod mark;
 pub mod openclaw;
+pub mod opencode;
 pub mod pi;
 pub mod roundhouse;
 pub mod usage;
+pub mod zcode;
 
 use std::path::{Path, PathBuf};
 
@@ -149,6 +154,11 @@ pub const REGISTRY: &[Agent] = &[
     codex::AGENT,
     gemini_cli::AGENT,
     hermes::AGENT,
+    opencode::AGENT,
+    kilo::AGENT,
+    goose::AGENT,
+    antigravity::AGENT,
+    zcode::AGENT,
 ];
 
 /// The agent of a pack (`None` for telemetron's own pack).

@@ -233,6 +233,24 @@ impl<'a> Recorder<'a> {
         add_tokens(self.counts, self.pack, model, usage);
     }
 
+    /// Counts how far a session's running totals grew since last counted
+    /// (the agents that keep per-session totals): each type's growth
+    /// beyond the most counted, under the current model. A lower total (an
+    /// older copy restored) counts nothing and does not lower the base.
+    /// True when anything grew.
+    pub fn running_totals(&mut self, model: ModelRef, now: &Usage) -> bool {
+        let before = self.state.totals.unwrap_or_default();
+        let grew = now.growth(&before);
+        let mut after = before;
+        for (a, n) in after.iter_mut().zip(now.as_array()) {
+            *a = (*a).max(n);
+        }
+        self.state.totals = Some(after);
+        self.state.set_model(model);
+        self.tokens(model, &grew);
+        !grew.is_zero()
+    }
+
     /// Notes a record still being written: it counts once complete, and
     /// the records after it are read again until then.
     pub fn pending(&mut self) {

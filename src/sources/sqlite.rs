@@ -70,20 +70,23 @@ pub fn columns(conn: &Connection, table: &str) -> rusqlite::Result<std::collecti
 
 /// Reads a table whose rows are written incomplete and completed in place
 /// (a message row gets its usage when the model call ends): every row at
-/// or after the cursor `from` (a rowid), in rowid order, through the
-/// rowid's own index. `row` is given each row (column 0 is the rowid, then
-/// `columns`) and says whether it is complete. Returns the next cursor,
+/// or after the cursor `from` (a value of the integer column `key`, the
+/// rowid or an index the agent keeps), in key order, through the key's own
+/// index. `row` is given each row (column 0 is the key, then `columns`)
+/// and says whether it is complete. Returns the next cursor,
 /// the first incomplete row's rowid, or one past the last row, and the
 /// number of rows read. Complete rows before an incomplete one are read
 /// again on the next run: their records are counted once by id.
 pub fn rows_from(
     conn: &Connection,
     table: &str,
+    key: &str,
     columns: &str,
     from: i64,
     mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<(i64, u64)> {
-    let sql = format!("SELECT rowid, {columns} FROM \"{table}\" WHERE rowid >= ?1 ORDER BY rowid");
+    let sql =
+        format!("SELECT {key}, {columns} FROM \"{table}\" WHERE {key} >= ?1 ORDER BY {key}");
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([from])?;
     let (mut next, mut pending, mut n) = (from, None, 0u64);
