@@ -7,18 +7,25 @@
 //! OpenClaw and roundhouse write pi's format: their folders hold only
 //! where they live, and count with [`pi::records`].
 
+pub mod amp;
 pub mod antigravity;
 pub mod claude_code;
+pub mod codebuff;
 pub mod codex;
+pub mod copilot_cli;
+pub mod droid;
 pub mod gemini_cli;
 pub mod goose;
+pub mod grok_build;
 pub mod hermes;
 pub mod kilo;
+pub mod kimi;
 pub mod json;
 pub mod mark;
 pub mod openclaw;
 pub mod opencode;
 pub mod pi;
+pub mod qwen_code;
 pub mod roundhouse;
 pub mod usage;
 pub mod zcode;
@@ -155,9 +162,16 @@ pub const REGISTRY: &[Agent] = &[
     gemini_cli::AGENT,
     hermes::AGENT,
     opencode::AGENT,
-    kilo::AGENT,
+    copilot_cli::AGENT,
+    qwen_code::AGENT,
     goose::AGENT,
+    amp::AGENT,
+    droid::AGENT,
+    kimi::AGENT,
+    kilo::AGENT,
+    codebuff::AGENT,
     antigravity::AGENT,
+    grok_build::AGENT,
     zcode::AGENT,
 ];
 

@@ -141,6 +141,9 @@ pub struct Recorder<'a> {
     /// Set for a whole document: its records in order (see the module
     /// docs).
     doc: Option<DocOrder>,
+    /// A document's name where it lives (`<parent dir>/<file name>`), for
+    /// records that have no id of their own (keyed by position).
+    pub scope: String,
 }
 
 /// A document's records in order.
@@ -162,7 +165,7 @@ impl<'a> Recorder<'a> {
         counts: &'a mut Counts,
         claims: &'a mut Claims,
     ) -> Recorder<'a> {
-        Recorder { pack, session_type, state, counts, claims, doc: None }
+        Recorder { pack, session_type, state, counts, claims, doc: None, scope: String::new() }
     }
 
     /// The key of an id in this pack.
@@ -311,6 +314,7 @@ impl LineDeriver<'_> {
 pub fn read_document(
     parse: DocParser,
     bytes: &[u8],
+    scope: &str,
     pack: Pack,
     state: &mut UsageState,
     counts: &mut Counts,
@@ -323,6 +327,7 @@ pub fn read_document(
     let leading = {
         let mut rec = Recorder::new(pack, SessionType::Main, &mut st, &mut mine, &mut my_claims);
         rec.doc = Some(DocOrder::default());
+        rec.scope = scope.to_string();
         parse(bytes, &mut rec)?;
         rec.doc.take().map(|d| d.leading).unwrap_or_default()
     };
@@ -408,7 +413,7 @@ mod tests {
 
     fn read(bytes: &str, st: &mut UsageState, seen: &mut claims::Seen) -> u64 {
         let (mut counts, mut cl) = (Counts::default(), Claims::default());
-        read_document(doc_parser, bytes.as_bytes(), Pack::Amp, st, &mut counts, &mut cl, false)
+        read_document(doc_parser, bytes.as_bytes(), "t/a.json", Pack::Amp, st, &mut counts, &mut cl, false)
             .unwrap();
         claims::resolve(&cl, seen, &mut counts, 1);
         counts.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { .. })).map(|(_, n)| n).sum()

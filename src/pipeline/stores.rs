@@ -229,9 +229,14 @@ fn read_document(
     let mut counts = Counts::default();
     let mut claims = crate::state::claims::Claims::default();
     let quiet = old.is_none() && new_at_end;
+    let name = |p: Option<&std::path::Path>| {
+        p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    let scope = format!("{}/{}", name(src.path.parent()), name(Some(&src.path)));
     let read = crate::agents::usage::read_document(
         parse,
         &bytes,
+        &scope,
         src.pack,
         &mut st.usage,
         &mut counts,

@@ -1,0 +1,42 @@
+//! Droid (Factory): every session's `<session>.settings.json` under
+//! `~/.factory/sessions/` (or every directory of `$DROID_SESSIONS_DIR`,
+//! comma-separated), rewritten with the session's running token totals.
+//! How a settings file counts is in [`records`].
+
+pub mod records;
+pub mod tools;
+
+use std::path::Path;
+
+use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::metrics::Pack;
+use crate::pipeline::discover::{Layout, Place};
+
+/// `<session>.settings.json`.
+pub const STORES: &[Store] = &[Store {
+    names: |n| n.ends_with(".settings.json") && !n.starts_with('.'),
+    databases: crate::agents::no_databases,
+    read: StoreRead::Document(records::settings),
+    expects: "a Droid session's settings (JSON)",
+}];
+
+/// The agent, as the registry holds it.
+pub const AGENT: Agent = Agent {
+    pack: Pack::Droid,
+    format: Format::Usage,
+    places,
+    accepts: crate::agents::no_transcripts,
+    session_hint: crate::agents::main_sessions,
+    tools: tools::TOOLS,
+    compressed: false,
+    stores: STORES,
+    lines: None,
+    mcp_bare_names: false,
+};
+
+/// `$DROID_SESSIONS_DIR` (comma-separated), else `~/.factory/sessions`.
+fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
+    let roots = crate::agents::env_dirs(env, "DROID_SESSIONS_DIR")
+        .unwrap_or_else(|| vec![home.join(".factory").join("sessions")]);
+    roots.into_iter().map(|root| Place { pack: Pack::Droid, root, layout: Layout::Tree }).collect()
+}

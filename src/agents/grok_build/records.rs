@@ -1,0 +1,68 @@
+//! How Grok Build's session updates count. Each line is an ACP
+//! `session/update` notification: `{params: {sessionId, update:
+//! {sessionUpdate, …}, _meta: {eventId, agentTimestampMs}}}`. A
+//! `turn_completed` update ends one prompt turn: it is a user prompt, and
+//! each model of its `usage.modelUsage` (`inputTokens`, of which
+//! `cachedReadTokens` and `cacheCreationTokens` were cached;
+//! `outputTokens`, of which `reasoningTokens` were thinking) a model turn,
+//! once by the event id. A `tool_call` is a tool call by its `kind`, once
+//! by `toolCallId`; a `tool_call_update` with status `failed` a tool error.
+
+use serde_json::{Map, Value};
+
+use crate::agents::usage::{object, text, uint, Recorder, Usage};
+use crate::classify::models;
+use crate::metrics::{ErrorType, LineResult, Outcome};
+
+/// One model's usage as the contract's types.
+pub fn usage(u: &Map<String, Value>) -> Usage {
+    let input = uint(u.get("inputTokens"));
+    let cache_read = uint(u.get("cachedReadTokens")).min(input);
+    let cache_write = uint(u.get("cacheCreationTokens")).min(input - cache_read);
+    let output = uint(u.get("outputTokens"));
+    let reasoning = uint(u.get("reasoningTokens")).min(output);
+    Usage { input: input - cache_read - cache_write, cache_read, cache_write, output: output - reasoning, reasoning }
+}
+
+/// Counts one line.
+pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
+    let m = match object(line) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Some(params) = m.get("params") else { return LineResult::Ignored };
+    let Some(update) = params.get("update") else { return LineResult::Ignored };
+    rec.session_start();
+    let event = params.pointer("/_meta/eventId").and_then(Value::as_str);
+    match text(update.get("sessionUpdate")) {
+        Some("turn_completed") => {
+            rec.prompt(event);
+            let Some(u) = update.get("usage").and_then(Value::as_object) else {
+                return LineResult::Parsed;
+            };
+            let single;
+            let per_model: Vec<(&str, &Map<String, Value>)> =
+                match u.get("modelUsage").and_then(Value::as_object).filter(|m| !m.is_empty()) {
+                    Some(models) => models
+                        .iter()
+                        .filter_map(|(k, v)| v.as_object().map(|o| (k.as_str(), o)))
+                        .collect(),
+                    None => {
+                        single = u;
+                        vec![("", single)]
+                    }
+                };
+            for (name, mu) in per_model {
+                let model = models::classify(Some("xai"), Some(name).filter(|n| !n.is_empty()));
+                let key = event.map(|e| format!("{e}|{name}"));
+                rec.turn(key.as_deref(), model, usage(mu), Outcome::Success);
+            }
+        }
+        Some("tool_call") => rec.tool(text(update.get("toolCallId")), text(update.get("kind")).unwrap_or("other")),
+        Some("tool_call_update") if text(update.get("status")) == Some("failed") => {
+            rec.error(text(update.get("toolCallId")), ErrorType::Tool)
+        }
+        _ => {}
+    }
+    LineResult::Parsed
+}
