@@ -4,7 +4,8 @@
 //! `chat `) is one model turn with its usage
 //! (`gen_ai.usage.input_tokens`, of which
 //! `gen_ai.usage.cache_read.input_tokens` were cached; `…cache_write…`,
-//! `gen_ai.usage.output_tokens`, `gen_ai.usage.reasoning.output_tokens`),
+//! `gen_ai.usage.output_tokens`, of which
+//! `gen_ai.usage.reasoning.output_tokens` were reasoning),
 //! an error when its status code is 2. An `execute_tool` span is a tool
 //! call (`gen_ai.tool.name`). Both count once by `traceId:spanId`. A
 //! conversation id (`gen_ai.conversation.id`) seen for the first time is
@@ -24,12 +25,16 @@ pub fn usage(a: &Map<String, Value>) -> Usage {
     let first = |ks: &[&str]| ks.iter().map(|k| n(k)).find(|v| *v > 0).unwrap_or(0);
     let input = n("gen_ai.usage.input_tokens");
     let cache_read = n("gen_ai.usage.cache_read.input_tokens").min(input);
+    // Output includes the reasoning (OpenAI's completion tokens do).
+    let output = n("gen_ai.usage.output_tokens");
+    let reasoning =
+        first(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]).min(output);
     Usage {
         input: input - cache_read,
         cache_read,
         cache_write: first(&["gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens"]),
-        output: n("gen_ai.usage.output_tokens"),
-        reasoning: first(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]),
+        output: output - reasoning,
+        reasoning,
     }
     .with_total(first(&["gen_ai.usage.total_tokens", "gen_ai.usage.total.token_count"]))
 }
