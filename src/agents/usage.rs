@@ -182,6 +182,15 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Counts a document's session start once: the first time this
+    /// document is read, and only if no copy of it counted it (by `id`).
+    pub fn document_session_start(&mut self, id: &str) {
+        if !self.state.started {
+            self.state.started = true;
+            self.session_start_once(id, self.session_type);
+        }
+    }
+
     /// Counts a session start once by its id (databases and files of many
     /// sessions).
     pub fn session_start_once(&mut self, session: &str, session_type: SessionType) {

@@ -36,11 +36,24 @@ fn it_lists_every_pack_place_with_file_counts() {
             "gemini_cli ~/.gemini/tmp/CANARY-proj/chats 2 file(s)",
             "hermes ~/.hermes/profiles/CANARY-work/state.db 1 file(s)",
             "hermes ~/.hermes/state.db 1 file(s)",
+            "opencode ~/.local/share/opencode/storage/message 2 file(s)",
+            "opencode ~/.local/share/opencode/opencode.db 1 file(s)",
+            "copilot_cli ~/.copilot/otel 1 file(s)",
+            "qwen_code ~/.qwen/projects/-home-u-CANARY-proj/chats 1 file(s)",
+            "goose ~/.local/share/goose/sessions/sessions.db 1 file(s)",
+            "amp ~/.local/share/amp/threads 1 file(s)",
+            "droid ~/.factory/sessions 1 file(s)",
+            "kimi ~/.kimi/sessions 1 file(s)",
+            "kilo ~/.local/share/kilo/kilo.db 1 file(s)",
+            "codebuff ~/.config/manicode/projects 1 file(s)",
+            "antigravity ~/.gemini/antigravity/conversations 1 file(s)",
+            "grok_build ~/.grok/sessions 1 file(s)",
+            "zcode ~/.zcode/cli/db 1 file(s)",
         ]
     );
     let j = detect(&env, &["--home", &home, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 12);
+    assert_eq!(v.as_array().unwrap().len(), 25);
     assert_eq!(v[1]["files"], 1);
 }
 

@@ -21,4 +21,5 @@ mod schedule;
 mod setup;
 mod status;
 mod stores;
+mod usage_agents;
 mod util;

@@ -53,7 +53,9 @@ pub fn settings(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     }
     let name = text(v.get("model")).map(model_name);
     let model = models::classify(text(v.get("providerLock")), name.as_deref());
-    rec.session_start();
+    // The session is the file's name (`<session>.settings.json`).
+    let session = rec.scope.rsplit('/').next().unwrap_or("").to_string();
+    rec.document_session_start(&session);
     rec.running_totals(model, &now);
     Ok(())
 }
