@@ -17,7 +17,9 @@
 
 use crate::classify::{models, tools};
 use crate::hash::fnv64;
-use crate::metrics::{Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType};
+use crate::metrics::{
+    Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
+};
 use crate::state::claims::{self, Claims};
 
 /// Tokens of one model call, partitioned as the contract's `token.type`.
@@ -178,7 +180,8 @@ impl<'a> Recorder<'a> {
     pub fn session_start(&mut self) {
         if !self.state.started {
             self.state.started = true;
-            self.counts.incr(Series::SessionStart { pack: self.pack, session_type: self.session_type });
+            self.counts
+                .incr(Series::SessionStart { pack: self.pack, session_type: self.session_type });
         }
     }
 
@@ -318,8 +321,9 @@ impl LineDeriver<'_> {
 }
 
 /// Reads a whole document: its records after those its state says were
-/// counted. With `quiet` (the state was lost: what is there was delivered
+/// counted (the arguments are the document and where its results go). With `quiet` (the state was lost: what is there was delivered
 /// before) nothing is counted, only the state kept.
+#[allow(clippy::too_many_arguments)]
 pub fn read_document(
     parse: DocParser,
     bytes: &[u8],
@@ -379,9 +383,10 @@ fn chain_with(chain: u64, key: u64) -> u64 {
 /// otherwise).
 pub fn uint(v: Option<&serde_json::Value>) -> u64 {
     match v {
-        Some(serde_json::Value::Number(n)) => {
-            n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f > 0.0).map(|f| f as u64)).unwrap_or(0)
-        }
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f > 0.0).map(|f| f as u64))
+            .unwrap_or(0),
         Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
         _ => 0,
     }
@@ -414,7 +419,9 @@ mod tests {
         for id in text.split(',').filter(|s| !s.is_empty()) {
             match id.strip_prefix('-') {
                 Some(_) => rec.pending(),
-                None => rec.turn(Some(id), m, Usage { input: 1, ..Usage::default() }, Outcome::Success),
+                None => {
+                    rec.turn(Some(id), m, Usage { input: 1, ..Usage::default() }, Outcome::Success)
+                }
             }
         }
         Ok(())
@@ -422,8 +429,17 @@ mod tests {
 
     fn read(bytes: &str, st: &mut UsageState, seen: &mut claims::Seen) -> u64 {
         let (mut counts, mut cl) = (Counts::default(), Claims::default());
-        read_document(doc_parser, bytes.as_bytes(), "t/a.json", Pack::Amp, st, &mut counts, &mut cl, false)
-            .unwrap();
+        read_document(
+            doc_parser,
+            bytes.as_bytes(),
+            "t/a.json",
+            Pack::Amp,
+            st,
+            &mut counts,
+            &mut cl,
+            false,
+        )
+        .unwrap();
         claims::resolve(&cl, seen, &mut counts, 1);
         counts.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { .. })).map(|(_, n)| n).sum()
     }

@@ -73,7 +73,11 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
                 // place of its own.
                 for db in discover::discover(std::slice::from_ref(&place)).stores {
                     if !dirs.iter().any(|d| db.path.starts_with(d)) {
-                        out.push(Found { pack: pack.as_str().to_string(), path: db.path, files: 1 });
+                        out.push(Found {
+                            pack: pack.as_str().to_string(),
+                            path: db.path,
+                            files: 1,
+                        });
                     }
                 }
             }

@@ -930,7 +930,9 @@ fn read_from(
                 state: &mut st.gemini,
             }),
             Format::Usage => agents::Deriver::Usage(agents::usage::LineDeriver {
-                parse: agents::agent(src.pack).and_then(|a| a.lines).expect("usage agents parse lines"),
+                parse: agents::agent(src.pack)
+                    .and_then(|a| a.lines)
+                    .expect("usage agents parse lines"),
                 pack: src.pack,
                 session_type,
                 state: &mut st.usage,

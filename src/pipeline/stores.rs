@@ -254,7 +254,9 @@ fn read_document(
             LineResult::Malformed
         }
     };
-    counts.add(Series::Lines { pack: src.pack, result }, 1);
+    if !quiet {
+        counts.add(Series::Lines { pack: src.pack, result }, 1);
+    }
     out.rows += bytes.len() as u64;
     out.sessions_read += 1;
     out.counts.merge(counts);

@@ -62,7 +62,10 @@ pub fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
 }
 
 /// The column names of a table (none when it does not exist).
-pub fn columns(conn: &Connection, table: &str) -> rusqlite::Result<std::collections::HashSet<String>> {
+pub fn columns(
+    conn: &Connection,
+    table: &str,
+) -> rusqlite::Result<std::collections::HashSet<String>> {
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
     let names = stmt.query_map([table], |r| r.get::<_, String>(0))?;
     names.collect()
@@ -85,8 +88,7 @@ pub fn rows_from(
     from: i64,
     mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<(i64, u64)> {
-    let sql =
-        format!("SELECT {key}, {columns} FROM \"{table}\" WHERE {key} >= ?1 ORDER BY {key}");
+    let sql = format!("SELECT {key}, {columns} FROM \"{table}\" WHERE {key} >= ?1 ORDER BY {key}");
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([from])?;
     let (mut next, mut pending, mut n) = (from, None, 0u64);
@@ -100,7 +102,6 @@ pub fn rows_from(
     }
     Ok((pending.unwrap_or(next), n))
 }
-
 
 /// A table read in partitions with a keyset cursor each.
 #[derive(Clone, Copy, Debug)]

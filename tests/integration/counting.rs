@@ -219,12 +219,15 @@ fn delta_windows_chain_start_to_previous_time() {
 fn configured_paths_replace_the_default_places() {
     let env = TestEnv::with_demo_home();
     let rx = Receiver::start();
-    env.write_config(&(
-        "packs:\n  openclaw:\n    enabled: false\n  roundhouse:\n    enabled: false\n  pi:\n    \
+    env.write_config(
+        &("packs:\n  openclaw:\n    enabled: false\n  roundhouse:\n    enabled: false\n  pi:\n    \
          paths: ['~/.pi/agent/sessions']\n  claude_code:\n    enabled: false\n  codex:\n    \
          enabled: false\n  gemini_cli:\n    enabled: false\n  hermes:\n    enabled: false\n"
             .to_string()
-            + &crate::usage_agents::PACKS.iter().map(|p| format!("  {p}:\n    enabled: false\n")).collect::<String>()),
+            + &crate::usage_agents::PACKS
+                .iter()
+                .map(|p| format!("  {p}:\n    enabled: false\n"))
+                .collect::<String>()),
     );
     env.scan(&["--endpoint", &rx.url]).expect_code(0);
     let got = without_heartbeat(flatten(&rx.requests()[0].decode()));

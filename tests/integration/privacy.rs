@@ -43,7 +43,13 @@ fn the_fixtures_really_carry_canaries() {
         let has = text.windows(CANARY.len()).any(|w| w == CANARY.as_bytes());
         assert!(has, "{} has no canary", p.display());
         // Stores whose names the agents fix carry their canaries inside.
-        let fixed = [".hermes/state.db", "opencode/opencode.db", "kilo/kilo.db", "sessions/sessions.db", "db/db.sqlite"];
+        let fixed = [
+            ".hermes/state.db",
+            "opencode/opencode.db",
+            "kilo/kilo.db",
+            "sessions/sessions.db",
+            "db/db.sqlite",
+        ];
         assert!(p.display().to_string().contains(CANARY) || fixed.iter().any(|f| p.ends_with(f)));
         stores += 1;
     }

@@ -40,14 +40,18 @@ fn after_a_good_run_it_is_healthy_and_counts_unscanned_bytes() {
     let (code, v) = json(&env, &[]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["healthy"], true);
-    assert_eq!(v["unscanned_bytes"], 0);
+    // The demo home's Copilot CLI and Qwen Code files end in a line still
+    // being written (16 and 29 bytes): unscanned until it ends.
+    let partial = 16 + 29;
+    assert_eq!(v["unscanned_bytes"], partial);
+    assert_eq!(v["unscanned_files"], 2);
     assert_eq!(v["last_run"]["last_http_status"], 200);
     assert_eq!(v["telemetry"], "on");
     let line = pi_user_line(1) + "\n";
     env.append(PI_FILE, &line);
     let (_, v) = json(&env, &[]);
-    assert_eq!(v["unscanned_bytes"], line.len());
-    assert_eq!(v["unscanned_files"], 1);
+    assert_eq!(v["unscanned_bytes"], line.len() + partial);
+    assert_eq!(v["unscanned_files"], 3);
 }
 
 #[test]
@@ -129,8 +133,15 @@ fn it_says_whether_a_schedule_is_installed() {
 fn it_counts_databases_and_those_changed_since_they_were_read() {
     let env = TestEnv::with_demo_home();
     let r = status(&env, &[], &[]);
-    assert!(r.stdout.contains("databases:     hermes 2, openclaw 1"), "{}", r.stdout);
-    assert!(r.stdout.contains("3 database(s) changed since last read"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "databases:     codebuff 1, droid 1, antigravity 1, hermes 2, amp 1, goose 1, kilo 1, \
+             opencode 3, openclaw 1, zcode 1"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("13 database(s) changed since last read"), "{}", r.stdout);
     assert!(!r.stdout.contains(crate::util::CANARY), "no canary in status: {}", r.stdout);
     let rx = Receiver::start();
     env.scan(&["--endpoint", &rx.url]).expect_code(0);
@@ -141,5 +152,5 @@ fn it_counts_databases_and_those_changed_since_they_were_read() {
     c.execute("UPDATE sessions SET input_tokens = input_tokens + 1", []).unwrap();
     let (_, v) = json(&env, &[]);
     assert_eq!(v["unscanned_databases"], 1, "{v}");
-    assert_eq!(v["databases"][0][0], "hermes");
+    assert_eq!(v["databases"][3][0], "hermes");
 }

@@ -117,7 +117,8 @@ fn an_amp_thread_rewritten_counts_its_completed_message_once_and_a_copy_nothing(
     // Amp rewrites the whole thread: the streaming message completes, a new
     // prompt is appended.
     v["messages"][4]["state"] = serde_json::json!({"type": "complete"});
-    v["messages"][4]["usage"] = serde_json::json!({"model": "claude-sonnet-4-5", "inputTokens": 7, "outputTokens": 3});
+    v["messages"][4]["usage"] =
+        serde_json::json!({"model": "claude-sonnet-4-5", "inputTokens": 7, "outputTokens": 3});
     v["messages"].as_array_mut().unwrap().push(
         serde_json::json!({"role": "user", "messageId": 5, "content": [{"type": "text", "text": "CANARY next"}]}),
     );
@@ -145,7 +146,11 @@ fn a_half_written_document_is_skipped_named_and_read_once_complete() {
     // Named in the log (exit 1: something was skipped), nothing counted.
     let run = h.env.scan(&["--endpoint", h.rx.url.as_str()]);
     run.expect_code(1);
-    assert!(run.stderr.contains("chat-messages.json") && run.stderr.contains("next changes"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("chat-messages.json") && run.stderr.contains("next changes"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(turns(&delivered_counts(&h.rx)), 0);
     std::fs::write(&file, &whole).unwrap();
     let m = h.scan();
@@ -163,7 +168,8 @@ fn running_totals_count_their_growth_droid_and_goose() {
         .into_iter()
         .find(|p| p.to_string_lossy().ends_with(".settings.json"))
         .unwrap();
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
     v["tokenUsage"]["inputTokens"] = serde_json::json!(2600);
     std::fs::write(&settings, v.to_string()).unwrap();
     let db = Connection::open(h.path(".local/share/goose/sessions/sessions.db")).unwrap();
@@ -215,11 +221,19 @@ fn a_zcode_call_counts_once_it_completes_and_antigravity_generations_once_append
     assert_eq!(sum(&first, &["pack=zcode", "pack.agent.turn"]), 2);
     assert_eq!(sum(&first, &["pack=antigravity", "pack.agent.turn"]), 3);
     let db = Connection::open(h.path(".zcode/cli/db/db.sqlite")).unwrap();
-    db.execute("UPDATE model_usage SET status = 'completed', output_tokens = 9 WHERE id = 'zu-3'", []).unwrap();
+    db.execute(
+        "UPDATE model_usage SET status = 'completed', output_tokens = 9 WHERE id = 'zu-3'",
+        [],
+    )
+    .unwrap();
     drop(db);
     let second = h.scan();
     assert_eq!(sum(&second, &["pack=zcode", "pack.agent.turn"]), 3);
-    assert_eq!(sum(&second, &["pack=zcode", "pack.token.usage"]) - sum(&first, &["pack=zcode", "pack.token.usage"]), 509);
+    assert_eq!(
+        sum(&second, &["pack=zcode", "pack.token.usage"])
+            - sum(&first, &["pack=zcode", "pack.token.usage"]),
+        509
+    );
     assert_eq!(h.scan(), second);
 }
 
@@ -227,7 +241,9 @@ fn a_zcode_call_counts_once_it_completes_and_antigravity_generations_once_append
 fn dump(db: &Path) -> Vec<String> {
     let c = Connection::open(db).unwrap();
     let mut out = Vec::new();
-    let mut tables = c.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+    let mut tables = c
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
     let names: Vec<(String, String)> =
         tables.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     for (name, sql) in names {
@@ -236,7 +252,10 @@ fn dump(db: &Path) -> Vec<String> {
         let n = s.column_count();
         let rows = s
             .query_map([], |r| {
-                Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
             })
             .unwrap();
         out.extend(rows.map(Result::unwrap));
@@ -248,7 +267,12 @@ fn dump(db: &Path) -> Vec<String> {
 fn the_demo_homes_files_are_what_the_script_writes() {
     let out = tempfile::tempdir().unwrap();
     let script = fixtures().join("../scripts/fixtures/usage_agents.py");
-    let st = std::process::Command::new("python3").arg(&script).arg("--out").arg(out.path()).status().unwrap();
+    let st = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .unwrap();
     assert!(st.success());
     let written = crate::util::files_under(out.path());
     assert!(written.len() >= 16, "{written:?}");
@@ -259,7 +283,12 @@ fn the_demo_homes_files_are_what_the_script_writes() {
         if is_db {
             assert_eq!(dump(&f), dump(&committed), "{}", rel.display());
         } else {
-            assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(&committed).unwrap(), "{}", rel.display());
+            assert_eq!(
+                std::fs::read(&f).unwrap(),
+                std::fs::read(&committed).unwrap(),
+                "{}",
+                rel.display()
+            );
         }
     }
 }

@@ -80,10 +80,8 @@ pub fn thread(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
                     continue;
                 }
                 let Some(u) = u else { continue };
-                let model = models::classify(
-                    None,
-                    text(u.get("model")).or_else(|| text(m.get("model"))),
-                );
+                let model =
+                    models::classify(None, text(u.get("model")).or_else(|| text(m.get("model"))));
                 let outcome = match state {
                     Some("cancelled") => Outcome::Aborted,
                     Some("error") => Outcome::Error,

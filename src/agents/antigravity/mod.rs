@@ -50,6 +50,10 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
     });
     roots
         .into_iter()
-        .map(|root| Place { pack: Pack::Antigravity, root, layout: Layout::Only(&["conversations"]) })
+        .map(|root| Place {
+            pack: Pack::Antigravity,
+            root,
+            layout: Layout::Only(&["conversations"]),
+        })
         .collect()
 }

@@ -58,11 +58,13 @@ pub fn fields(mut b: &[u8]) -> Option<Vec<(u32, Field<'_>)>> {
 }
 
 fn int(f: &[(u32, Field<'_>)], n: u32) -> u64 {
-    f.iter().rev().find_map(|(k, v)| match v {
-        Field::Int(i) if *k == n => Some(*i),
-        _ => None,
-    })
-    .unwrap_or(0)
+    f.iter()
+        .rev()
+        .find_map(|(k, v)| match v {
+            Field::Int(i) if *k == n => Some(*i),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 fn bytes<'a>(f: &[(u32, Field<'a>)], n: u32) -> Option<&'a [u8]> {
@@ -155,7 +157,8 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     let (skey, old, mut st) = ctx.state_of("gen_metadata");
     let from = if old.is_none() && ctx.new_at_end {
         st.usage.started = true;
-        let last: Option<i64> = conn.query_row("SELECT max(idx) FROM gen_metadata", [], |r| r.get(0))?;
+        let last: Option<i64> =
+            conn.query_row("SELECT max(idx) FROM gen_metadata", [], |r| r.get(0))?;
         last.map_or(0, |l| l + 1)
     } else {
         i64::try_from(st.offset).unwrap_or(i64::MAX)
@@ -164,7 +167,8 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     let (mut counts, mut claims) = (Counts::default(), Claims::default());
     let mut results = [0u64; 4];
     let (next, n) = {
-        let mut rec = Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
+        let mut rec =
+            Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
         let (next, n) = sqlite::rows_from(conn, "gen_metadata", "idx", "data", from, |r| {
             let idx: i64 = r.get(0)?;
             let data: Option<Vec<u8>> = r.get(1)?;
@@ -216,16 +220,33 @@ mod tests {
 
     #[test]
     fn a_generation_and_its_retry_are_two_turns_with_thinking_apart() {
-        let usage = msg(&[(1, Ok(246)), (2, Ok(1000)), (3, Ok(300)), (5, Ok(200)), (9, Ok(100)), (11, Err(b"r1".to_vec()))]);
+        let usage = msg(&[
+            (1, Ok(246)),
+            (2, Ok(1000)),
+            (3, Ok(300)),
+            (5, Ok(200)),
+            (9, Ok(100)),
+            (11, Err(b"r1".to_vec())),
+        ]);
         let retry_usage = msg(&[(2, Ok(10)), (3, Ok(5)), (11, Err(b"r2".to_vec()))]);
         let retry = msg(&[(2, Err(retry_usage))]);
-        let chat = msg(&[(19, Err(b"Gemini 2.5 Pro".to_vec())), (4, Err(usage.clone())), (17, Err(retry))]);
+        let chat = msg(&[
+            (19, Err(b"Gemini 2.5 Pro".to_vec())),
+            (4, Err(usage.clone())),
+            (17, Err(retry)),
+        ]);
         let data = msg(&[(1, Err(chat))]);
         let (id, number, u) = usage_of(&usage);
         assert_eq!((id.as_deref(), number), (Some("r1"), 246));
         assert_eq!((u.input, u.output, u.reasoning, u.cache_read), (1000, 200, 100, 200));
         let (mut st, mut counts, mut claims) = Default::default();
-        let mut rec = Recorder::new(crate::metrics::Pack::Antigravity, SessionType::Main, &mut st, &mut counts, &mut claims);
+        let mut rec = Recorder::new(
+            crate::metrics::Pack::Antigravity,
+            SessionType::Main,
+            &mut st,
+            &mut counts,
+            &mut claims,
+        );
         assert!(generation(&data, 1, "c", &mut rec));
         assert!(!generation(&[0xff, 0xff], 2, "c", &mut rec));
         assert_eq!(claims.records.len(), 2);

@@ -47,7 +47,8 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
     roots
         .into_iter()
         .map(|r| {
-            let root = if r.file_name().is_some_and(|n| n == "projects") { r } else { r.join("projects") };
+            let root =
+                if r.file_name().is_some_and(|n| n == "projects") { r } else { r.join("projects") };
             Place { pack: Pack::Codebuff, root, layout: Layout::Tree }
         })
         .collect()

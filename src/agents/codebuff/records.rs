@@ -25,11 +25,19 @@ pub fn usage(u: &Map<String, Value>) -> Usage {
         .max(uint(u.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))));
     Usage {
         input: pick(u, &["inputTokens", "input_tokens", "promptTokens", "prompt_tokens"]),
-        output: pick(u, &["outputTokens", "output_tokens", "completionTokens", "completion_tokens"]),
+        output: pick(
+            u,
+            &["outputTokens", "output_tokens", "completionTokens", "completion_tokens"],
+        ),
         cache_read: cached,
         cache_write: pick(
             u,
-            &["cacheCreationInputTokens", "cache_creation_input_tokens", "cacheCreationTokens", "cache_creation_tokens"],
+            &[
+                "cacheCreationInputTokens",
+                "cache_creation_input_tokens",
+                "cacheCreationTokens",
+                "cache_creation_tokens",
+            ],
         ),
         reasoning: 0,
     }
@@ -52,9 +60,9 @@ pub fn chat(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
             Some("ai" | "agent" | "assistant") => {
                 let meta = m.get("metadata").and_then(Value::as_object);
                 let found = meta.and_then(|md| {
-                    md.get("usage")
-                        .and_then(Value::as_object)
-                        .or_else(|| md.get("codebuff").and_then(|c| c.get("usage")).and_then(Value::as_object))
+                    md.get("usage").and_then(Value::as_object).or_else(|| {
+                        md.get("codebuff").and_then(|c| c.get("usage")).and_then(Value::as_object)
+                    })
                 });
                 let Some(u) = found.map(usage).filter(|u| !u.is_zero()) else {
                     if i + 1 == messages.len() {
@@ -62,7 +70,9 @@ pub fn chat(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
                     }
                     continue;
                 };
-                let name = meta.and_then(|md| text(md.get("model"))).or_else(|| found.and_then(|u| text(u.get("model"))));
+                let name = meta
+                    .and_then(|md| text(md.get("model")))
+                    .or_else(|| found.and_then(|u| text(u.get("model"))));
                 rec.turn(Some(&id), models::classify(None, name), u, Outcome::Success);
             }
             _ => {}

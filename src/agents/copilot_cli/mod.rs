@@ -29,7 +29,8 @@ pub const AGENT: Agent = Agent {
 /// `$COPILOT_HOME` (default `~/.copilot`)`/otel`, and the exporter's file.
 fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
     let base = crate::agents::env_dir(env, "COPILOT_HOME").unwrap_or_else(|| home.join(".copilot"));
-    let mut out = vec![Place { pack: Pack::CopilotCli, root: base.join("otel"), layout: Layout::Tree }];
+    let mut out =
+        vec![Place { pack: Pack::CopilotCli, root: base.join("otel"), layout: Layout::Tree }];
     if let Some(file) = crate::agents::env_dir(env, "COPILOT_OTEL_FILE_EXPORTER_PATH") {
         out.push(Place { pack: Pack::CopilotCli, root: file, layout: Layout::Tree });
     }

@@ -28,11 +28,15 @@ pub fn usage(a: &Map<String, Value>) -> Usage {
     // Output includes the reasoning (OpenAI's completion tokens do).
     let output = n("gen_ai.usage.output_tokens");
     let reasoning =
-        first(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]).min(output);
+        first(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"])
+            .min(output);
     Usage {
         input: input - cache_read,
         cache_read,
-        cache_write: first(&["gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens"]),
+        cache_write: first(&[
+            "gen_ai.usage.cache_write.input_tokens",
+            "gen_ai.usage.cache_creation.input_tokens",
+        ]),
         output: output - reasoning,
         reasoning,
     }
@@ -51,7 +55,8 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     let name = text(m.get("name")).unwrap_or("");
     let op = text(a.get("gen_ai.operation.name"));
     let span = m.get("spanId").is_some() || m.get("spanContext").is_some();
-    let id_of = |k: &str| text(m.get(k)).or_else(|| m.get("spanContext").and_then(|c| text(c.get(k))));
+    let id_of =
+        |k: &str| text(m.get(k)).or_else(|| m.get("spanContext").and_then(|c| text(c.get(k))));
     let key = match (id_of("traceId"), id_of("spanId")) {
         (Some(t), Some(s)) => Some(format!("{t}:{s}")),
         _ => None,
@@ -79,7 +84,9 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
             rec.error(key.as_deref(), error_type());
         }
     } else if span && (op == Some("execute_tool") || name.starts_with("execute_tool ")) {
-        let tool = text(a.get("gen_ai.tool.name")).or_else(|| name.strip_prefix("execute_tool ")).unwrap_or("");
+        let tool = text(a.get("gen_ai.tool.name"))
+            .or_else(|| name.strip_prefix("execute_tool "))
+            .unwrap_or("");
         rec.tool(key.as_deref(), tool);
         if failed {
             rec.error(key.as_deref(), ErrorType::Tool);

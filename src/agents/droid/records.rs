@@ -32,7 +32,11 @@ pub fn model_name(raw: &str) -> String {
     }
     let out = out.trim_matches('-');
     // Claude's versions are dashed in its ids (`claude-opus-4-5`).
-    if out.starts_with("claude") { out.replace('.', "-") } else { out.to_string() }
+    if out.starts_with("claude") {
+        out.replace('.', "-")
+    } else {
+        out.to_string()
+    }
 }
 
 /// Counts a settings file.

@@ -46,5 +46,8 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
             home.join(".local/share/Block/goose/sessions"),
         ],
     };
-    roots.into_iter().map(|root| Place { pack: Pack::Goose, root, layout: Layout::Only(&["."]) }).collect()
+    roots
+        .into_iter()
+        .map(|root| Place { pack: Pack::Goose, root, layout: Layout::Only(&["."]) })
+        .collect()
 }

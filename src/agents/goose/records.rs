@@ -77,7 +77,9 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         let now = totals(v);
         let (skey, old, mut st) = ctx.state_of(&id);
         present.insert(skey.clone());
-        if old.is_some_and(|o| o.usage.totals == Some(now.as_array()) && o.missing_since_unix_nano.is_none()) {
+        if old.is_some_and(|o| {
+            o.usage.totals == Some(now.as_array()) && o.missing_since_unix_nano.is_none()
+        }) {
             continue;
         }
         let name = config

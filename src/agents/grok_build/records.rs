@@ -21,7 +21,13 @@ pub fn usage(u: &Map<String, Value>) -> Usage {
     let cache_write = uint(u.get("cacheCreationTokens")).min(input - cache_read);
     let output = uint(u.get("outputTokens"));
     let reasoning = uint(u.get("reasoningTokens")).min(output);
-    Usage { input: input - cache_read - cache_write, cache_read, cache_write, output: output - reasoning, reasoning }
+    Usage {
+        input: input - cache_read - cache_write,
+        cache_read,
+        cache_write,
+        output: output - reasoning,
+        reasoning,
+    }
 }
 
 /// Counts one line.
@@ -58,7 +64,9 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
                 rec.turn(key.as_deref(), model, usage(mu), Outcome::Success);
             }
         }
-        Some("tool_call") => rec.tool(text(update.get("toolCallId")), text(update.get("kind")).unwrap_or("other")),
+        Some("tool_call") => {
+            rec.tool(text(update.get("toolCallId")), text(update.get("kind")).unwrap_or("other"))
+        }
         Some("tool_call_update") if text(update.get("status")) == Some("failed") => {
             rec.error(text(update.get("toolCallId")), ErrorType::Tool)
         }

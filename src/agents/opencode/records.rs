@@ -117,9 +117,8 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     let mut present = HashSet::new();
     // Child sessions (a `task` tool's): their turns are a subagent's.
     let children: HashSet<String> = if sqlite::columns(conn, "session")?.contains("parent_id") {
-        let mut stmt = conn.prepare(
-            "SELECT id FROM session WHERE parent_id IS NOT NULL AND parent_id != ''",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT id FROM session WHERE parent_id IS NOT NULL AND parent_id != ''")?;
         let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
         ids.collect::<rusqlite::Result<_>>()?
     } else {
@@ -162,25 +161,33 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
             } else {
                 let session = if cols.contains("session_id") { "session_id" } else { "NULL" };
                 let data = if cols.contains("data") { "data" } else { "NULL" };
-                sqlite::rows_from(conn, table, "rowid", &format!("id, {session}, {data}"), from, |r| {
-                    let id: Option<String> = r.get(1)?;
-                    let session: Option<String> = r.get(2)?;
-                    let data: Option<String> = r.get(3)?;
-                    let Some(v) = data.and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
-                        results[LineResult::Malformed as usize] += 1;
-                        return Ok(true);
-                    };
-                    results[LineResult::Parsed as usize] += 1;
-                    rec.session_type = match session {
-                        Some(s) if children.contains(&s) => SessionType::Subagent,
-                        _ => SessionType::Main,
-                    };
-                    Ok(if table == "message" {
-                        message(&v, id.as_deref(), &mut rec)
-                    } else {
-                        part(&v, id.as_deref(), &mut rec)
-                    })
-                })?
+                sqlite::rows_from(
+                    conn,
+                    table,
+                    "rowid",
+                    &format!("id, {session}, {data}"),
+                    from,
+                    |r| {
+                        let id: Option<String> = r.get(1)?;
+                        let session: Option<String> = r.get(2)?;
+                        let data: Option<String> = r.get(3)?;
+                        let Some(v) = data.and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                        else {
+                            results[LineResult::Malformed as usize] += 1;
+                            return Ok(true);
+                        };
+                        results[LineResult::Parsed as usize] += 1;
+                        rec.session_type = match session {
+                            Some(s) if children.contains(&s) => SessionType::Subagent,
+                            _ => SessionType::Main,
+                        };
+                        Ok(if table == "message" {
+                            message(&v, id.as_deref(), &mut rec)
+                        } else {
+                            part(&v, id.as_deref(), &mut rec)
+                        })
+                    },
+                )?
             }
         };
         for r in LineResult::ALL {
@@ -219,16 +226,25 @@ mod tests {
         let c = count(&[streaming, done, done]);
         let tok = |t| {
             c.iter()
-                .filter(|(s, _)| matches!(s, Series::TokenUsage { token_type, .. } if *token_type == t))
+                .filter(
+                    |(s, _)| matches!(s, Series::TokenUsage { token_type, .. } if *token_type == t),
+                )
                 .map(|(_, n)| *n)
                 .sum::<u64>()
         };
         assert_eq!(
-            [TokenType::Input, TokenType::Output, TokenType::Reasoning, TokenType::CacheRead, TokenType::CacheWrite]
-                .map(tok),
+            [
+                TokenType::Input,
+                TokenType::Output,
+                TokenType::Reasoning,
+                TokenType::CacheRead,
+                TokenType::CacheWrite
+            ]
+            .map(tok),
             [10, 20, 5, 100, 50]
         );
-        let turns: u64 = c.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { .. })).map(|(_, n)| n).sum();
+        let turns: u64 =
+            c.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { .. })).map(|(_, n)| n).sum();
         assert_eq!(turns, 1);
     }
 
@@ -237,7 +253,11 @@ mod tests {
         let aborted = r#"{"id":"a","role":"assistant","time":{"created":1},"error":{"name":"MessageAbortedError"},"tokens":{"input":1,"output":0,"cache":{"read":0,"write":0}}}"#;
         let quota = r#"{"id":"q","role":"assistant","time":{"created":1},"error":{"name":"APIError","data":{"statusCode":429}},"tokens":{"input":0,"output":0,"cache":{"read":0,"write":0}}}"#;
         let c = count(&[aborted, quota]);
-        let outcome = |o| c.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { outcome, .. } if *outcome == o)).count();
+        let outcome = |o| {
+            c.iter()
+                .filter(|(s, _)| matches!(s, Series::AgentTurn { outcome, .. } if *outcome == o))
+                .count()
+        };
         assert_eq!((outcome(Outcome::Aborted), outcome(Outcome::Error)), (1, 1));
         assert_eq!(c.get(&Series::Error { pack: Pack::Opencode, error_type: ErrorType::Quota }), 1);
     }

@@ -33,6 +33,10 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
         crate::agents::env_dirs(env, "QWEN_DATA_DIR").unwrap_or_else(|| vec![home.join(".qwen")]);
     roots
         .into_iter()
-        .map(|r| Place { pack: Pack::QwenCode, root: r.join("projects"), layout: Layout::GeminiProjects })
+        .map(|r| Place {
+            pack: Pack::QwenCode,
+            root: r.join("projects"),
+            layout: Layout::GeminiProjects,
+        })
         .collect()
 }

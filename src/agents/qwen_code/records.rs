@@ -48,7 +48,9 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
             let parts = m.get("message").and_then(|x| x.get("parts")).and_then(Value::as_array);
             for (i, p) in parts.into_iter().flatten().enumerate() {
                 if let Some(call) = p.get("functionCall") {
-                    let key = text(call.get("id")).map(str::to_string).or_else(|| id.map(|u| format!("{u}:{i}")));
+                    let key = text(call.get("id"))
+                        .map(str::to_string)
+                        .or_else(|| id.map(|u| format!("{u}:{i}")));
                     rec.tool(key.as_deref(), text(call.get("name")).unwrap_or(""));
                 }
             }
@@ -77,18 +79,29 @@ mod tests {
 
     #[test]
     fn cached_input_is_taken_out_and_a_copied_record_counts_once() {
-        let u = usage(&serde_json::json!({"promptTokenCount": 1000, "cachedContentTokenCount": 800,
+        let u =
+            usage(&serde_json::json!({"promptTokenCount": 1000, "cachedContentTokenCount": 800,
             "candidatesTokenCount": 50, "thoughtsTokenCount": 20, "totalTokenCount": 1070}));
         assert_eq!((u.input, u.cache_read, u.output, u.reasoning), (200, 800, 50, 20));
-        let (mut st, mut counts, mut claims) = (Default::default(), Counts::default(), Claims::default());
-        let mut rec = Recorder::new(Pack::QwenCode, SessionType::Main, &mut st, &mut counts, &mut claims);
+        let (mut st, mut counts, mut claims) =
+            (Default::default(), Counts::default(), Claims::default());
+        let mut rec =
+            Recorder::new(Pack::QwenCode, SessionType::Main, &mut st, &mut counts, &mut claims);
         let a = br#"{"uuid":"a1","type":"assistant","model":"qwen3-coder-plus","usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5},"message":{"role":"model","parts":[{"functionCall":{"id":"c1","name":"read_file"}}]}}"#;
         assert_eq!(line(a, &mut rec), LineResult::Parsed);
         assert_eq!(line(a, &mut rec), LineResult::Parsed);
         assert_eq!(line(b"{not json", &mut rec), LineResult::Malformed);
         resolve(&claims, &mut Seen::default(), &mut counts, 1);
-        let turns: u64 = counts.iter().filter(|(s, _)| matches!(s, crate::metrics::Series::AgentTurn { .. })).map(|(_, n)| n).sum();
-        let tools: u64 = counts.iter().filter(|(s, _)| matches!(s, crate::metrics::Series::ToolCall { .. })).map(|(_, n)| n).sum();
+        let turns: u64 = counts
+            .iter()
+            .filter(|(s, _)| matches!(s, crate::metrics::Series::AgentTurn { .. }))
+            .map(|(_, n)| n)
+            .sum();
+        let tools: u64 = counts
+            .iter()
+            .filter(|(s, _)| matches!(s, crate::metrics::Series::ToolCall { .. }))
+            .map(|(_, n)| n)
+            .sum();
         assert_eq!((turns, tools), (1, 1));
     }
 }
