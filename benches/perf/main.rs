@@ -35,6 +35,12 @@
 //!    beside an empty home, and a cold read of the Codex corpus compressed
 //!    with `zstd` beside `zstd -dc` (totals asserted).
 //!
+//! 5. **Agents** (`agents.rs`): one generated home per agent of usage
+//!    records (opencode, Copilot CLI, Qwen Code, Goose, Amp, Droid, Kimi,
+//!    Kilo, Codebuff, Antigravity, Grok Build, ZCode) in its own storage, a
+//!    cold read timed beside `ccusage <agent> session --json --offline`,
+//!    both sides' token totals asserted.
+//!
 //! The page cache is warm (caches cannot be dropped here): every corpus is
 //! read once before timing. MB = 10^6 bytes. Results are printed as tables
 //! and appended as one JSON line to `target/bench-results.jsonl`.
@@ -46,8 +52,9 @@
 //! - `--small-files N` files of the idle corpus (default 10000)
 //! - `--seed N` generator seed (decimal or 0x hex)
 //! - `--keep DIR` put the corpora in DIR and keep them
-//! - `--only corpus|idle|stores` run only these stages
+//! - `--only corpus|idle|stores|agents` run only these stages
 //! - `--store-size SIZE` the OpenClaw store of the `stores` stage (`1GiB`)
+//! - `--agent-size SIZE` each agent's home of the `agents` stage (`64MiB`)
 //! - `--runs N` rounds per corpus (default 3)
 //! - `--idle-runs N` timed idle and incremental runs (default 10)
 //! - `--threads LIST` thread counts of the cold scan (default `1,2`)
@@ -87,6 +94,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+mod agents;
 mod corpus;
 mod stores;
 
@@ -121,6 +129,8 @@ enum Stage {
     Idle,
     /// OpenClaw's SQLite store and Codex's compressed rollouts.
     Stores,
+    /// The twelve agents of usage records, beside ccusage.
+    Agents,
 }
 
 /// Command-line options of the benchmark.
@@ -139,6 +149,7 @@ struct Options {
     bin: Option<PathBuf>,
     quiet_wait: Option<u64>,
     store_size: u64,
+    agent_size: u64,
     help: bool,
 }
 
@@ -159,6 +170,7 @@ impl Default for Options {
             bin: None,
             quiet_wait: None,
             store_size: GIB,
+            agent_size: 64 * MIB,
             help: false,
         }
     }
@@ -167,7 +179,7 @@ impl Default for Options {
 /// Usage text for `--help`.
 const USAGE: &str = "usage: cargo bench --bench perf -- [--size 2GiB] \
 [--packs pi,claude_code,codex,gemini_cli,mixed] [--small-files 10000] [--seed N] [--keep DIR] \
-[--only corpus|idle|stores] [--store-size 1GiB] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
+[--only corpus|idle|stores|agents] [--store-size 1GiB] [--agent-size 64MiB] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
 [--ccusage PATH] [--quiet-wait SECS]
        cargo bench --bench perf -- gen PACK SIZE DIR [SEED]";
 
@@ -215,12 +227,14 @@ impl Options {
                         .collect::<Result<_, _>>()?;
                 }
                 "--store-size" => o.store_size = parse_size(&value()?)?,
+                "--agent-size" => o.agent_size = parse_size(&value()?)?,
                 "--only" => {
                     for s in value()?.split(',') {
                         o.only.push(match s.trim() {
                             "corpus" => Stage::Corpus,
                             "idle" => Stage::Idle,
                             "stores" => Stage::Stores,
+                            "agents" => Stage::Agents,
                             other => return Err(format!("--only: unknown stage `{other}`").into()),
                         });
                     }
@@ -1629,6 +1643,9 @@ fn run() -> Res<()> {
     }
     if opts.wants(Stage::Stores) {
         stores::stage_stores(&ctx, &root, &mut report)?;
+    }
+    if opts.wants(Stage::Agents) {
+        agents::stage_agents(&ctx, &root, &mut report)?;
     }
     let mut ratios = Map::new();
     for r in &report.ratios {

@@ -85,7 +85,7 @@ fn iso(ms: u64) -> String {
 }
 
 /// Times a shell pipeline (the baselines) under the measuring helper.
-fn shell(script: &str) -> Res<ChildRun> {
+pub(crate) fn shell(script: &str) -> Res<ChildRun> {
     let mut cmd = measured("/bin/sh");
     cmd.arg("-c").arg(script);
     let r = run_child(&mut cmd, true)?;
@@ -94,7 +94,12 @@ fn shell(script: &str) -> Res<ChildRun> {
 }
 
 /// A cold read of `home` (fresh state, dry run) with its totals asserted.
-fn cold(ctx: &Ctx, home: &Path, name: &str, expected: &BTreeMap<String, u64>) -> Res<ChildRun> {
+pub(crate) fn cold(
+    ctx: &Ctx,
+    home: &Path,
+    name: &str,
+    expected: &BTreeMap<String, u64>,
+) -> Res<ChildRun> {
     let state = ctx.scratch.join(format!("state-{name}"));
     let _ = fs::remove_dir_all(&state);
     fs::create_dir_all(&state)?;
@@ -109,21 +114,21 @@ fn cold(ctx: &Ctx, home: &Path, name: &str, expected: &BTreeMap<String, u64>) ->
 }
 
 /// A cold read measured beside a baseline command, round by round.
-struct Side<'a> {
-    baseline: &'a str,
-    baseline_name: String,
-    name: &'a str,
-    home: &'a Path,
-    expected: &'a BTreeMap<String, u64>,
-    bytes: u64,
-    corpus: &'a str,
-    key: &'a str,
-    text: &'a str,
+pub(crate) struct Side<'a> {
+    pub(crate) baseline: &'a str,
+    pub(crate) baseline_name: String,
+    pub(crate) name: &'a str,
+    pub(crate) home: &'a Path,
+    pub(crate) expected: &'a BTreeMap<String, u64>,
+    pub(crate) bytes: u64,
+    pub(crate) corpus: &'a str,
+    pub(crate) key: &'a str,
+    pub(crate) text: &'a str,
 }
 
 /// Warms the cache, then runs `--runs` rounds of the baseline and a cold
 /// read (totals asserted), and reports both rows and their ratio.
-fn side_by_side(ctx: &Ctx, s: &Side, report: &mut Report) -> Res<()> {
+pub(crate) fn side_by_side(ctx: &Ctx, s: &Side, report: &mut Report) -> Res<()> {
     shell(s.baseline)?;
     wait_quiet(&ctx.quiet, s.name);
     let probe = LoadProbe::start();

@@ -30,8 +30,18 @@ pub fn usage(u: &Map<String, Value>) -> Usage {
     }
 }
 
+/// The updates that count; a line naming neither (streamed message and
+/// thought chunks, the bulk of a log) is not parsed.
+const COUNTED: [&str; 2] = ["turn_completed", "tool_call"];
+
 /// Counts one line.
 pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
+    if !COUNTED.iter().any(|t| memchr::memmem::find(line, t.as_bytes()).is_some()) {
+        if !rec.state.started && memchr::memmem::find(line, b"\"params\"").is_some() {
+            rec.session_start();
+        }
+        return LineResult::Ignored;
+    }
     let m = match object(line) {
         Ok(m) => m,
         Err(r) => return r,

@@ -26,8 +26,16 @@ pub fn usage(t: &Value) -> Usage {
     .with_total(uint(t.get("total")))
 }
 
+/// The message types that count; a line naming none of them (streamed
+/// content parts, the bulk of a wire log) is not parsed.
+const COUNTED: [&str; 5] =
+    ["\"TurnBegin\"", "\"StatusUpdate\"", "\"ToolCall\"", "\"ToolResult\"", "\"metadata\""];
+
 /// Counts one line.
 pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
+    if !COUNTED.iter().any(|t| memchr::memmem::find(line, t.as_bytes()).is_some()) {
+        return LineResult::Ignored;
+    }
     let m = match object(line) {
         Ok(m) => m,
         Err(r) => return r,
