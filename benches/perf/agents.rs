@@ -36,6 +36,7 @@ impl Tok {
 #[derive(Default)]
 struct Gen {
     bytes: u64,
+    sessions: u64,
     turns: u64,
     tokens: [u64; 5],
 }
@@ -136,6 +137,7 @@ fn opencode(home: &Path, rng: &mut Rng, size: u64, kilo: bool) -> Res<Gen> {
             )?;
         }
         s += 1;
+        g.sessions += 1;
     }
     tx.commit()?;
     finish_db(c, &path, &mut g)?;
@@ -163,6 +165,7 @@ fn copilot(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         }
         write(&home.join(format!(".copilot/otel/otel-{f:05}.jsonl")), out.as_bytes(), &mut g)?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -192,6 +195,7 @@ fn qwen(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             &mut g,
         )?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -232,6 +236,7 @@ fn goose(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             rusqlite::params![id, (i_ + o + r) as i64, i_ as i64, o as i64, r#"{"model_name":"claude-sonnet-4-5"}"#],
         )?;
         s += 1;
+        g.sessions += 1;
     }
     tx.commit()?;
     finish_db(c, &path, &mut g)?;
@@ -262,6 +267,7 @@ fn amp(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             &mut g,
         )?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -299,6 +305,7 @@ fn droid(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         }
         write(&dir.join(format!("s{f:08}.jsonl")), t.as_bytes(), &mut g)?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -332,6 +339,7 @@ fn kimi(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             &mut g,
         )?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -356,6 +364,7 @@ fn codebuff(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         ));
         write(&p, serde_json::to_string(&messages)?.as_bytes(), &mut g)?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -417,6 +426,7 @@ fn antigravity(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         tx.commit()?;
         finish_db(c, &path, &mut g)?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -454,6 +464,7 @@ fn grok(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             &mut g,
         )?;
         f += 1;
+        g.sessions += 1;
     }
     Ok(g)
 }
@@ -485,6 +496,7 @@ fn zcode(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             )?;
         }
         s += 1;
+        g.sessions += 1;
     }
     tx.commit()?;
     finish_db(c, &path, &mut g)?;
@@ -561,6 +573,7 @@ pub(crate) fn stage_agents(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<(
         if g.turns > 0 {
             expected.insert(format!("pack.agent.turn{{pack={pack}}}"), g.turns);
         }
+        expected.insert(format!("pack.session.start{{pack={pack}}}"), g.sessions);
         match &ctx.ccusage {
             Some(bin) => {
                 check_ccusage(bin, cmd, pack, &home, &g)?;

@@ -107,6 +107,10 @@ pub struct UsageState {
     /// in [`Usage::as_array`]'s order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totals: Option<[u64; 5]>,
+    /// The key of the session last started in this file (a file rewritten
+    /// with another session starts that one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
     /// The model last named (the agents that name it once per file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<crate::agents::pi::records::StoredModel>,
@@ -182,6 +186,18 @@ impl<'a> Recorder<'a> {
             self.state.started = true;
             self.counts
                 .incr(Series::SessionStart { pack: self.pack, session_type: self.session_type });
+        }
+    }
+
+    /// Counts the start of the session a record belongs to, once: when the
+    /// file's records name a session other than the last one started here,
+    /// and only if no other file (a copy) counted it (by `id`).
+    pub fn session(&mut self, id: &str) {
+        let key = self.key(b'S', id);
+        if self.state.session != Some(key) {
+            self.state.session = Some(key);
+            self.state.started = true;
+            self.session_start_once(id, self.session_type);
         }
     }
 

@@ -136,6 +136,12 @@ struct FileScan {
     /// Hash of its first line (at most [`HEAD_LEN`] bytes): files that may
     /// hold copies of each other share it.
     group: Option<u64>,
+    /// Hash of its first two lines as counted (at most [`SECOND_WINDOW`]
+    /// bytes): files of a group whose hashes differ part within their
+    /// second line and share no more than the first line, so they are not
+    /// compared (agents that begin every file with the same line, as Kimi's
+    /// `metadata`, make one group of every session).
+    second: Option<u64>,
     /// Read again by [`settle_overlaps`]: it counts only bytes past those
     /// of another file of this run.
     overlapped: bool,
@@ -154,6 +160,9 @@ impl FileScan {
             .is_some_and(|b| b.kind == Kind::Resume && b.pred.as_deref() == Some(key))
     }
 }
+
+/// How many bytes of a file's start [`FileScan::second`] covers.
+const SECOND_WINDOW: u64 = 64 * 1024;
 
 /// What every file's scan shares.
 struct Ctx<'a> {
@@ -392,6 +401,13 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
         // The earlier file holding the most of this one's new bytes.
         let mut best: Option<(u64, usize)> = None;
         for j in before {
+            if let (Some(a), Some(b)) = (results[i].second, results[j].second) {
+                if a != b {
+                    // They part within their second line: at most the
+                    // first line is shared, which is nobody's to count.
+                    continue;
+                }
+            }
             match shared_until(&sources[i], &results[i], &sources[j], &results[j]) {
                 // Bytes shared only with what `j`'s lineage counted in
                 // earlier runs are the formats' replay marks' to settle.
@@ -994,8 +1010,25 @@ fn read_from(
     };
     let group = (st.offset > 0).then(|| first_line_of(&head));
     st.first_line = group.unwrap_or(0);
+    let second = if st.offset == 0 {
+        None
+    } else {
+        let limit = st.offset.min(SECOND_WINDOW) as usize;
+        let mut window = head.clone();
+        if window.len() < limit {
+            window.resize(limit, 0);
+            let n = read_full_at(file, &mut window, 0)?;
+            window.truncate(n);
+        }
+        window.truncate(limit);
+        let end = memchr::memchr(b'\n', &window)
+            .and_then(|a| memchr::memchr(b'\n', &window[a + 1..]).map(|b| a + b + 2))
+            .unwrap_or(window.len());
+        Some(fnv64(&window[..end]))
+    };
     Ok(FileScan {
         group,
+        second,
         bytes: outcome.end - from,
         begin: Some(begin),
         counts,

@@ -167,6 +167,36 @@ impl StoreCtx<'_> {
         out.files_after.insert(skey, st);
     }
 
+    /// Where a table's cursor starts: its state's, or, when the state was
+    /// lost (what is there now was delivered before), after the last row.
+    pub fn cursor(
+        &self,
+        old: Option<&FileState>,
+        st: &FileState,
+        table: &str,
+        key: &str,
+        ident: &str,
+    ) -> rusqlite::Result<sqlite::Cursor> {
+        if old.is_none() && self.new_at_end {
+            let last: Option<i64> =
+                self.conn
+                    .query_row(&format!("SELECT max({key}) FROM \"{table}\""), [], |r| r.get(0))?;
+            let at = last.map_or(0, |l| l + 1);
+            let anchor = sqlite::anchor_of(self.conn, table, key, ident, at)?;
+            return Ok(sqlite::Cursor { at, anchor });
+        }
+        Ok(sqlite::Cursor {
+            at: i64::try_from(st.offset).unwrap_or(i64::MAX),
+            anchor: st.usage.chain,
+        })
+    }
+
+    /// Records where a table's reading stopped in its state.
+    pub fn keep_cursor(st: &mut FileState, c: sqlite::Cursor) {
+        st.offset = u64::try_from(c.at).unwrap_or(0);
+        st.usage.chain = c.anchor;
+    }
+
     /// Files records to count once by id.
     pub fn claim(&self, claims: crate::state::claims::Claims) {
         self.claims.borrow_mut().append(claims);

@@ -19,7 +19,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::pipeline::discover::Meta;
 
@@ -71,23 +71,61 @@ pub fn columns(
     names.collect()
 }
 
+/// Where reading a table stops: the key of the next row to read, and a
+/// hash of the row just before it (its first column read), which must
+/// still be there for the cursor to hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The next key to read.
+    pub at: i64,
+    /// The hash of the identity of the row at `at - 1` (0: none).
+    pub anchor: u64,
+}
+
+/// The hash of a row's identity column (its first column read).
+pub fn anchor_of(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    ident: &str,
+    at: i64,
+) -> rusqlite::Result<u64> {
+    if at <= 0 {
+        return Ok(0);
+    }
+    let sql = format!("SELECT CAST({ident} AS BLOB) FROM \"{table}\" WHERE {key} = ?1");
+    let v: Option<Option<Vec<u8>>> = conn.query_row(&sql, [at - 1], |r| r.get(0)).optional()?;
+    Ok(v.map_or(0, |b| crate::hash::fnv64(&b.unwrap_or_default()) | 1))
+}
+
 /// Reads a table whose rows are written incomplete and completed in place
 /// (a message row gets its usage when the model call ends): every row at
-/// or after the cursor `from` (a value of the integer column `key`, the
-/// rowid or an index the agent keeps), in key order, through the key's own
-/// index. `row` is given each row (column 0 is the key, then `columns`)
-/// and says whether it is complete. Returns the next cursor,
-/// the first incomplete row's rowid, or one past the last row, and the
-/// number of rows read. Complete rows before an incomplete one are read
-/// again on the next run: their records are counted once by id.
+/// or after the cursor (a value of the integer column `key`, the rowid or
+/// an index the agent keeps), in key order, through the key's own index.
+/// `row` is given each row (column 0 is the key, then `columns`, the first
+/// of which identifies a row) and says whether it is complete. Returns
+/// the next cursor (the first incomplete row, or one past the last row)
+/// and the number of rows read. Complete rows before an incomplete one are
+/// read again on the next run: their records count once by id.
+///
+/// The row before the cursor must be the one it was: when it is not (an
+/// older copy of the database restored, rows deleted and their keys
+/// reused), the table is read again from its start, its records counting
+/// once by id.
 pub fn rows_from(
     conn: &Connection,
     table: &str,
     key: &str,
     columns: &str,
-    from: i64,
+    cursor: Cursor,
     mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
-) -> rusqlite::Result<(i64, u64)> {
+) -> rusqlite::Result<(Cursor, u64)> {
+    let ident = columns.split(',').next().unwrap_or("NULL").trim();
+    let from = if cursor.at > 0 && anchor_of(conn, table, key, ident, cursor.at)? != cursor.anchor {
+        0
+    } else {
+        cursor.at
+    };
     let sql = format!("SELECT {key}, {columns} FROM \"{table}\" WHERE {key} >= ?1 ORDER BY {key}");
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([from])?;
@@ -100,7 +138,8 @@ pub fn rows_from(
         }
         next = id.saturating_add(1);
     }
-    Ok((pending.unwrap_or(next), n))
+    let at = pending.unwrap_or(next);
+    Ok((Cursor { at, anchor: anchor_of(conn, table, key, ident, at)? }, n))
 }
 
 /// A table read in partitions with a keyset cursor each.
@@ -319,5 +358,37 @@ mod tests {
         let w = Connection::open(&p).unwrap();
         w.execute("INSERT INTO events VALUES ('c', 0, 'c0')", []).unwrap();
         assert_ne!(stat(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn rows_completed_in_place_are_read_again_and_a_rewritten_table_from_its_start() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE m (id TEXT, done INTEGER)").unwrap();
+        let read = |cur: Cursor| {
+            let mut seen = Vec::new();
+            let (next, _) = rows_from(&c, "m", "rowid", "id, done", cur, |r| {
+                seen.push(r.get::<_, String>(1)?);
+                Ok(r.get::<_, i64>(2)? == 1)
+            })
+            .unwrap();
+            (next, seen)
+        };
+        c.execute_batch("INSERT INTO m VALUES ('a', 1), ('b', 0), ('c', 1)").unwrap();
+        let (cur, seen) = read(Cursor::default());
+        assert_eq!(seen, ["a", "b", "c"]);
+        assert_eq!(cur.at, 2, "b is still being written");
+        // b completes in place: read again from it, not before.
+        c.execute("UPDATE m SET done = 1 WHERE id = 'b'", []).unwrap();
+        let (cur, seen) = read(cur);
+        assert_eq!(seen, ["b", "c"]);
+        assert_eq!(cur.at, 4);
+        assert_eq!(read(cur).1, Vec::<String>::new());
+        // The last rows deleted and their keys reused by new rows: the row
+        // before the cursor is not the one it was, so all is read again.
+        c.execute_batch(
+            "DELETE FROM m WHERE id IN ('b', 'c'); INSERT INTO m VALUES ('d', 1), ('e', 1)",
+        )
+        .unwrap();
+        assert_eq!(read(cur).1, ["a", "d", "e"]);
     }
 }

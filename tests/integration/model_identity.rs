@@ -5,7 +5,8 @@
 //! rewrite that grows, truncate and write another session, move to another
 //! directory or archive, rename, delete, a pi-format session copied into
 //! another pi-format pack's place, a Codex rollout compressed to
-//! `*.jsonl.zst`, kept beside it or not, an OpenClaw transcript imported
+//! `*.jsonl.zst`, kept beside it or not, Qwen Code chats and Copilot CLI
+//! spans (records counted by id), an OpenClaw transcript imported
 //! into its SQLite store, renamed away or not, and records written on in
 //! the store) and scans, checked after every scan
 //! against an oracle over every counted metric.
@@ -59,6 +60,10 @@ enum Format {
     Claude,
     Codex,
     Gemini,
+    /// Qwen Code (a usage-records agent: every record counts by its id).
+    Qwen,
+    /// Copilot CLI's OpenTelemetry spans.
+    Copilot,
 }
 
 impl Format {
@@ -68,6 +73,8 @@ impl Format {
             Format::Claude => Pack::ClaudeCode,
             Format::Codex => Pack::Codex,
             Format::Gemini => Pack::GeminiCli,
+            Format::Qwen => Pack::QwenCode,
+            Format::Copilot => Pack::CopilotCli,
         }
     }
 }
@@ -82,6 +89,8 @@ fn dirs(pack: Pack) -> [&'static str; 2] {
         Pack::ClaudeCode => [".claude/projects/-CANARY-a", ".claude/projects/-CANARY-b"],
         Pack::Codex => [".codex/sessions/2026/11/05", ".codex/archived_sessions"],
         Pack::GeminiCli => [".gemini/tmp/CANARY-a/chats", ".gemini/tmp/CANARY-b/chats"],
+        Pack::QwenCode => [".qwen/projects/CANARY-a/chats", ".qwen/projects/CANARY-b/chats"],
+        Pack::CopilotCli => [".copilot/otel", ".copilot/otel/CANARY-b"],
         _ => unreachable!("no such pack in this test"),
     }
 }
@@ -135,6 +144,11 @@ struct Model {
     /// How often a step is a Hermes operation (percent): a quarter of the
     /// sequences are mostly Hermes's, so its longer chains happen.
     hermes_rate: u64,
+    /// Amp's threads (JSON documents rewritten as they grow) and opencode's
+    /// database (rows completed in place).
+    docs: Docs,
+    /// How often a step is an Amp or opencode operation (percent).
+    docs_rate: u64,
     /// telemetron's side: positions, seen table, everything counted.
     state: BTreeMap<String, FileState>,
     seen: Seen,
@@ -172,6 +186,12 @@ impl Model {
             ),
             Format::Gemini => format!(
                 r#"{{"sessionId":"CANARY-s{id}","projectHash":"CANARY","startTime":"{t}","lastUpdated":"{t}","kind":"main"}}"#
+            ),
+            Format::Qwen => format!(
+                r#"{{"uuid":"h{id}","sessionId":"CANARY-s{id}","timestamp":"{t}","type":"user","message":{{"role":"user","parts":[{{"text":"CANARY hello"}}]}}}}"#
+            ),
+            Format::Copilot => format!(
+                r#"{{"traceId":"CANARY{id}","spanId":"root{id}","name":"invoke_agent copilot","attributes":{{"gen_ai.operation.name":"invoke_agent","gen_ai.conversation.id":"CANARY-s{id}"}},"status":{{"code":0}}}}"#
             ),
         }
     }
@@ -239,6 +259,27 @@ impl Model {
                     r#"{{"id":"m{k}","timestamp":"{t}","type":"error","content":"CANARY 429 rate limit"}}"#
                 ),
             },
+            Format::Qwen => match kind {
+                0 => format!(
+                    r#"{{"uuid":"u{k}","sessionId":"{sid}","timestamp":"{t}","type":"user","message":{{"role":"user","parts":[{{"text":"CANARY {k}"}}]}}}}"#
+                ),
+                1 => format!(
+                    r#"{{"uuid":"a{k}","sessionId":"{sid}","timestamp":"{t}","type":"assistant","model":"qwen3-coder-plus","message":{{"role":"model","parts":[{{"functionCall":{{"id":"c{k}","name":"read_file","args":{{}}}}}}]}},"usageMetadata":{{"promptTokenCount":{},"cachedContentTokenCount":3,"candidatesTokenCount":2,"thoughtsTokenCount":1}}}}"#,
+                    tok + 3
+                ),
+                _ => format!(
+                    r#"{{"uuid":"r{k}","sessionId":"{sid}","timestamp":"{t}","type":"tool_result","toolCallResult":{{"callId":"c{k}","status":"error"}}}}"#
+                ),
+            },
+            Format::Copilot => match kind {
+                0 => format!(
+                    r#"{{"traceId":"T{k}","spanId":"x{k}","name":"execute_tool bash","attributes":{{"gen_ai.operation.name":"execute_tool","gen_ai.tool.name":"bash","gen_ai.conversation.id":"{sid}"}},"status":{{"code":2}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"traceId":"T{k}","spanId":"c{k}","name":"chat gpt-5","attributes":{{"gen_ai.operation.name":"chat","gen_ai.response.model":"gpt-5","gen_ai.conversation.id":"{sid}","gen_ai.usage.input_tokens":{},"gen_ai.usage.cache_read.input_tokens":3,"gen_ai.usage.output_tokens":2}},"status":{{"code":0}}}}"#,
+                    tok + 3
+                ),
+            },
         }
     }
 
@@ -282,6 +323,8 @@ impl Model {
             Format::Claude,
             Format::Codex,
             Format::Gemini,
+            Format::Qwen,
+            Format::Copilot,
         ];
         let format = formats[self.rng.below(formats.len() as u64) as usize];
         let id = self.sessions.len();
@@ -298,6 +341,11 @@ impl Model {
     fn step(&mut self) {
         if self.rng.chance(self.hermes_rate) {
             return self.hermes_step();
+        }
+        if self.rng.chance(self.docs_rate) {
+            let what = self.docs.step(&mut self.rng, self.home.path());
+            self.log.extend(what);
+            return;
         }
         if self.files.is_empty() || self.rng.chance(10) {
             let dir = self.rng.below(2) as usize;
@@ -573,6 +621,7 @@ impl Model {
             let s = &mut self.sessions[*s];
             s.counted = s.counted.max(*n);
         }
+        self.docs.scanned(self.home.path());
         for (id, row) in &self.hermes.rows {
             let seen =
                 self.hermes.seen.entry(*id).or_insert_with(|| HermesRow { totals: [0; 5], ..*row });
@@ -595,8 +644,266 @@ impl Model {
         if !self.hermes.seen.is_empty() {
             write_hermes(clean.path(), &self.hermes.seen);
         }
+        self.docs.untouched(clean.path());
         run_scan(clean.path(), &mut BTreeMap::new(), &mut Seen::default())
     }
+}
+
+/// A message of an Amp thread or a row of opencode's database: a prompt,
+/// or a model turn (`tokens`), complete or still being written.
+#[derive(Clone, Copy, Debug)]
+struct Msg {
+    user: bool,
+    tokens: u64,
+    complete: bool,
+}
+
+/// Amp's threads and opencode's messages.
+#[derive(Default)]
+struct Docs {
+    /// Every thread's messages as Amp last wrote them.
+    threads: Vec<Vec<Msg>>,
+    /// Thread documents on disk: file name → (thread, its messages).
+    files: BTreeMap<String, (usize, Vec<Msg>)>,
+    /// Backups: file name → what it held.
+    backups: Vec<(String, (usize, Vec<Msg>))>,
+    /// Per thread, the messages some scan saw complete (a prefix).
+    counted: BTreeMap<usize, usize>,
+    /// opencode's `message` rows as the database holds them now, with
+    /// their message ids (unique, as opencode's are).
+    rows: Vec<(usize, Msg)>,
+    /// The next message id.
+    next_id: usize,
+    /// The database's backup.
+    db_backup: Option<Vec<(usize, Msg)>>,
+    /// Each message's tokens once complete (a message completes once).
+    finals: BTreeMap<usize, u64>,
+    /// The messages some scan saw complete, by id.
+    rows_counted: BTreeMap<usize, Msg>,
+    /// Some scan saw the database (its session).
+    db_seen: bool,
+}
+
+impl Docs {
+    fn msg(rng: &mut Rng, user: bool, complete: bool) -> Msg {
+        Msg { user, tokens: 1 + rng.below(50), complete }
+    }
+
+    /// One operation on Amp's threads or opencode's database.
+    fn step(&mut self, rng: &mut Rng, home: &Path) -> Option<String> {
+        let what = match rng.below(12) {
+            0 | 1 => {
+                let id = self.threads.len();
+                let done = rng.chance(70);
+                let mut m = vec![Self::msg(rng, true, true), Self::msg(rng, false, done)];
+                if !m[1].complete {
+                    m[1].tokens = 0;
+                }
+                self.threads.push(m.clone());
+                let name = format!("T-CANARY-{id}.json");
+                self.write_thread(home, &name, id, m);
+                format!("amp: new thread {name}")
+            }
+            2 | 3 if !self.files.is_empty() => {
+                // Amp rewrites a thread: a streaming message completes, or
+                // a prompt and an answer (maybe streaming) are appended.
+                let name = self.pick(rng);
+                let (id, on_disk) = self.files[&name].clone();
+                if on_disk.len() != self.threads[id].len() {
+                    return None; // an older copy: Amp writes the live file
+                }
+                let mut m = self.threads[id].clone();
+                let last = m.len() - 1;
+                if !m[last].complete {
+                    m[last] = Self::msg(rng, false, true);
+                } else {
+                    m.push(Self::msg(rng, true, true));
+                    let done = rng.chance(70);
+                    m.push(Msg {
+                        tokens: if done { 1 + rng.below(50) } else { 0 },
+                        ..Self::msg(rng, false, done)
+                    });
+                }
+                self.threads[id] = m.clone();
+                self.write_thread(home, &name, id, m);
+                format!("amp: thread {name} rewritten")
+            }
+            4 if !self.files.is_empty() => {
+                let name = self.pick(rng);
+                let copy = format!("T-CANARY-copy-{}.json", self.files.len() + self.backups.len());
+                let (id, m) = self.files[&name].clone();
+                self.write_thread(home, &copy, id, m);
+                format!("amp: {name} copied to {copy}")
+            }
+            5 if !self.files.is_empty() => {
+                let name = self.pick(rng);
+                self.backups.push((name.clone(), self.files[&name].clone()));
+                format!("amp: back up {name}")
+            }
+            6 if !self.backups.is_empty() => {
+                let (name, (id, m)) =
+                    self.backups[rng.below(self.backups.len() as u64) as usize].clone();
+                self.write_thread(home, &name, id, m);
+                format!("amp: restore {name} from a backup")
+            }
+            7 if !self.files.is_empty() => {
+                let name = self.pick(rng);
+                std::fs::remove_file(Self::thread_path(home, &name)).unwrap();
+                self.files.remove(&name);
+                format!("amp: delete {name}")
+            }
+            8 | 9 => {
+                // opencode: a new message row (a prompt, or an answer still
+                // streaming), or a streaming one completed in place.
+                let open: Vec<usize> =
+                    (0..self.rows.len()).filter(|i| !self.rows[*i].1.complete).collect();
+                if !open.is_empty() && rng.chance(60) {
+                    let i = open[rng.below(open.len() as u64) as usize];
+                    let id = self.rows[i].0;
+                    let tokens = *self.finals.entry(id).or_insert(1 + rng.below(50));
+                    self.rows[i].1 = Msg { user: false, tokens, complete: true };
+                    self.write_db(home);
+                    format!("opencode: message {id} completed")
+                } else {
+                    let user = rng.chance(40);
+                    let done = user || rng.chance(50);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let tokens =
+                        if done { *self.finals.entry(id).or_insert(1 + rng.below(50)) } else { 0 };
+                    self.rows.push((id, Msg { user, tokens, complete: done }));
+                    self.write_db(home);
+                    format!("opencode: message {id} added")
+                }
+            }
+            10 => {
+                self.db_backup = Some(self.rows.clone());
+                "opencode: back up opencode.db".into()
+            }
+            11 if self.db_backup.is_some() => {
+                // An older copy restored: the rows since are gone from the
+                // database (the agent writes on after them).
+                self.rows = self.db_backup.clone().expect("a backup");
+                self.write_db(home);
+                "opencode: restore opencode.db from its backup".into()
+            }
+            _ => return None,
+        };
+        Some(what)
+    }
+
+    fn pick(&self, rng: &mut Rng) -> String {
+        let names: Vec<&String> = self.files.keys().collect();
+        names[rng.below(names.len() as u64) as usize].clone()
+    }
+
+    fn thread_path(home: &Path, name: &str) -> PathBuf {
+        home.join(".local/share/amp/threads").join(name)
+    }
+
+    /// A thread's JSON, as Amp writes it.
+    fn thread_json(id: usize, msgs: &[Msg]) -> String {
+        let m: Vec<serde_json::Value> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                if m.user {
+                    serde_json::json!({"role": "user", "messageId": i, "content": [{"type": "text", "text": "CANARY"}]})
+                } else if m.complete {
+                    serde_json::json!({"role": "assistant", "messageId": i, "state": {"type": "complete"},
+                        "content": [{"type": "tool_use", "id": format!("toolu_{id}_{i}"), "name": "Bash"}],
+                        "usage": {"model": "claude-sonnet-4-5", "inputTokens": m.tokens, "outputTokens": 2}})
+                } else {
+                    serde_json::json!({"role": "assistant", "messageId": i, "state": {"type": "streaming"},
+                        "content": [{"type": "text", "text": "CANARY"}]})
+                }
+            })
+            .collect();
+        serde_json::json!({"v": 1, "id": format!("T-CANARY-{id}"), "messages": m}).to_string()
+    }
+
+    /// Writes a thread document through a temp file and a rename.
+    fn write_thread(&mut self, home: &Path, name: &str, id: usize, msgs: Vec<Msg>) {
+        let p = Self::thread_path(home, name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let tmp = p.with_file_name(".CANARY-tmp");
+        std::fs::write(&tmp, Self::thread_json(id, &msgs)).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        self.files.insert(name.to_string(), (id, msgs));
+    }
+
+    /// Writes opencode's database with `rows`, through a temp file and a
+    /// rename (a restore or a copy makes a new inode).
+    fn write_db(&self, home: &Path) {
+        write_opencode(home, &self.rows, ".local/share/opencode");
+    }
+
+    /// What a scan saw complete.
+    fn scanned(&mut self, home: &Path) {
+        for (id, m) in self.files.values() {
+            let n = m.iter().take_while(|m| m.complete).count();
+            let c = self.counted.entry(*id).or_default();
+            *c = (*c).max(n);
+        }
+        self.db_seen |= home.join(".local/share/opencode/opencode.db").exists();
+        for (id, m) in &self.rows {
+            if m.complete {
+                self.rows_counted.entry(*id).or_insert(*m);
+            }
+        }
+    }
+
+    /// The untouched home: each thread once with what was counted, and a
+    /// database of the rows counted.
+    fn untouched(&self, clean: &Path) {
+        for (id, n) in &self.counted {
+            if *n == 0 {
+                continue;
+            }
+            let p = Self::thread_path(clean, &format!("T-CANARY-{id}.json"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, Self::thread_json(*id, &self.threads[*id][..*n])).unwrap();
+        }
+        if self.db_seen {
+            let rows: Vec<(usize, Msg)> = self.rows_counted.iter().map(|(i, m)| (*i, *m)).collect();
+            write_opencode(clean, &rows, ".local/share/opencode");
+        }
+    }
+}
+
+/// Writes an opencode database holding `rows` (index → message) under
+/// `dir`, through a temp file and a rename.
+fn write_opencode(home: &Path, rows: &[(usize, Msg)], dir: &str) {
+    let db = home.join(dir).join("opencode.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let tmp = db.with_file_name(".CANARY-oc.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let c = rusqlite::Connection::open(&tmp).unwrap();
+    c.execute_batch(
+        "CREATE TABLE session (id TEXT PRIMARY KEY, parent_id TEXT);
+         CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, data TEXT);
+         INSERT INTO session VALUES ('ses_CANARY', NULL);",
+    )
+    .unwrap();
+    for (i, m) in rows {
+        let data = if m.user {
+            serde_json::json!({"id": format!("msg_{i}"), "role": "user", "sessionID": "ses_CANARY"})
+        } else if m.complete {
+            serde_json::json!({"id": format!("msg_{i}"), "role": "assistant", "sessionID": "ses_CANARY",
+                "time": {"created": 1, "completed": 2}, "providerID": "anthropic", "modelID": "claude-sonnet-4-5",
+                "tokens": {"input": m.tokens, "output": 2, "reasoning": 0, "cache": {"read": 0, "write": 0}}})
+        } else {
+            serde_json::json!({"id": format!("msg_{i}"), "role": "assistant", "sessionID": "ses_CANARY",
+                "time": {"created": 1}, "tokens": {"input": 0, "output": 0}})
+        };
+        c.execute(
+            "INSERT INTO message VALUES (?1, 'ses_CANARY', ?2)",
+            rusqlite::params![format!("msg_{i}"), data.to_string()],
+        )
+        .unwrap();
+    }
+    drop(c);
+    std::fs::rename(&tmp, &db).unwrap();
 }
 
 /// Hermes's side of the model.
@@ -738,12 +1045,15 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         store: BTreeMap::new(),
         hermes: Hermes::default(),
         hermes_rate: 0,
+        docs: Docs::default(),
+        docs_rate: 0,
         state: BTreeMap::new(),
         seen: Seen::default(),
         delivered: BTreeMap::new(),
         log: Vec::new(),
     };
     m.hermes_rate = if m.rng.chance(25) { 60 } else { 5 };
+    m.docs_rate = if m.rng.chance(25) { 60 } else { 5 };
     let mut scans = 0;
     for i in 0..=steps {
         if i == steps || m.rng.chance(25) {

@@ -155,14 +155,10 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         return Ok(()); // not (yet) a conversation
     }
     let (skey, old, mut st) = ctx.state_of("gen_metadata");
-    let from = if old.is_none() && ctx.new_at_end {
+    if old.is_none() && ctx.new_at_end {
         st.usage.started = true;
-        let last: Option<i64> =
-            conn.query_row("SELECT max(idx) FROM gen_metadata", [], |r| r.get(0))?;
-        last.map_or(0, |l| l + 1)
-    } else {
-        i64::try_from(st.offset).unwrap_or(i64::MAX)
-    };
+    }
+    let from = ctx.cursor(old, &st, "gen_metadata", "idx", "data")?;
     let db = ctx.src.path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
     let (mut counts, mut claims) = (Counts::default(), Claims::default());
     let mut results = [0u64; 4];
@@ -184,7 +180,7 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     for r in LineResult::ALL {
         counts.add(Series::Lines { pack, result: *r }, results[*r as usize]);
     }
-    st.offset = u64::try_from(next).unwrap_or(0);
+    StoreCtx::keep_cursor(&mut st, next);
     st.lines += n;
     ctx.claim(claims);
     ctx.counted(skey.clone(), st, counts, n);

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::agents::usage::{object, text, uint, Recorder, Usage};
 use crate::classify::{errors, models};
-use crate::metrics::{ErrorType, LineResult, Outcome, SessionType};
+use crate::metrics::{ErrorType, LineResult, Outcome};
 
 /// A chat span's usage as the contract's types.
 pub fn usage(a: &Map<String, Value>) -> Usage {
@@ -65,7 +65,7 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
         .iter()
         .find_map(|k| text(a.get(*k)))
     {
-        rec.session_start_once(conv, SessionType::Main);
+        rec.session(conv);
     }
     let failed = m.get("status").and_then(|s| s.get("code")).and_then(Value::as_u64) == Some(2);
     let error_type = || {

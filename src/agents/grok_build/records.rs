@@ -37,9 +37,7 @@ const COUNTED: [&str; 2] = ["turn_completed", "tool_call"];
 /// Counts one line.
 pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     if !COUNTED.iter().any(|t| memchr::memmem::find(line, t.as_bytes()).is_some()) {
-        if !rec.state.started && memchr::memmem::find(line, b"\"params\"").is_some() {
-            rec.session_start();
-        }
+        // The session starts with its first tool call or completed turn.
         return LineResult::Ignored;
     }
     let m = match object(line) {
@@ -48,7 +46,10 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     };
     let Some(params) = m.get("params") else { return LineResult::Ignored };
     let Some(update) = params.get("update") else { return LineResult::Ignored };
-    rec.session_start();
+    match text(params.get("sessionId")) {
+        Some(session) => rec.session(session),
+        None => rec.session_start(),
+    }
     let event = params.pointer("/_meta/eventId").and_then(Value::as_str);
     match text(update.get("sessionUpdate")) {
         Some("turn_completed") => {

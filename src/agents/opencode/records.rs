@@ -131,17 +131,10 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         }
         let (skey, old, mut st) = ctx.state_of(table);
         present.insert(skey.clone());
-        let from = if old.is_none() && ctx.new_at_end {
-            // The state was lost: what is there now was delivered before.
-            let last: Option<i64> =
-                conn.query_row(&format!("SELECT max(rowid) FROM \"{table}\""), [], |r| r.get(0))?;
-            last.map_or(0, |l| l + 1)
-        } else {
-            i64::try_from(st.offset).unwrap_or(i64::MAX)
-        };
+        let from = ctx.cursor(old, &st, table, "rowid", "id")?;
         let (mut counts, mut claims) = (Counts::default(), Claims::default());
         let mut results = [0u64; 4];
-        let (next, n) = {
+        let (next, n): (crate::sources::sqlite::Cursor, u64) = {
             let mut rec =
                 Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
             if table == "session" {
@@ -193,7 +186,7 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         for r in LineResult::ALL {
             counts.add(Series::Lines { pack, result: *r }, results[*r as usize]);
         }
-        st.offset = u64::try_from(next).unwrap_or(0);
+        StoreCtx::keep_cursor(&mut st, next);
         st.lines += n;
         ctx.claim(claims);
         ctx.counted(skey, st, counts, n);

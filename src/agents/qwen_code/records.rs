@@ -40,7 +40,10 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     let id = text(m.get("uuid"));
     let kind = text(m.get("type"));
     if matches!(kind, Some("user" | "assistant" | "tool_result" | "system")) {
-        rec.session_start();
+        match text(m.get("sessionId")) {
+            Some(session) => rec.session(session),
+            None => rec.session_start(),
+        }
     }
     match kind {
         Some("user") => rec.prompt(id),

@@ -49,17 +49,11 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         }
         let (skey, old, mut st) = ctx.state_of(table);
         present.insert(skey.clone());
-        let from = if old.is_none() && ctx.new_at_end {
-            let last: Option<i64> =
-                conn.query_row(&format!("SELECT max(rowid) FROM \"{table}\""), [], |r| r.get(0))?;
-            last.map_or(0, |l| l + 1)
-        } else {
-            i64::try_from(st.offset).unwrap_or(i64::MAX)
-        };
+        let from = ctx.cursor(old, &st, table, "rowid", "id")?;
         let col = |c: &'static str| if cols.contains(c) { c } else { "NULL" };
         let (mut counts, mut claims) = (Counts::default(), Claims::default());
         let mut parsed = 0u64;
-        let (next, n) = {
+        let (next, n): (crate::sources::sqlite::Cursor, u64) = {
             let mut rec =
                 Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
             if table == "session" {
@@ -102,7 +96,7 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
             }
         };
         counts.add(Series::Lines { pack, result: LineResult::Parsed }, parsed);
-        st.offset = u64::try_from(next).unwrap_or(0);
+        StoreCtx::keep_cursor(&mut st, next);
         st.lines += n;
         ctx.claim(claims);
         ctx.counted(skey, st, counts, n);
