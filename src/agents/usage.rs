@@ -413,6 +413,13 @@ pub fn text(v: Option<&serde_json::Value>) -> Option<&str> {
     v.and_then(serde_json::Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// True when a line holds one of `needles` (a cheap test before parsing:
+/// lines that cannot count, the bulk of some agents' logs, are not
+/// parsed).
+pub fn mentions_any(line: &[u8], needles: &[&str]) -> bool {
+    needles.iter().any(|n| memchr::memmem::find(line, n.as_bytes()).is_some())
+}
+
 /// A JSON object parsed from a line, or the line's result when it is not
 /// one.
 pub fn object(line: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, LineResult> {

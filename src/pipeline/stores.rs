@@ -191,10 +191,28 @@ impl StoreCtx<'_> {
         })
     }
 
-    /// Records where a table's reading stopped in its state.
-    pub fn keep_cursor(st: &mut FileState, c: sqlite::Cursor) {
-        st.offset = u64::try_from(c.at).unwrap_or(0);
-        st.usage.chain = c.anchor;
+    /// Records what reading a table from its cursor gave: where it
+    /// stopped, the rows read and their results (in [`LineResult`]'s
+    /// order), what they counted and filed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn table_read(
+        &self,
+        skey: String,
+        mut st: FileState,
+        next: sqlite::Cursor,
+        rows: u64,
+        results: [u64; 4],
+        mut counts: Counts,
+        claims: crate::state::claims::Claims,
+    ) {
+        for r in LineResult::ALL {
+            counts.add(Series::Lines { pack: self.src.pack, result: *r }, results[*r as usize]);
+        }
+        st.offset = u64::try_from(next.at).unwrap_or(0);
+        st.usage.chain = next.anchor;
+        st.lines += rows;
+        self.claim(claims);
+        self.counted(skey, st, counts, rows);
     }
 
     /// Files records to count once by id.

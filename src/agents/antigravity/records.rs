@@ -12,7 +12,7 @@
 
 use crate::agents::usage::{Recorder, Usage};
 use crate::classify::models;
-use crate::metrics::{Counts, Family, LineResult, ModelRef, Outcome, Series, SessionType};
+use crate::metrics::{Counts, Family, LineResult, ModelRef, Outcome, SessionType};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
 use crate::state::claims::Claims;
@@ -177,14 +177,8 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         }
         (next, n)
     };
-    for r in LineResult::ALL {
-        counts.add(Series::Lines { pack, result: *r }, results[*r as usize]);
-    }
-    StoreCtx::keep_cursor(&mut st, next);
-    st.lines += n;
-    ctx.claim(claims);
-    ctx.counted(skey.clone(), st, counts, n);
-    ctx.present(&std::iter::once(skey).collect());
+    ctx.present(&std::iter::once(skey.clone()).collect());
+    ctx.table_read(skey, st, next, n, results, counts, claims);
     Ok(())
 }
 

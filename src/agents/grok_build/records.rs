@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::agents::usage::{object, text, uint, Recorder, Usage};
+use crate::agents::usage::{mentions_any, object, text, uint, Recorder, Usage};
 use crate::classify::models;
 use crate::metrics::{ErrorType, LineResult, Outcome};
 
@@ -36,7 +36,7 @@ const COUNTED: [&str; 2] = ["turn_completed", "tool_call"];
 
 /// Counts one line.
 pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
-    if !COUNTED.iter().any(|t| memchr::memmem::find(line, t.as_bytes()).is_some()) {
+    if !mentions_any(line, &COUNTED) {
         // The session starts with its first tool call or completed turn.
         return LineResult::Ignored;
     }

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::agents::usage::{object, text, uint, Recorder, Usage};
+use crate::agents::usage::{mentions_any, object, text, uint, Recorder, Usage};
 use crate::classify::models;
 use crate::metrics::{ErrorType, LineResult, Outcome};
 
@@ -33,7 +33,7 @@ const COUNTED: [&str; 5] =
 
 /// Counts one line.
 pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
-    if !COUNTED.iter().any(|t| memchr::memmem::find(line, t.as_bytes()).is_some()) {
+    if !mentions_any(line, &COUNTED) {
         return LineResult::Ignored;
     }
     let m = match object(line) {

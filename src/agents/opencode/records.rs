@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::agents::usage::{text, uint, Recorder, Usage};
 use crate::classify::{errors, models};
-use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Series, SessionType};
+use crate::metrics::{Counts, ErrorType, LineResult, Outcome, SessionType};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
 use crate::state::claims::Claims;
@@ -183,13 +183,7 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
                 )?
             }
         };
-        for r in LineResult::ALL {
-            counts.add(Series::Lines { pack, result: *r }, results[*r as usize]);
-        }
-        StoreCtx::keep_cursor(&mut st, next);
-        st.lines += n;
-        ctx.claim(claims);
-        ctx.counted(skey, st, counts, n);
+        ctx.table_read(skey, st, next, n, results, counts, claims);
     }
     ctx.present(&present);
     Ok(())
@@ -198,7 +192,7 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Pack, TokenType};
+    use crate::metrics::{Pack, Series, TokenType};
     use crate::state::claims::{resolve, Seen};
 
     fn count(values: &[&str]) -> Counts {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use crate::agents::usage::{Recorder, Usage};
 use crate::classify::models;
-use crate::metrics::{Counts, LineResult, Outcome, Series, SessionType};
+use crate::metrics::{Counts, Outcome, SessionType};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
 use crate::state::claims::Claims;
@@ -95,11 +95,8 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
                 })?
             }
         };
-        counts.add(Series::Lines { pack, result: LineResult::Parsed }, parsed);
-        StoreCtx::keep_cursor(&mut st, next);
-        st.lines += n;
-        ctx.claim(claims);
-        ctx.counted(skey, st, counts, n);
+        let results = [parsed, 0, 0, 0];
+        ctx.table_read(skey, st, next, n, results, counts, claims);
     }
     ctx.present(&present);
     Ok(())
