@@ -22,6 +22,8 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use crate::agents::pi::records as pi;
 use crate::agents::{self, StoreRead};
 use crate::metrics::{Counts, LineResult, Series, SessionType};
@@ -71,6 +73,9 @@ pub fn scan(
     new_at_end: bool,
 ) -> StoresScan {
     let mut out = StoresScan::default();
+    // JSON documents are many and independent: they are read in parallel
+    // after the databases, and their results merged in path order.
+    let mut documents = Vec::new();
     for src in stores {
         let key = crate::pipeline::count::key_of(&src.path);
         if files.get(&key).is_some_and(|st| crate::pipeline::count::unchanged(st, &src.meta)) {
@@ -84,7 +89,7 @@ pub fn scan(
             continue;
         };
         if let StoreRead::Document(parse) = &store.read {
-            read_document(src, &key, *parse, files, new_at_end, &mut out);
+            documents.push((src, key, *parse));
             continue;
         }
         let read = sqlite::open(&src.path).and_then(|conn| {
@@ -131,6 +136,22 @@ pub fn scan(
                 sqlite::describe(&e, store.expects)
             )),
         }
+    }
+    let parts: Vec<StoresScan> = documents
+        .par_iter()
+        .map(|(src, key, parse)| {
+            let mut part = StoresScan::default();
+            read_document(src, key, *parse, files, new_at_end, &mut part);
+            part
+        })
+        .collect();
+    for p in parts {
+        out.counts.merge(p.counts);
+        out.files_after.extend(p.files_after);
+        out.warnings.extend(p.warnings);
+        out.rows += p.rows;
+        out.sessions_read += p.sessions_read;
+        out.claims.append(p.claims);
     }
     out
 }
