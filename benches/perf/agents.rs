@@ -86,6 +86,19 @@ fn finish_db(c: rusqlite::Connection, path: &Path, g: &mut Gen) -> Res<()> {
     Ok(())
 }
 
+/// Writes sessions (`one` writes the `f`th into `g`) until `size` bytes
+/// are written.
+fn sessions(size: u64, mut one: impl FnMut(u64, &mut Gen) -> Res<()>) -> Res<Gen> {
+    let mut g = Gen::default();
+    let mut f = 0u64;
+    while g.bytes < size {
+        one(f, &mut g)?;
+        f += 1;
+        g.sessions += 1;
+    }
+    Ok(g)
+}
+
 /// Turns per session.
 const TURNS: u64 = 40;
 
@@ -145,9 +158,7 @@ fn opencode(home: &Path, rng: &mut Rng, size: u64, kilo: bool) -> Res<Gen> {
 }
 
 fn copilot(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let mut out = String::new();
         for i in 0..TURNS * 4 {
             let t = Tok::draw(rng, false, true);
@@ -163,17 +174,13 @@ fn copilot(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             out.push_str(&span.to_string());
             out.push('\n');
         }
-        write(&home.join(format!(".copilot/otel/otel-{f:05}.jsonl")), out.as_bytes(), &mut g)?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        write(&home.join(format!(".copilot/otel/otel-{f:05}.jsonl")), out.as_bytes(), g)?;
+        Ok(())
+    })
 }
 
 fn qwen(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let sid = format!("qwen-{f:06}");
         let mut out = String::new();
         for i in 0..TURNS {
@@ -192,12 +199,10 @@ fn qwen(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         write(
             &home.join(format!(".qwen/projects/p{}/chats/{sid}.jsonl", f % 20)),
             out.as_bytes(),
-            &mut g,
+            g,
         )?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        Ok(())
+    })
 }
 
 fn goose(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
@@ -244,9 +249,7 @@ fn goose(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
 }
 
 fn amp(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let tid = format!("T-bench-{f:08}");
         let mut messages = Vec::new();
         for i in 0..TURNS {
@@ -264,18 +267,14 @@ fn amp(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         write(
             &home.join(format!(".local/share/amp/threads/{tid}.json")),
             thread.to_string().as_bytes(),
-            &mut g,
+            g,
         )?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        Ok(())
+    })
 }
 
 fn droid(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let mut tot = Tok::default();
         for _ in 0..TURNS {
             let t = Tok::draw(rng, true, true);
@@ -292,28 +291,20 @@ fn droid(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             "providerLockTimestamp": "2026-05-28T20:30:00.000Z",
             "tokenUsage": {"inputTokens": i_, "outputTokens": o, "cacheCreationTokens": cw,
             "cacheReadTokens": cr, "thinkingTokens": r}});
-        write(
-            &dir.join(format!("s{f:08}.settings.json")),
-            settings.to_string().as_bytes(),
-            &mut g,
-        )?;
+        write(&dir.join(format!("s{f:08}.settings.json")), settings.to_string().as_bytes(), g)?;
         // The session's transcript beside it (not read: its size counts).
         let mut t = String::new();
         for i in 0..TURNS {
             t.push_str(&json!({"type": "message", "id": i, "message": {"role": "user", "content": pad(rng, 800, 3000)}}).to_string());
             t.push('\n');
         }
-        write(&dir.join(format!("s{f:08}.jsonl")), t.as_bytes(), &mut g)?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        write(&dir.join(format!("s{f:08}.jsonl")), t.as_bytes(), g)?;
+        Ok(())
+    })
 }
 
 fn kimi(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let mut out = String::from("{\"type\":\"metadata\",\"protocol_version\":\"1.1\"}\n");
         for i in 0..TURNS {
             let lines = [
@@ -336,18 +327,14 @@ fn kimi(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         write(
             &home.join(format!(".kimi/sessions/h{}/s{f:06}/wire.jsonl", f % 20)),
             out.as_bytes(),
-            &mut g,
+            g,
         )?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        Ok(())
+    })
 }
 
 fn codebuff(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let mut messages = Vec::new();
         for i in 0..TURNS {
             messages.push(json!({"id": format!("c{f}-u{i}"), "variant": "user", "content": pad(rng, 300, 1500)}));
@@ -362,11 +349,9 @@ fn codebuff(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             ".config/manicode/projects/p{}/chats/2026-05-28T20-{f:06}/chat-messages.json",
             f % 20
         ));
-        write(&p, serde_json::to_string(&messages)?.as_bytes(), &mut g)?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        write(&p, serde_json::to_string(&messages)?.as_bytes(), g)?;
+        Ok(())
+    })
 }
 
 /// A protobuf message of varint and bytes fields.
@@ -389,9 +374,7 @@ fn pb(fields: &[(u64, Result<u64, Vec<u8>>)]) -> Vec<u8> {
 }
 
 fn antigravity(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let path = home.join(format!(".gemini/antigravity/conversations/conv-{f:06}.db"));
         let mut c = db(
             &path,
@@ -424,17 +407,13 @@ fn antigravity(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
             )?;
         }
         tx.commit()?;
-        finish_db(c, &path, &mut g)?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        finish_db(c, &path, g)?;
+        Ok(())
+    })
 }
 
 fn grok(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
-    let mut g = Gen::default();
-    let mut f = 0u64;
-    while g.bytes < size {
+    sessions(size, |f, g| {
         let mut out = String::new();
         for i in 0..TURNS {
             let upd = |ev: String, update: Value| {
@@ -461,12 +440,10 @@ fn grok(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
         write(
             &home.join(format!(".grok/sessions/p{}/s{f:06}/updates.jsonl", f % 20)),
             out.as_bytes(),
-            &mut g,
+            g,
         )?;
-        f += 1;
-        g.sessions += 1;
-    }
-    Ok(g)
+        Ok(())
+    })
 }
 
 fn zcode(home: &Path, rng: &mut Rng, size: u64) -> Res<Gen> {
