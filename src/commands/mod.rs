@@ -7,6 +7,7 @@ pub mod scan;
 pub mod schedule;
 pub mod setup;
 pub mod status;
+pub mod table;
 
 use crate::exit::Exit;
 

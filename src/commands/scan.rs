@@ -6,7 +6,7 @@
 //! committed unless the collector acknowledged the batch.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use fs2::FileExt;
@@ -473,6 +473,11 @@ fn print_dry_run(settings: &Settings, p: &Pending, resource: &ResourceInfo) {
         Compression::Gzip => ", Content-Encoding: gzip",
         Compression::None => "",
     };
+    // On a terminal, what the batch holds, for people (stdout stays the
+    // exact body).
+    if std::io::stderr().is_terminal() {
+        eprint!("{}", crate::commands::table::batch_summary(&p.points));
+    }
     match (settings.encoding, settings.compression) {
         (Encoding::Json, Compression::None) => {
             eprintln!("telemetron: dry run: the body above is sent as is ({ct}); nothing was sent")

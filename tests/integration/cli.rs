@@ -165,3 +165,45 @@ fn a_go_config_and_its_offsets_are_taken_over() {
     let got = crate::util::flatten(&rx.requests()[1].decode());
     assert_eq!(got.get("pack.user.prompt{pack=openclaw,session.type=main}"), Some(&1));
 }
+
+#[test]
+fn a_dry_run_on_a_terminal_also_shows_what_the_batch_holds_on_stderr() {
+    let env = crate::util::TestEnv::with_demo_home();
+    // Not a terminal: stderr has only the dry run's line.
+    let plain = env.scan(&["--dry-run"]);
+    plain.expect_code(0);
+    assert!(!plain.stderr.contains("tool calls"), "{}", plain.stderr);
+    // A terminal (util-linux `script` gives the run one), when available.
+    let bin = env!("CARGO_BIN_EXE_telemetron");
+    let home = env.home().display().to_string();
+    let state = env.home().join("state-tty").display().to_string();
+    let cmd = format!("'{bin}' scan --dry-run --home '{home}' --state-dir '{state}' >/dev/null");
+    let Ok(out) = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output()
+    else {
+        return; // no `script` here: the terminal case is the unit tests'
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let total = text.lines().find(|l| l.starts_with("total")).expect("a totals row");
+    // Sessions, prompts, turns, tool calls, errors and tokens of the demo
+    // home (fixtures/demo-home.expected).
+    let demo = crate::util::table(crate::counting::DEMO);
+    let sum = |m: &str| demo.iter().filter(|(k, _)| k.starts_with(m)).map(|(_, v)| *v).sum::<i64>();
+    let want: Vec<String> = std::iter::once("total".to_string())
+        .chain(
+            [
+                "pack.session.start",
+                "pack.user.prompt",
+                "pack.agent.turn",
+                "pack.tool.call",
+                "pack.error{",
+                "pack.token.usage",
+            ]
+            .iter()
+            .map(|m| telemetron::commands::table::thousands(sum(m) as u64)),
+        )
+        .collect();
+    let cells: Vec<String> = total.split_whitespace().map(str::to_string).collect();
+    assert_eq!(cells, want);
+    assert!(!text.contains(crate::util::CANARY));
+}
