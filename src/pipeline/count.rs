@@ -136,12 +136,6 @@ struct FileScan {
     /// Hash of its first line (at most [`HEAD_LEN`] bytes): files that may
     /// hold copies of each other share it.
     group: Option<u64>,
-    /// Hash of its first two lines as counted (at most [`SECOND_WINDOW`]
-    /// bytes): files of a group whose hashes differ part within their
-    /// second line and share no more than the first line, so they are not
-    /// compared (agents that begin every file with the same line, as Kimi's
-    /// `metadata`, make one group of every session).
-    second: Option<u64>,
     /// Read again by [`settle_overlaps`]: it counts only bytes past those
     /// of another file of this run.
     overlapped: bool,
@@ -161,7 +155,7 @@ impl FileScan {
     }
 }
 
-/// How many bytes of a file's start [`FileScan::second`] covers.
+/// How many bytes of a file's start [`second_of`] covers.
 const SECOND_WINDOW: u64 = 64 * 1024;
 
 /// What every file's scan shares.
@@ -392,6 +386,12 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
         return;
     }
     order.sort_by_key(|&i| (!results[i].resumed_own(&keys[i]), i));
+    // Files of a group whose first two lines differ share no more than the
+    // first line, so they are not compared (agents that begin every file
+    // with the same line, as Kimi's `metadata`, make one group of every
+    // session: comparing them all would be quadratic).
+    let second: HashMap<usize, u64> =
+        order.iter().filter_map(|&i| second_of(&sources[i], &results[i]).map(|h| (i, h))).collect();
     let mut settled: HashMap<u64, Vec<usize>> = HashMap::new();
     for i in order {
         let group = results[i].group.expect("grouped");
@@ -401,7 +401,7 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
         // The earlier file holding the most of this one's new bytes.
         let mut best: Option<(u64, usize)> = None;
         for j in before {
-            if let (Some(a), Some(b)) = (results[i].second, results[j].second) {
+            if let (Some(a), Some(b)) = (second.get(&i), second.get(&j)) {
                 if a != b {
                     // They part within their second line: at most the
                     // first line is shared, which is nobody's to count.
@@ -443,6 +443,20 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
             }
         }
     }
+}
+
+/// The hash of a file's first two lines as counted (at most
+/// [`SECOND_WINDOW`] bytes), or `None` when it cannot be read.
+fn second_of(src: &Source, r: &FileScan) -> Option<u64> {
+    let offset = r.state.as_ref()?.offset;
+    let opened = open(src).ok()?;
+    let mut window = vec![0u8; offset.min(SECOND_WINDOW) as usize];
+    let n = read_full_at(&opened.file, &mut window, 0).ok()?;
+    window.truncate(n);
+    let end = memchr::memchr(b'\n', &window)
+        .and_then(|a| memchr::memchr(b'\n', &window[a + 1..]).map(|b| a + b + 2))
+        .unwrap_or(window.len());
+    Some(fnv64(&window[..end]))
 }
 
 /// Where a file's reading began this run.
@@ -1010,25 +1024,8 @@ fn read_from(
     };
     let group = (st.offset > 0).then(|| first_line_of(&head));
     st.first_line = group.unwrap_or(0);
-    let second = if st.offset == 0 {
-        None
-    } else {
-        let limit = st.offset.min(SECOND_WINDOW) as usize;
-        let mut window = head.clone();
-        if window.len() < limit {
-            window.resize(limit, 0);
-            let n = read_full_at(file, &mut window, 0)?;
-            window.truncate(n);
-        }
-        window.truncate(limit);
-        let end = memchr::memchr(b'\n', &window)
-            .and_then(|a| memchr::memchr(b'\n', &window[a + 1..]).map(|b| a + b + 2))
-            .unwrap_or(window.len());
-        Some(fnv64(&window[..end]))
-    };
     Ok(FileScan {
         group,
-        second,
         bytes: outcome.end - from,
         begin: Some(begin),
         counts,
