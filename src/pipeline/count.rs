@@ -266,7 +266,7 @@ pub fn scan_with(
         for st in results.iter().filter_map(|r| r.state.as_ref()) {
             pi::raise_mark(&mut marks, &st.pi);
         }
-        stores::scan(stores, files, &marks, opts.new_files_at_end)
+        stores::scan(stores, files, &marks, opts.new_files_at_end, opts.threads)
     };
     let mut from_stores = from_stores;
     let store_claims = std::mem::take(&mut from_stores.claims);

@@ -65,12 +65,14 @@ pub struct StoresScan {
     pub claims: crate::state::claims::Claims,
 }
 
-/// Reads every changed store after its cursors.
+/// Reads every changed store after its cursors (JSON documents on
+/// `threads` threads).
 pub fn scan(
     stores: &[Source],
     files: &BTreeMap<String, FileState>,
     known: &pi::KnownSessions,
     new_at_end: bool,
+    threads: usize,
 ) -> StoresScan {
     let mut out = StoresScan::default();
     // JSON documents are many and independent: they are read in parallel
@@ -137,14 +139,21 @@ pub fn scan(
             )),
         }
     }
-    let parts: Vec<StoresScan> = documents
-        .par_iter()
-        .map(|(src, key, parse)| {
-            let mut part = StoresScan::default();
-            read_document(src, key, *parse, files, new_at_end, &mut part);
-            part
-        })
-        .collect();
+    let read_all = || -> Vec<StoresScan> {
+        documents
+            .par_iter()
+            .map(|(src, key, parse)| {
+                let mut part = StoresScan::default();
+                read_document(src, key, *parse, files, new_at_end, &mut part);
+                part
+            })
+            .collect()
+    };
+    // As many threads as the files' scan (`threads`, 0: one per core).
+    let parts = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) if !documents.is_empty() => pool.install(read_all),
+        _ => read_all(),
+    };
     for p in parts {
         out.counts.merge(p.counts);
         out.files_after.extend(p.files_after);
