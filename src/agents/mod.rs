@@ -60,11 +60,31 @@ pub struct Agent {
     /// Its stores: SQLite databases and JSON documents it rewrites, each
     /// read whole when it changed ([`crate::pipeline::stores`]).
     pub stores: &'static [Store],
-    /// How a line of its JSONL files counts, for agents of
-    /// [`Format::Usage`] ([`usage`]).
-    pub lines: Option<usage::LineParser>,
     /// True if it names MCP tools `<server>__<tool>` with no `mcp` prefix.
     pub mcp_bare_names: bool,
+}
+
+impl Agent {
+    /// An agent that keeps no transcript files, only stores: main sessions
+    /// unless its stores say otherwise, MCP tools named `mcp…`.
+    pub const fn stores_only(
+        pack: Pack,
+        places: fn(&Path, &Env<'_>) -> Vec<Place>,
+        tools: &'static [(&'static str, ToolClass)],
+        stores: &'static [Store],
+    ) -> Agent {
+        Agent {
+            pack,
+            format: Format::Stores,
+            places,
+            accepts: no_transcripts,
+            session_hint: main_sessions,
+            tools,
+            compressed: false,
+            stores,
+            mcp_bare_names: false,
+        }
+    }
 }
 
 /// Where and how an agent keeps sessions in a file read whole when it
@@ -137,7 +157,7 @@ pub(crate) fn env_dirs(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Optio
 }
 
 /// Record formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Format {
     /// pi's JSONL (pi, OpenClaw, roundhouse).
     Pi,
@@ -147,9 +167,12 @@ pub enum Format {
     Codex,
     /// Gemini CLI chats.
     Gemini,
-    /// JSONL files of usage records, counted by the agent's
-    /// [`Agent::lines`] parser ([`usage`]).
-    Usage,
+    /// JSONL files of usage records, each line counted by the agent's
+    /// parser ([`usage`]).
+    Usage(usage::LineParser),
+    /// No transcript files: everything the agent keeps is in its stores
+    /// (a file named as one of its places is read, its lines ignored).
+    Stores,
 }
 
 /// Every agent, in the order packs are listed and configured.

@@ -15,7 +15,7 @@
 //! leading complete records were counted and a hash of their ids, so a
 //! rewrite that only appends files claims for the new records alone.
 
-use crate::classify::{models, tools};
+use crate::classify::tools;
 use crate::hash::fnv64;
 use crate::metrics::{
     Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
@@ -80,8 +80,9 @@ impl Usage {
     /// down: a smaller value adds nothing).
     pub fn growth(&self, before: &[u64; 5]) -> Usage {
         let now = self.as_array();
-        let d: Vec<u64> = now.iter().zip(before).map(|(n, b)| n.saturating_sub(*b)).collect();
-        Usage { input: d[0], cache_read: d[1], cache_write: d[2], output: d[3], reasoning: d[4] }
+        let [input, cache_read, cache_write, output, reasoning] =
+            std::array::from_fn(|i| now[i].saturating_sub(before[i]));
+        Usage { input, cache_read, cache_write, output, reasoning }
     }
 
     /// The types in order as an array (for states).
@@ -111,25 +112,10 @@ pub struct UsageState {
     /// with another session starts that one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
-    /// The model last named (the agents that name it once per file).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<crate::agents::pi::records::StoredModel>,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-impl UsageState {
-    /// The model last named, if any.
-    pub fn model(&self) -> Option<ModelRef> {
-        self.model.as_ref().map(|m| models::from_stored(&m.family, &m.name))
-    }
-
-    /// Remembers the model last named.
-    pub fn set_model(&mut self, m: ModelRef) {
-        self.model = Some(crate::agents::pi::records::StoredModel::from_ref(m));
-    }
 }
 
 /// Where a parser reports what its records count.
@@ -190,21 +176,13 @@ impl<'a> Recorder<'a> {
     }
 
     /// Counts the start of the session a record belongs to, once: when the
-    /// file's records name a session other than the last one started here,
-    /// and only if no other file (a copy) counted it (by `id`).
+    /// file's (or document's) records name a session other than the last
+    /// one started there, and only if no other file (a copy) counted it (by
+    /// `id`).
     pub fn session(&mut self, id: &str) {
         let key = self.key(b'S', id);
         if self.state.session != Some(key) {
             self.state.session = Some(key);
-            self.state.started = true;
-            self.session_start_once(id, self.session_type);
-        }
-    }
-
-    /// Counts a document's session start once: the first time this
-    /// document is read, and only if no copy of it counted it (by `id`).
-    pub fn document_session_start(&mut self, id: &str) {
-        if !self.state.started {
             self.state.started = true;
             self.session_start_once(id, self.session_type);
         }
@@ -259,17 +237,12 @@ impl<'a> Recorder<'a> {
         self.file(key, c);
     }
 
-    /// Counts tokens alone (growth of a running total: no turn).
-    pub fn tokens(&mut self, model: ModelRef, usage: &Usage) {
-        add_tokens(self.counts, self.pack, model, usage);
-    }
-
     /// Counts how far a session's running totals grew since last counted
     /// (the agents that keep per-session totals): each type's growth
     /// beyond the most counted, under the current model. A lower total (an
     /// older copy restored) counts nothing and does not lower the base.
-    /// True when anything grew.
-    pub fn running_totals(&mut self, model: ModelRef, now: &Usage) -> bool {
+    /// Tokens alone: totals carry no turns.
+    pub fn running_totals(&mut self, model: ModelRef, now: &Usage) {
         let before = self.state.totals.unwrap_or_default();
         let grew = now.growth(&before);
         let mut after = before;
@@ -277,9 +250,7 @@ impl<'a> Recorder<'a> {
             *a = (*a).max(n);
         }
         self.state.totals = Some(after);
-        self.state.set_model(model);
-        self.tokens(model, &grew);
-        !grew.is_zero()
+        add_tokens(self.counts, self.pack, model, &grew);
     }
 
     /// Notes a record still being written: it counts once complete, and
@@ -309,6 +280,12 @@ pub fn add_tokens(c: &mut Counts, pack: Pack, model: ModelRef, usage: &Usage) {
 
 /// Counts one JSONL line of an agent of usage records.
 pub type LineParser = fn(&[u8], &mut Recorder<'_>) -> LineResult;
+
+/// The line parser of an agent that keeps no transcripts: a file named
+/// as one of its places counts nothing.
+pub fn ignore_line(_line: &[u8], _rec: &mut Recorder<'_>) -> LineResult {
+    LineResult::Ignored
+}
 
 /// Counts one whole JSON document of an agent (`Err` with why it cannot
 /// be read, e.g. caught half-written).

@@ -959,15 +959,18 @@ fn read_from(
                 session_type,
                 state: &mut st.gemini,
             }),
-            Format::Usage => agents::Deriver::Usage(agents::usage::LineDeriver {
-                parse: agents::agent(src.pack)
-                    .and_then(|a| a.lines)
-                    .expect("usage agents parse lines"),
-                pack: src.pack,
-                session_type,
-                state: &mut st.usage,
-                claims: &mut claims,
-            }),
+            Format::Usage(_) | Format::Stores => {
+                agents::Deriver::Usage(agents::usage::LineDeriver {
+                    parse: match format {
+                        Format::Usage(parse) => parse,
+                        _ => agents::usage::ignore_line,
+                    },
+                    pack: src.pack,
+                    session_type,
+                    state: &mut st.usage,
+                    claims: &mut claims,
+                })
+            }
             Format::Pi => agents::Deriver::Pi(pi::Deriver {
                 pack: src.pack,
                 session_type,

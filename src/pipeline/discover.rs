@@ -170,9 +170,9 @@ pub fn discover(places: &[Place]) -> Found {
         let agent = place.agent();
         let root_name = place.root.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if place.root.is_file() {
-            if crate::agents::store_named(agent, root_name).is_some() {
+            if let Some(store) = crate::agents::store_named(agent, root_name) {
                 // A place that names a database itself (as `detect` writes).
-                add_store(place, place.root.clone(), &mut found);
+                add_store(place, place.root.clone(), store, &mut found);
             } else if let Ok(meta) = fs::metadata(&place.root) {
                 // A place that names a transcript (Copilot CLI's
                 // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
@@ -197,7 +197,7 @@ pub fn discover(places: &[Place]) -> Found {
         if place.layout != Layout::Tree {
             for store in agent.stores {
                 for path in (store.databases)(place) {
-                    add_store(place, path, &mut found);
+                    add_store(place, path, store, &mut found);
                 }
             }
         }
@@ -211,30 +211,27 @@ pub fn discover(places: &[Place]) -> Found {
     found
 }
 
-/// Adds a SQLite store with its stat (see [`crate::sources::sqlite::stat`]).
 /// The stores directly in a place's root (not below it).
 fn stores_in(place: &Place, found: &mut Found) {
     let Ok(rd) = fs::read_dir(&place.root) else { return };
-    let mut paths: Vec<PathBuf> = rd
+    let mut stores: Vec<(PathBuf, &'static crate::agents::Store)> = rd
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| crate::agents::store_named(place.agent(), n).is_some())
+        .filter_map(|e| {
+            let store = crate::agents::store_named(place.agent(), e.file_name().to_str()?)?;
+            Some((e.path(), store))
         })
-        .map(|e| e.path())
         .collect();
-    paths.sort();
-    for p in paths {
-        add_store(place, p, found);
+    stores.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, store) in stores {
+        add_store(place, path, store, found);
     }
 }
 
-fn add_store(place: &Place, path: PathBuf, found: &mut Found) {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let sqlite = crate::agents::store_named(place.agent(), name).is_none_or(|s| s.is_sqlite());
-    let meta = if sqlite {
+/// Adds a store with its stat: a SQLite database's with its write-ahead
+/// log's (see [`crate::sources::sqlite::stat`]), a document's own.
+fn add_store(place: &Place, path: PathBuf, store: &crate::agents::Store, found: &mut Found) {
+    let meta = if store.is_sqlite() {
         crate::sources::sqlite::stat(&path)
     } else {
         fs::metadata(&path).map(|m| Meta::of(&m))
@@ -282,9 +279,9 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             continue;
         }
         let agent = place.agent();
-        if crate::agents::store_named(agent, name).is_some() {
+        if let Some(store) = crate::agents::store_named(agent, name) {
             if ft.is_file() {
-                add_store(place, path, found);
+                add_store(place, path, store, found);
             }
             continue;
         }

@@ -85,11 +85,8 @@ pub fn scan(
         }
         let name = src.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let Some(agent) = agents::agent(src.pack) else { continue };
-        let Some(store) = agents::store_named(agent, name)
-            .or_else(|| agent.stores.first().filter(|_| agent.stores.len() == 1))
-        else {
-            continue;
-        };
+        // Discovery found it by this name.
+        let Some(store) = agents::store_named(agent, name) else { continue };
         if let StoreRead::Document(parse) = &store.read {
             documents.push((src, key, *parse));
             continue;
@@ -197,44 +194,54 @@ impl StoreCtx<'_> {
         out.files_after.insert(skey, st);
     }
 
-    /// Where a table's cursor starts: its state's, or, when the state was
-    /// lost (what is there now was delivered before), after the last row.
-    pub fn cursor(
+    /// Reads one table of the store from its cursor
+    /// ([`sqlite::rows_from`]: rows completed in place are read again until
+    /// complete), as a source of its own under `<store>\u{1}<table>`.
+    /// `row` counts a row (column 0 is `key`, then `columns`, the first of
+    /// which identifies a row) through the recorder, and says whether it is
+    /// complete and how it was read. Returns the table's state key.
+    pub fn read_table(
         &self,
-        old: Option<&FileState>,
-        st: &FileState,
         table: &str,
         key: &str,
-        ident: &str,
-    ) -> rusqlite::Result<sqlite::Cursor> {
-        if old.is_none() && self.new_at_end {
+        columns: &str,
+        mut row: impl FnMut(
+            &rusqlite::Row<'_>,
+            &mut crate::agents::usage::Recorder<'_>,
+        ) -> rusqlite::Result<(bool, LineResult)>,
+    ) -> rusqlite::Result<String> {
+        let (skey, old, mut st) = self.state_of(table);
+        let from = if old.is_none() && self.new_at_end {
+            // The state was lost: what is there now was delivered before.
+            st.usage.started = true;
             let last: Option<i64> =
                 self.conn
                     .query_row(&format!("SELECT max({key}) FROM \"{table}\""), [], |r| r.get(0))?;
             let at = last.map_or(0, |l| l + 1);
-            let anchor = sqlite::anchor_of(self.conn, table, key, ident, at)?;
-            return Ok(sqlite::Cursor { at, anchor });
-        }
-        Ok(sqlite::Cursor {
-            at: i64::try_from(st.offset).unwrap_or(i64::MAX),
-            anchor: st.usage.chain,
-        })
-    }
-
-    /// Records what reading a table from its cursor gave: where it
-    /// stopped, the rows read and their results (in [`LineResult`]'s
-    /// order), what they counted and filed.
-    #[allow(clippy::too_many_arguments)]
-    pub fn table_read(
-        &self,
-        skey: String,
-        mut st: FileState,
-        next: sqlite::Cursor,
-        rows: u64,
-        results: [u64; 4],
-        mut counts: Counts,
-        claims: crate::state::claims::Claims,
-    ) {
+            let ident = columns.split(',').next().unwrap_or("NULL").trim();
+            sqlite::Cursor { at, anchor: sqlite::anchor_of(self.conn, table, key, ident, at)? }
+        } else {
+            sqlite::Cursor {
+                at: i64::try_from(st.offset).unwrap_or(i64::MAX),
+                anchor: st.usage.chain,
+            }
+        };
+        let (mut counts, mut claims) = (Counts::default(), crate::state::claims::Claims::default());
+        let mut results = [0u64; 4];
+        let (next, rows) = {
+            let mut rec = crate::agents::usage::Recorder::new(
+                self.src.pack,
+                SessionType::Main,
+                &mut st.usage,
+                &mut counts,
+                &mut claims,
+            );
+            sqlite::rows_from(self.conn, table, key, columns, from, |r| {
+                let (complete, result) = row(r, &mut rec)?;
+                results[result as usize] += 1;
+                Ok(complete)
+            })?
+        };
         for r in LineResult::ALL {
             counts.add(Series::Lines { pack: self.src.pack, result: *r }, results[*r as usize]);
         }
@@ -242,7 +249,8 @@ impl StoreCtx<'_> {
         st.usage.chain = next.anchor;
         st.lines += rows;
         self.claim(claims);
-        self.counted(skey, st, counts, rows);
+        self.counted(skey.clone(), st, counts, rows);
+        Ok(skey)
     }
 
     /// Files records to count once by id.
@@ -255,12 +263,7 @@ impl StoreCtx<'_> {
     pub fn state_of(&self, part: &str) -> (String, Option<&FileState>, FileState) {
         let skey = session_key(self.key, part);
         let old = self.files.get(&skey);
-        let mut st = old.cloned().unwrap_or_else(|| FileState {
-            pack: self.src.pack.as_str().to_string(),
-            session_type: SessionType::Main.as_str().to_string(),
-            ..FileState::default()
-        });
-        st.missing_since_unix_nano = None;
+        let st = resumed(old, self.src.pack);
         (skey, old, st)
     }
 
@@ -276,6 +279,18 @@ impl StoreCtx<'_> {
     }
 }
 
+/// A source's state to go on from: its old one found again, or a new one
+/// of its pack (a main session's).
+fn resumed(old: Option<&FileState>, pack: crate::metrics::Pack) -> FileState {
+    let mut st = old.cloned().unwrap_or_else(|| FileState {
+        pack: pack.as_str().to_string(),
+        session_type: SessionType::Main.as_str().to_string(),
+        ..FileState::default()
+    });
+    st.missing_since_unix_nano = None;
+    st
+}
+
 /// Reads a JSON document an agent rewrites ([`crate::agents::usage`]):
 /// whole, its records after those counted. One that cannot be parsed (caught
 /// half-written) is left for the next run, its state unchanged.
@@ -288,12 +303,7 @@ fn read_document(
     out: &mut StoresScan,
 ) {
     let old = files.get(key);
-    let mut st = old.cloned().unwrap_or_else(|| FileState {
-        pack: src.pack.as_str().to_string(),
-        session_type: SessionType::Main.as_str().to_string(),
-        ..FileState::default()
-    });
-    st.missing_since_unix_nano = None;
+    let mut st = resumed(old, src.pack);
     let bytes = match std::fs::read(&src.path) {
         Ok(b) => b,
         Err(e) => {

@@ -52,15 +52,6 @@ pub fn describe(e: &rusqlite::Error, expects: &str) -> String {
     }
 }
 
-/// True when the database has a table of that name.
-pub fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [table],
-        |r| r.get(0),
-    )
-}
-
 /// The column names of a table (none when it does not exist).
 pub fn columns(
     conn: &Connection,

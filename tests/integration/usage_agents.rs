@@ -292,3 +292,16 @@ fn the_demo_homes_files_are_what_the_script_writes() {
         }
     }
 }
+
+#[test]
+fn a_transcript_named_for_an_agent_that_keeps_none_counts_nothing() {
+    // Goose keeps everything in its database: a JSONL file configured as
+    // one of its places is read, and its lines ignored.
+    let h = Home::with(&[]);
+    std::fs::write(h.path("CANARY-goose.jsonl"), "{\"type\":\"CANARY\"}\n").unwrap();
+    h.env.write_config("packs:\n  goose:\n    paths: ['~/CANARY-goose.jsonl']\n");
+    scan_without_canary(&h.env, &h.rx).expect_code(0);
+    let all = crate::util::total(&h.rx.requests());
+    assert_eq!(all.get("pack.emitter.lines{pack=goose,result=ignored}"), Some(&1), "{all:?}");
+    assert_eq!(sum(&all, &["pack=goose", "pack.session.start"]), 0);
+}

@@ -8,7 +8,7 @@ pub mod tools;
 
 use std::path::Path;
 
-use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::agents::{Agent, Store, StoreRead};
 use crate::metrics::Pack;
 use crate::pipeline::discover::{Layout, Place};
 
@@ -21,18 +21,7 @@ pub const STORES: &[Store] = &[Store {
 }];
 
 /// The agent, as the registry holds it.
-pub const AGENT: Agent = Agent {
-    pack: Pack::Amp,
-    format: Format::Usage,
-    places,
-    accepts: crate::agents::no_transcripts,
-    session_hint: crate::agents::main_sessions,
-    tools: tools::TOOLS,
-    compressed: false,
-    stores: STORES,
-    lines: None,
-    mcp_bare_names: false,
-};
+pub const AGENT: Agent = Agent::stores_only(Pack::Amp, places, tools::TOOLS, STORES);
 
 /// `$AMP_DATA_DIR` (comma-separated), else `~/.local/share/amp`.
 fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {

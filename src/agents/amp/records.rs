@@ -45,7 +45,7 @@ pub fn thread(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     let Some(thread) = text(v.get("id")).map(str::to_string) else { return Ok(()) };
     let messages = v.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let ledger = v.pointer("/usageLedger/events").and_then(Value::as_array);
-    rec.document_session_start(&thread);
+    rec.session(&thread);
     for (i, m) in messages.iter().enumerate() {
         let id = format!("{thread}:{}", message_id(m).unwrap_or_else(|| format!("#{i}")));
         let blocks = m.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);

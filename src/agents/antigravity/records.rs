@@ -12,10 +12,9 @@
 
 use crate::agents::usage::{Recorder, Usage};
 use crate::classify::models;
-use crate::metrics::{Counts, Family, LineResult, ModelRef, Outcome, SessionType};
+use crate::metrics::{Family, LineResult, ModelRef, Outcome};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
-use crate::state::claims::Claims;
 
 /// One protobuf field: its number and a varint value or bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,43 +147,27 @@ pub fn generation(data: &[u8], idx: i64, db: &str, rec: &mut Recorder<'_>) -> bo
 
 /// Reads a conversation's generations after its cursor (`idx`).
 pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
-    let conn = ctx.conn;
-    let pack = ctx.src.pack;
-    let cols = sqlite::columns(conn, "gen_metadata")?;
+    let cols = sqlite::columns(ctx.conn, "gen_metadata")?;
     if !cols.contains("idx") || !cols.contains("data") {
         return Ok(()); // not (yet) a conversation
     }
-    let (skey, old, mut st) = ctx.state_of("gen_metadata");
-    if old.is_none() && ctx.new_at_end {
-        st.usage.started = true;
-    }
-    let from = ctx.cursor(old, &st, "gen_metadata", "idx", "data")?;
     let db = ctx.src.path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-    let (mut counts, mut claims) = (Counts::default(), Claims::default());
-    let mut results = [0u64; 4];
-    let (next, n) = {
-        let mut rec =
-            Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
-        let (next, n) = sqlite::rows_from(conn, "gen_metadata", "idx", "data", from, |r| {
-            let idx: i64 = r.get(0)?;
-            let data: Option<Vec<u8>> = r.get(1)?;
-            let ok = data.is_some_and(|d| generation(&d, idx, &db, &mut rec));
-            results[if ok { LineResult::Parsed } else { LineResult::Malformed } as usize] += 1;
-            Ok(true)
-        })?;
-        if n > 0 {
-            rec.session_start();
-        }
-        (next, n)
-    };
-    ctx.present(&std::iter::once(skey.clone()).collect());
-    ctx.table_read(skey, st, next, n, results, counts, claims);
+    let skey = ctx.read_table("gen_metadata", "idx", "data", |r, rec| {
+        // The conversation is one session, started by its first row.
+        rec.session_start();
+        let idx: i64 = r.get(0)?;
+        let data: Option<Vec<u8>> = r.get(1)?;
+        let ok = data.is_some_and(|d| generation(&d, idx, &db, rec));
+        Ok((true, if ok { LineResult::Parsed } else { LineResult::Malformed }))
+    })?;
+    ctx.present(&std::iter::once(skey).collect());
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::SessionType;
 
     fn varint(v: u64, out: &mut Vec<u8>) {
         prost::encoding::encode_varint(v, out);

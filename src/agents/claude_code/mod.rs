@@ -19,7 +19,6 @@ pub const AGENT: Agent = Agent {
     tools: tools::TOOLS,
     compressed: false,
     stores: &[],
-    lines: None,
     mcp_bare_names: false,
 };
 

@@ -9,7 +9,7 @@ pub mod tools;
 
 use std::path::Path;
 
-use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::agents::{Agent, Store, StoreRead};
 use crate::metrics::Pack;
 use crate::pipeline::discover::{Layout, Place};
 
@@ -22,18 +22,7 @@ pub const STORES: &[Store] = &[Store {
 }];
 
 /// The agent, as the registry holds it.
-pub const AGENT: Agent = Agent {
-    pack: Pack::Codebuff,
-    format: Format::Usage,
-    places,
-    accepts: crate::agents::no_transcripts,
-    session_hint: crate::agents::main_sessions,
-    tools: tools::TOOLS,
-    compressed: false,
-    stores: STORES,
-    lines: None,
-    mcp_bare_names: false,
-};
+pub const AGENT: Agent = Agent::stores_only(Pack::Codebuff, places, tools::TOOLS, STORES);
 
 /// `$CODEBUFF_DATA_DIR` (comma-separated), else the three channels under
 /// `~/.config`: their `projects/`.

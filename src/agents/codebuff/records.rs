@@ -50,7 +50,7 @@ pub fn chat(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
         .map_err(|e| format!("not JSON ({e}; Codebuff may be writing it)"))?;
     let Some(messages) = v.as_array() else { return Ok(()) };
     let scope = rec.scope.clone();
-    rec.document_session_start(&scope);
+    rec.session(&scope);
     for (i, m) in messages.iter().enumerate() {
         let Some(m) = m.as_object() else { continue };
         let id = text(m.get("id")).map_or_else(|| format!("{scope}#{i}"), str::to_string);

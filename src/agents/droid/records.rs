@@ -59,7 +59,7 @@ pub fn settings(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     let model = models::classify(text(v.get("providerLock")), name.as_deref());
     // The session is the file's name (`<session>.settings.json`).
     let session = rec.scope.rsplit('/').next().unwrap_or("").to_string();
-    rec.document_session_start(&session);
+    rec.session(&session);
     rec.running_totals(model, &now);
     Ok(())
 }

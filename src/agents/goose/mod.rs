@@ -10,7 +10,7 @@ pub mod tools;
 
 use std::path::Path;
 
-use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::agents::{Agent, Store, StoreRead};
 use crate::metrics::Pack;
 use crate::pipeline::discover::{Layout, Place};
 
@@ -23,18 +23,8 @@ pub const STORES: &[Store] = &[Store {
 }];
 
 /// The agent, as the registry holds it.
-pub const AGENT: Agent = Agent {
-    pack: Pack::Goose,
-    format: Format::Usage,
-    places,
-    accepts: crate::agents::no_transcripts,
-    session_hint: crate::agents::main_sessions,
-    tools: tools::TOOLS,
-    compressed: false,
-    stores: STORES,
-    lines: None,
-    mcp_bare_names: true,
-};
+pub const AGENT: Agent =
+    Agent { mcp_bare_names: true, ..Agent::stores_only(Pack::Goose, places, tools::TOOLS, STORES) };
 
 /// `$GOOSE_PATH_ROOT/data/sessions`, else the three default places.
 fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {

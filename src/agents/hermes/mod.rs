@@ -37,7 +37,6 @@ pub const AGENT: Agent = Agent {
     tools: tools::TOOLS,
     compressed: false,
     stores: &[STORE],
-    lines: None,
     mcp_bare_names: false,
 };
 
@@ -87,13 +86,7 @@ const COLUMNS: [&str; 10] = [
 /// Reads every session row; what grew since the last run counts.
 fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     let conn = ctx.conn;
-    let mut have = HashSet::new();
-    {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('sessions')")?;
-        for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            have.insert(name?);
-        }
-    }
+    let have = crate::sources::sqlite::columns(conn, "sessions")?;
     if !have.contains("id") {
         return Ok(()); // no sessions table (yet): nothing to count
     }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::agents::opencode::{self, records};
-use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::agents::{Agent, Store, StoreRead};
 use crate::metrics::Pack;
 use crate::pipeline::discover::Place;
 
@@ -19,18 +19,7 @@ pub const STORES: &[Store] = &[Store {
 }];
 
 /// The agent, as the registry holds it.
-pub const AGENT: Agent = Agent {
-    pack: Pack::Kilo,
-    format: Format::Usage,
-    places,
-    accepts: crate::agents::no_transcripts,
-    session_hint: crate::agents::main_sessions,
-    tools: opencode::tools::TOOLS,
-    compressed: false,
-    stores: STORES,
-    lines: None,
-    mcp_bare_names: false,
-};
+pub const AGENT: Agent = Agent::stores_only(Pack::Kilo, places, opencode::tools::TOOLS, STORES);
 
 /// `$KILO_DATA_DIR` (comma-separated), else `~/.local/share/kilo`.
 fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {

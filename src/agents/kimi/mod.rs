@@ -16,14 +16,13 @@ use crate::pipeline::discover::{Layout, Place, SessionHint};
 /// The agent, as the registry holds it.
 pub const AGENT: Agent = Agent {
     pack: Pack::Kimi,
-    format: Format::Usage,
+    format: Format::Usage(records::line),
     places,
     accepts: |n| n == "wire.jsonl",
     session_hint,
     tools: tools::TOOLS,
     compressed: false,
     stores: &[],
-    lines: Some(records::line),
     mcp_bare_names: false,
 };
 

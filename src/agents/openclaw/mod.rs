@@ -89,7 +89,6 @@ pub const AGENT: Agent = Agent {
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
     stores: &[STORE],
-    lines: None,
     mcp_bare_names: false,
 };
 

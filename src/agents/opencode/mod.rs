@@ -13,7 +13,7 @@ pub mod tools;
 
 use std::path::{Path, PathBuf};
 
-use crate::agents::{Agent, Format, Store, StoreRead};
+use crate::agents::{Agent, Store, StoreRead};
 use crate::metrics::Pack;
 use crate::pipeline::discover::{Layout, Place};
 
@@ -34,18 +34,7 @@ pub const STORES: &[Store] = &[
 ];
 
 /// The agent, as the registry holds it.
-pub const AGENT: Agent = Agent {
-    pack: Pack::Opencode,
-    format: Format::Usage,
-    places,
-    accepts: crate::agents::no_transcripts,
-    session_hint: crate::agents::main_sessions,
-    tools: tools::TOOLS,
-    compressed: false,
-    stores: STORES,
-    lines: None,
-    mcp_bare_names: false,
-};
+pub const AGENT: Agent = Agent::stores_only(Pack::Opencode, places, tools::TOOLS, STORES);
 
 /// `opencode.db`, or a channel's `opencode-<channel>.db`.
 pub(crate) fn is_database(name: &str) -> bool {

@@ -17,10 +17,9 @@ use serde_json::Value;
 
 use crate::agents::usage::{text, uint, Recorder, Usage};
 use crate::classify::{errors, models};
-use crate::metrics::{Counts, ErrorType, LineResult, Outcome, SessionType};
+use crate::metrics::{ErrorType, LineResult, Outcome, SessionType};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
-use crate::state::claims::Claims;
 
 /// Counts one message; false while it is still being written.
 pub fn message(v: &Value, row_id: Option<&str>, rec: &mut Recorder<'_>) -> bool {
@@ -113,7 +112,6 @@ pub fn message_file(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> 
 /// ([`sqlite::rows_from`]: rows are completed in place).
 pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
     let conn = ctx.conn;
-    let pack = ctx.src.pack;
     let mut present = HashSet::new();
     // Child sessions (a `task` tool's): their turns are a subagent's.
     let children: HashSet<String> = if sqlite::columns(conn, "session")?.contains("parent_id") {
@@ -129,61 +127,42 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         if !cols.contains("id") {
             continue;
         }
-        let (skey, old, mut st) = ctx.state_of(table);
-        present.insert(skey.clone());
-        let from = ctx.cursor(old, &st, table, "rowid", "id")?;
-        let (mut counts, mut claims) = (Counts::default(), Claims::default());
-        let mut results = [0u64; 4];
-        let (next, n): (crate::sources::sqlite::Cursor, u64) = {
-            let mut rec =
-                Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
-            if table == "session" {
-                let parent = if cols.contains("parent_id") { "parent_id" } else { "NULL" };
-                sqlite::rows_from(conn, table, "rowid", &format!("id, {parent}"), from, |r| {
-                    let id: String = r.get(1)?;
-                    let parent: Option<String> = r.get(2)?;
-                    let t = if parent.is_some_and(|p| !p.is_empty()) {
-                        SessionType::Subagent
-                    } else {
-                        SessionType::Main
-                    };
-                    rec.session_start_once(&id, t);
-                    results[LineResult::Parsed as usize] += 1;
-                    Ok(true)
-                })?
-            } else {
-                let session = if cols.contains("session_id") { "session_id" } else { "NULL" };
-                let data = if cols.contains("data") { "data" } else { "NULL" };
-                sqlite::rows_from(
-                    conn,
-                    table,
-                    "rowid",
-                    &format!("id, {session}, {data}"),
-                    from,
-                    |r| {
-                        let id: Option<String> = r.get(1)?;
-                        let session: Option<String> = r.get(2)?;
-                        let data: Option<String> = r.get(3)?;
-                        let Some(v) = data.and_then(|d| serde_json::from_str::<Value>(&d).ok())
-                        else {
-                            results[LineResult::Malformed as usize] += 1;
-                            return Ok(true);
-                        };
-                        results[LineResult::Parsed as usize] += 1;
-                        rec.session_type = match session {
-                            Some(s) if children.contains(&s) => SessionType::Subagent,
-                            _ => SessionType::Main,
-                        };
-                        Ok(if table == "message" {
-                            message(&v, id.as_deref(), &mut rec)
-                        } else {
-                            part(&v, id.as_deref(), &mut rec)
-                        })
-                    },
-                )?
-            }
+        let col = |c: &'static str| if cols.contains(c) { c } else { "NULL" };
+        let skey = if table == "session" {
+            let columns = format!("id, {}", col("parent_id"));
+            ctx.read_table(table, "rowid", &columns, |r, rec| {
+                let id: String = r.get(1)?;
+                let parent: Option<String> = r.get(2)?;
+                let t = if parent.is_some_and(|p| !p.is_empty()) {
+                    SessionType::Subagent
+                } else {
+                    SessionType::Main
+                };
+                rec.session_start_once(&id, t);
+                Ok((true, LineResult::Parsed))
+            })?
+        } else {
+            let columns = format!("id, {}, {}", col("session_id"), col("data"));
+            ctx.read_table(table, "rowid", &columns, |r, rec| {
+                let id: Option<String> = r.get(1)?;
+                let session: Option<String> = r.get(2)?;
+                let data: Option<String> = r.get(3)?;
+                let Some(v) = data.and_then(|d| serde_json::from_str::<Value>(&d).ok()) else {
+                    return Ok((true, LineResult::Malformed));
+                };
+                rec.session_type = match session {
+                    Some(s) if children.contains(&s) => SessionType::Subagent,
+                    _ => SessionType::Main,
+                };
+                let complete = if table == "message" {
+                    message(&v, id.as_deref(), rec)
+                } else {
+                    part(&v, id.as_deref(), rec)
+                };
+                Ok((complete, LineResult::Parsed))
+            })?
         };
-        ctx.table_read(skey, st, next, n, results, counts, claims);
+        present.insert(skey);
     }
     ctx.present(&present);
     Ok(())
@@ -192,7 +171,7 @@ pub fn read_database(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Pack, Series, TokenType};
+    use crate::metrics::{Counts, Pack, Series, TokenType};
     use crate::state::claims::{resolve, Seen};
 
     fn count(values: &[&str]) -> Counts {

@@ -15,14 +15,13 @@ use crate::pipeline::discover::{Layout, Place};
 /// The agent, as the registry holds it.
 pub const AGENT: Agent = Agent {
     pack: Pack::QwenCode,
-    format: Format::Usage,
+    format: Format::Usage(records::line),
     places,
     accepts: crate::agents::any_transcript,
     session_hint: crate::agents::main_sessions,
     tools: tools::TOOLS,
     compressed: false,
     stores: &[],
-    lines: Some(records::line),
     mcp_bare_names: true,
 };
 

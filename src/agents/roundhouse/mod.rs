@@ -18,7 +18,6 @@ pub const AGENT: Agent = Agent {
     tools: crate::agents::pi::tools::TOOLS,
     compressed: false,
     stores: &[],
-    lines: None,
     mcp_bare_names: false,
 };
 

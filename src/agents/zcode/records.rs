@@ -10,12 +10,11 @@
 
 use std::collections::HashSet;
 
-use crate::agents::usage::{Recorder, Usage};
+use crate::agents::usage::Usage;
 use crate::classify::models;
-use crate::metrics::{Counts, Outcome, SessionType};
+use crate::metrics::{LineResult, Outcome, SessionType};
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
-use crate::state::claims::Claims;
 
 /// A call's outcome from its status; `None` while it runs.
 pub fn outcome(status: Option<&str>) -> Option<Outcome> {
@@ -39,64 +38,50 @@ pub fn usage(input: u64, output: u64, cache_write: u64, cache_read: u64, total: 
 
 /// Reads the `session` and `model_usage` tables from their cursors.
 pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
-    let conn = ctx.conn;
-    let pack = ctx.src.pack;
     let mut present = HashSet::new();
     for table in ["session", "model_usage"] {
-        let cols = sqlite::columns(conn, table)?;
+        let cols = sqlite::columns(ctx.conn, table)?;
         if !cols.contains("id") {
             continue;
         }
-        let (skey, old, mut st) = ctx.state_of(table);
-        present.insert(skey.clone());
-        let from = ctx.cursor(old, &st, table, "rowid", "id")?;
         let col = |c: &'static str| if cols.contains(c) { c } else { "NULL" };
-        let (mut counts, mut claims) = (Counts::default(), Claims::default());
-        let mut parsed = 0u64;
-        let (next, n): (crate::sources::sqlite::Cursor, u64) = {
-            let mut rec =
-                Recorder::new(pack, SessionType::Main, &mut st.usage, &mut counts, &mut claims);
-            if table == "session" {
-                sqlite::rows_from(conn, table, "rowid", "id", from, |r| {
-                    let id: String = r.get(1)?;
-                    rec.session_start_once(&id, SessionType::Main);
-                    parsed += 1;
-                    Ok(true)
-                })?
-            } else {
-                let select = [
-                    "id",
-                    col("model_id"),
-                    col("provider_id"),
-                    col("status"),
-                    col("input_tokens"),
-                    col("output_tokens"),
-                    col("cache_creation_input_tokens"),
-                    col("cache_read_input_tokens"),
-                    col("computed_total_tokens"),
-                ]
-                .join(", ");
-                sqlite::rows_from(conn, table, "rowid", &select, from, |r| {
-                    let id: String = r.get(1)?;
-                    let model: Option<String> = r.get(2)?;
-                    let provider: Option<String> = r.get(3)?;
-                    let status: Option<String> = r.get(4)?;
-                    let n = |i: usize| -> rusqlite::Result<u64> {
-                        Ok(r.get::<_, Option<i64>>(i)?.filter(|v| *v > 0).map_or(0, |v| v as u64))
-                    };
-                    parsed += 1;
-                    let Some(outcome) = outcome(status.as_deref()) else {
-                        return Ok(false);
-                    };
-                    let u = usage(n(5)?, n(6)?, n(7)?, n(8)?, n(9)?);
-                    let m = models::classify(provider.as_deref(), model.as_deref());
-                    rec.turn(Some(&id), m, u, outcome);
-                    Ok(true)
-                })?
-            }
+        let skey = if table == "session" {
+            ctx.read_table(table, "rowid", "id", |r, rec| {
+                let id: String = r.get(1)?;
+                rec.session_start_once(&id, SessionType::Main);
+                Ok((true, LineResult::Parsed))
+            })?
+        } else {
+            let columns = [
+                "id",
+                col("model_id"),
+                col("provider_id"),
+                col("status"),
+                col("input_tokens"),
+                col("output_tokens"),
+                col("cache_creation_input_tokens"),
+                col("cache_read_input_tokens"),
+                col("computed_total_tokens"),
+            ]
+            .join(", ");
+            ctx.read_table(table, "rowid", &columns, |r, rec| {
+                let id: String = r.get(1)?;
+                let model: Option<String> = r.get(2)?;
+                let provider: Option<String> = r.get(3)?;
+                let status: Option<String> = r.get(4)?;
+                let n = |i: usize| -> rusqlite::Result<u64> {
+                    Ok(r.get::<_, Option<i64>>(i)?.filter(|v| *v > 0).map_or(0, |v| v as u64))
+                };
+                let Some(outcome) = outcome(status.as_deref()) else {
+                    return Ok((false, LineResult::Parsed));
+                };
+                let u = usage(n(5)?, n(6)?, n(7)?, n(8)?, n(9)?);
+                let m = models::classify(provider.as_deref(), model.as_deref());
+                rec.turn(Some(&id), m, u, outcome);
+                Ok((true, LineResult::Parsed))
+            })?
         };
-        let results = [parsed, 0, 0, 0];
-        ctx.table_read(skey, st, next, n, results, counts, claims);
+        present.insert(skey);
     }
     ctx.present(&present);
     Ok(())
