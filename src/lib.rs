@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod optout;
 pub mod paths;
 pub mod pipeline;
+pub mod pricing;
 pub mod sources;
 pub mod state;
 pub mod time;

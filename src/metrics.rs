@@ -155,17 +155,61 @@ closed_enum!(
 
 /// A model as far as the payload is concerned: its family and a name from
 /// the bounded list in `classify::models` (or `other`/`unknown`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// It also carries the entry of the price table the raw model name matched
+/// ([`crate::pricing`]), so that tokens can be priced where they are
+/// counted. The price is not part of the model's identity (equality,
+/// order, hash): two raw names that classify alike are one series however
+/// each is priced.
+#[derive(Clone, Copy, Debug)]
 pub struct ModelRef {
     /// Who made it.
     pub family: Family,
     /// A name from the documented list, `"other"` or `"unknown"`.
     pub name: &'static str,
+    /// Its price (or none).
+    pub price: crate::pricing::PriceId,
 }
 
 impl ModelRef {
     /// Nothing is known about the model.
-    pub const UNKNOWN: ModelRef = ModelRef { family: Family::Unknown, name: "unknown" };
+    pub const UNKNOWN: ModelRef = ModelRef::new(Family::Unknown, "unknown");
+
+    /// A model with no price.
+    pub const fn new(family: Family, name: &'static str) -> ModelRef {
+        ModelRef { family, name, price: crate::pricing::PriceId::NONE }
+    }
+
+    /// The same model priced as `price`.
+    pub fn priced(self, price: crate::pricing::PriceId) -> ModelRef {
+        ModelRef { price, ..self }
+    }
+}
+
+impl PartialEq for ModelRef {
+    fn eq(&self, other: &ModelRef) -> bool {
+        (self.family, self.name) == (other.family, other.name)
+    }
+}
+
+impl Eq for ModelRef {}
+
+impl PartialOrd for ModelRef {
+    fn partial_cmp(&self, other: &ModelRef) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ModelRef {
+    fn cmp(&self, other: &ModelRef) -> std::cmp::Ordering {
+        (self.family, self.name).cmp(&(other.family, other.name))
+    }
+}
+
+impl std::hash::Hash for ModelRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.family, self.name).hash(state);
+    }
 }
 
 /// One counter series: a metric with all of its attributes. Every field is
@@ -184,6 +228,11 @@ pub enum Series {
     Error { pack: Pack, error_type: ErrorType },
     /// `pack.token.usage`
     TokenUsage { pack: Pack, token_type: TokenType, model: ModelRef },
+    /// `pack.cost.usage`, in pico-dollars (sent as a double in USD).
+    CostUsage { pack: Pack, model: ModelRef },
+    /// Tokens that no price covered. Kept for the local history (a report
+    /// says such a model is unpriced); never sent ([`Series::is_sent`]).
+    Unpriced { pack: Pack, model: ModelRef },
     /// `pack.emitter.heartbeat` (`pack` is always `telemetron`).
     Heartbeat,
     /// `pack.emitter.lines`
@@ -201,8 +250,8 @@ pub struct MetricInfo {
     pub description: &'static str,
 }
 
-/// The eight metrics of the contract, in payload order.
-pub const METRICS: [MetricInfo; 8] = [
+/// The nine metrics of the contract, in payload order.
+pub const METRICS: [MetricInfo; 9] = [
     MetricInfo {
         name: "pack.session.start",
         unit: "{session}",
@@ -234,6 +283,11 @@ pub const METRICS: [MetricInfo; 8] = [
         description: "Tokens processed, by type",
     },
     MetricInfo {
+        name: "pack.cost.usage",
+        unit: "USD",
+        description: "Cost of the tokens processed, recorded by the agent or priced offline",
+    },
+    MetricInfo {
         name: "pack.emitter.heartbeat",
         unit: "{run}",
         description: "Scan runs that reached the export step",
@@ -244,6 +298,20 @@ pub const METRICS: [MetricInfo; 8] = [
         description: "Complete session-file lines read, by result",
     },
 ];
+
+/// The history's own series of tokens no price covered: not a metric of
+/// the contract, never sent.
+const UNPRICED: MetricInfo = MetricInfo {
+    name: "telemetron.unpriced",
+    unit: "{token}",
+    description: "Tokens no price covered (local history only)",
+};
+
+/// Pico-dollars in a dollar: `pack.cost.usage` is kept as integer
+/// pico-dollars and sent as a double in USD. Every price of the list is a
+/// whole number of pico-dollars per token, so a cost is exact and the same
+/// however its tokens are split across files, runs and increments.
+pub const PICOS_PER_USD: f64 = 1e12;
 
 /// Looks up a metric of the contract by name.
 pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
@@ -260,10 +328,24 @@ impl Series {
             Series::ToolCall { .. } => 3,
             Series::Error { .. } => 4,
             Series::TokenUsage { .. } => 5,
-            Series::Heartbeat => 6,
-            Series::Lines { .. } => 7,
+            Series::CostUsage { .. } => 6,
+            Series::Heartbeat => 7,
+            Series::Lines { .. } => 8,
+            Series::Unpriced { .. } => return &UNPRICED,
         };
         &METRICS[i]
+    }
+
+    /// True for the series of the contract (everything but
+    /// [`Series::Unpriced`]).
+    pub fn is_sent(&self) -> bool {
+        !matches!(self, Series::Unpriced { .. })
+    }
+
+    /// True for the series the local history keeps by hour (everything a
+    /// record counts; not the scanner's own heartbeat and line counts).
+    pub fn is_dated(&self) -> bool {
+        !matches!(self, Series::Heartbeat | Series::Lines { .. })
     }
 
     /// The attributes, `pack` first and the rest sorted by key.
@@ -290,6 +372,11 @@ impl Series {
                 ("model", model.name),
                 ("model.family", model.family.as_str()),
                 ("token.type", token_type.as_str()),
+            ],
+            Series::CostUsage { pack, model } | Series::Unpriced { pack, model } => vec![
+                ("pack", pack.as_str()),
+                ("model", model.name),
+                ("model.family", model.family.as_str()),
             ],
             Series::Heartbeat => vec![("pack", Pack::Telemetron.as_str())],
             Series::Lines { pack, result } => {
@@ -341,16 +428,32 @@ impl SeriesKey {
     }
 }
 
+/// An hour of UTC time: hours since the Unix epoch. `0` stands for "not
+/// known" (no record is from the first hour of 1970).
+pub type Hour = u32;
+
+/// The hour of a Unix time in nanoseconds.
+pub fn hour_of_nanos(unix_nano: u64) -> Hour {
+    u32::try_from(unix_nano / 3_600_000_000_000).unwrap_or(u32::MAX)
+}
+
 /// Counts per series, as produced by scanning one file or a whole run.
+///
+/// Every count a record makes is also filed under the hour the record is
+/// from (the counts' [`Counts::set_hour`], which parsers move as they meet
+/// records' timestamps): that is what the local history is made of. The
+/// scanner's own series (heartbeat, lines) are not dated.
 ///
 /// Merging is plain addition, so it is associative and commutative and the
 /// parallel scan can combine per-file counts in any order.
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
-    map: BTreeMap<Series, u64>,
+    map: BTreeMap<(Series, Hour), u64>,
     /// How many non-zero additions were made (lets a caller tell whether a
     /// step counted anything; not part of equality).
     additions: u64,
+    /// The hour of the record being counted.
+    hour: Hour,
 }
 
 impl PartialEq for Counts {
@@ -362,14 +465,57 @@ impl PartialEq for Counts {
 impl Eq for Counts {}
 
 impl Counts {
+    /// Empty counts whose records are from `hour`.
+    pub fn at(hour: Hour) -> Counts {
+        Counts { hour, ..Counts::default() }
+    }
+
+    /// Empty counts dated like these (for one record's counts).
+    pub fn fresh(&self) -> Counts {
+        Counts::at(self.hour)
+    }
+
+    /// Dates what is counted from now on: the records are from `hour`
+    /// (ignored when `0`, unknown).
+    pub fn set_hour(&mut self, hour: Hour) {
+        if hour != 0 {
+            self.hour = hour;
+        }
+    }
+
+    /// Dates what is counted from now on by a Unix time in seconds,
+    /// milliseconds or nanoseconds (told apart by size).
+    pub fn set_time(&mut self, unix: u64) {
+        self.set_hour(crate::time::hour_of_unix(unix));
+    }
+
+    /// Dates what is counted from now on by an RFC 3339 timestamp (left
+    /// alone when it does not parse).
+    pub fn set_timestamp(&mut self, stamp: &str) {
+        if let Some(h) = crate::time::hour_of_rfc3339(stamp) {
+            self.hour = h;
+        }
+    }
+
+    /// The hour records are counted under now.
+    pub fn hour(&self) -> Hour {
+        self.hour
+    }
+
     /// Adds `n` to `series` (saturating, so hostile token counts cannot
-    /// wrap around).
+    /// wrap around), under the current hour.
     pub fn add(&mut self, series: Series, n: u64) {
+        self.add_at(series, self.hour, n);
+    }
+
+    /// Adds `n` to `series` under `hour`.
+    pub fn add_at(&mut self, series: Series, hour: Hour, n: u64) {
         if n == 0 {
             return;
         }
         self.additions += 1;
-        let e = self.map.entry(series).or_insert(0);
+        let hour = if series.is_dated() { hour } else { 0 };
+        let e = self.map.entry((series, hour)).or_insert(0);
         *e = e.saturating_add(n);
     }
 
@@ -378,16 +524,23 @@ impl Counts {
         self.add(series, 1);
     }
 
-    /// Adds every count of `other` into `self`.
+    /// Adds every count of `other` into `self`, each under its own hour.
     pub fn merge(&mut self, other: Counts) {
-        for (k, v) in other.map {
-            self.add(k, v);
+        self.merge_ref(&other);
+    }
+
+    /// [`Counts::merge`] from a borrowed `other`.
+    pub fn merge_ref(&mut self, other: &Counts) {
+        for (&(s, h), &n) in &other.map {
+            self.add_at(s, h, n);
         }
     }
 
-    /// The count of one series (0 when absent).
+    /// The count of one series over every hour (0 when absent).
     pub fn get(&self, series: &Series) -> u64 {
-        self.map.get(series).copied().unwrap_or(0)
+        self.map
+            .range((*series, 0)..=(*series, Hour::MAX))
+            .fold(0u64, |a, (_, n)| a.saturating_add(*n))
     }
 
     /// How many non-zero additions have been made so far.
@@ -400,14 +553,28 @@ impl Counts {
         self.map.is_empty()
     }
 
-    /// Iterates over the non-zero series.
-    pub fn iter(&self) -> impl Iterator<Item = (&Series, &u64)> {
-        self.map.iter()
+    /// The non-zero series with their counts over every hour, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Series, u64)> + '_ {
+        let mut it = self.map.iter().peekable();
+        std::iter::from_fn(move || {
+            let (&(s, _), &n) = it.next()?;
+            let mut total = n;
+            while let Some((_, &m)) = it.next_if(|((t, _), _)| *t == s) {
+                total = total.saturating_add(m);
+            }
+            Some((s, total))
+        })
     }
 
-    /// The counts keyed by their stable textual key.
+    /// Every count with the hour it is filed under.
+    pub fn dated(&self) -> impl Iterator<Item = (Series, Hour, u64)> + '_ {
+        self.map.iter().map(|(&(s, h), &n)| (s, h, n))
+    }
+
+    /// The counts of the contract's series keyed by their stable textual
+    /// key (what is sent and kept as totals).
     pub fn keyed(&self) -> BTreeMap<SeriesKey, u64> {
-        self.map.iter().map(|(s, n)| (s.key(), *n)).collect()
+        self.iter().filter(|(s, _)| s.is_sent()).map(|(s, n)| (s.key(), n)).collect()
     }
 }
 
@@ -420,7 +587,7 @@ mod tests {
         let s = Series::TokenUsage {
             pack: Pack::Pi,
             token_type: TokenType::CacheRead,
-            model: ModelRef { family: Family::Anthropic, name: "claude-sonnet-4-5" },
+            model: ModelRef::new(Family::Anthropic, "claude-sonnet-4-5"),
         };
         assert_eq!(
             s.key().0,

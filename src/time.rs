@@ -1,5 +1,5 @@
-//! Wall-clock time and calendar dates, without a date crate: the scanner
-//! only needs UTC days and RFC 3339 stamps.
+//! Wall-clock time and calendar dates. The scanner itself only needs UTC
+//! hours and days; time zones (for `report`) come from `jiff`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,9 +31,83 @@ pub fn rfc3339(unix_nano: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The UTC hour ([`crate::metrics::Hour`]) of a Unix time in seconds,
+/// milliseconds, microseconds or nanoseconds, told apart by size (any of
+/// them for a date between 1973 and 5138). `0` (unknown) for 0.
+pub fn hour_of_unix(t: u64) -> crate::metrics::Hour {
+    let secs = match t {
+        0..=99_999_999_999 => t,
+        100_000_000_000..=99_999_999_999_999 => t / 1_000,
+        100_000_000_000_000..=99_999_999_999_999_999 => t / 1_000_000,
+        _ => t / 1_000_000_000,
+    };
+    u32::try_from(secs / 3_600).unwrap_or(0)
+}
+
+/// The UTC hour of an RFC 3339 / ISO 8601 timestamp with an offset or `Z`
+/// (`2026-01-02T03:04:05.678Z`, `2026-01-02T04:04:05+01:00`); `None` when
+/// it is not one.
+pub fn hour_of_rfc3339(stamp: &str) -> Option<crate::metrics::Hour> {
+    let ts: jiff::Timestamp = stamp.trim().parse().ok()?;
+    u32::try_from(ts.as_second().max(0) / 3_600).ok().filter(|h| *h > 0)
+}
+
+/// The UTC hour of an RFC 3339 timestamp, or of a date and time without
+/// an offset (`2026-01-02 03:04:05`, as SQLite's `CURRENT_TIMESTAMP`
+/// writes it), read as UTC.
+pub fn hour_of_stamp(stamp: &str) -> Option<crate::metrics::Hour> {
+    hour_of_rfc3339(stamp).or_else(|| {
+        let dt: jiff::civil::DateTime = stamp.trim().parse().ok()?;
+        let ts = dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+        u32::try_from(ts.as_second().max(0) / 3_600).ok().filter(|h| *h > 0)
+    })
+}
+
+/// Days since 1970-01-01 of a civil date (the inverse of
+/// [`civil_from_days`]).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hours_of_unix_times_in_any_unit() {
+        let h = 1_767_225_600 / 3600; // 2026-01-01T00:00:00Z
+        assert_eq!(hour_of_unix(1_767_225_600), h);
+        assert_eq!(hour_of_unix(1_767_225_600_123), h);
+        assert_eq!(hour_of_unix(1_767_225_600_123_456), h);
+        assert_eq!(hour_of_unix(1_767_225_600_123_456_789), h);
+        assert_eq!(hour_of_unix(0), 0);
+    }
+
+    #[test]
+    fn hours_of_timestamps_honour_offsets() {
+        let h = 1_767_225_600 / 3600;
+        assert_eq!(hour_of_rfc3339("2026-01-01T00:59:59.999Z"), Some(h));
+        assert_eq!(hour_of_rfc3339("2026-01-01T01:30:00+01:00"), Some(h));
+        assert_eq!(hour_of_rfc3339("2025-12-31T19:00:00-05:00"), Some(h));
+        assert_eq!(hour_of_rfc3339("yesterday"), None);
+        assert_eq!(hour_of_rfc3339("2026-01-01"), None);
+        assert_eq!(hour_of_stamp("2026-01-01 00:30:00"), Some(h));
+        assert_eq!(hour_of_stamp("2026-01-01T00:30:00Z"), Some(h));
+    }
+
+    #[test]
+    fn civil_days_round_trip() {
+        for days in [0u64, 59, 365, 11_016, 20_454, 40_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y as i64, m as u32, d as u32), days as i64);
+        }
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

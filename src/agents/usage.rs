@@ -20,6 +20,7 @@ use crate::hash::fnv64;
 use crate::metrics::{
     Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
 };
+use crate::pricing::{self, Cost};
 use crate::state::claims::{self, Claims};
 
 /// Tokens of one model call, partitioned as the contract's `token.type`.
@@ -160,6 +161,22 @@ impl<'a> Recorder<'a> {
         Recorder { pack, session_type, state, counts, claims, doc: None, scope: String::new() }
     }
 
+    /// Dates the records reported from now on by a JSON value: an RFC 3339
+    /// timestamp, or a Unix time in seconds, milliseconds or nanoseconds
+    /// (left alone when it is neither).
+    pub fn at(&mut self, when: Option<&serde_json::Value>) {
+        match when {
+            Some(serde_json::Value::String(s)) => match s.trim().parse::<u64>() {
+                Ok(n) => self.counts.set_time(n),
+                Err(_) => self.counts.set_hour(crate::time::hour_of_stamp(s).unwrap_or(0)),
+            },
+            // OpenTelemetry's `[seconds, nanoseconds]`.
+            Some(serde_json::Value::Array(a)) => self.counts.set_time(uint(a.first())),
+            Some(v) => self.counts.set_time(uint(Some(v))),
+            None => {}
+        }
+    }
+
     /// The key of an id in this pack.
     pub fn key(&self, kind: u8, id: &str) -> u64 {
         claims::key(kind, &[self.pack.as_str(), id])
@@ -192,7 +209,7 @@ impl<'a> Recorder<'a> {
     /// sessions).
     pub fn session_start_once(&mut self, session: &str, session_type: SessionType) {
         let key = self.key(b'S', session);
-        let mut c = Counts::default();
+        let mut c = self.counts.fresh();
         c.incr(Series::SessionStart { pack: self.pack, session_type });
         self.file(Some(key), c);
     }
@@ -200,7 +217,7 @@ impl<'a> Recorder<'a> {
     /// Counts a user prompt (once by its id, when it has one).
     pub fn prompt(&mut self, id: Option<&str>) {
         let key = id.map(|i| self.key(b'P', i));
-        let mut c = Counts::default();
+        let mut c = self.counts.fresh();
         c.incr(Series::UserPrompt { pack: self.pack, session_type: self.session_type });
         self.file(key, c);
     }
@@ -210,7 +227,7 @@ impl<'a> Recorder<'a> {
     pub fn tool(&mut self, id: Option<&str>, raw_name: &str) {
         let key = id.map(|i| self.key(b'T', i));
         let (tool, class) = tools::classify(self.pack, raw_name);
-        let mut c = Counts::default();
+        let mut c = self.counts.fresh();
         c.incr(Series::ToolCall { pack: self.pack, tool, class });
         self.file(key, c);
     }
@@ -218,22 +235,34 @@ impl<'a> Recorder<'a> {
     /// Counts an error, once by its id.
     pub fn error(&mut self, id: Option<&str>, error_type: ErrorType) {
         let key = id.map(|i| self.key(b'E', i));
-        let mut c = Counts::default();
+        let mut c = self.counts.fresh();
         c.incr(Series::Error { pack: self.pack, error_type });
         self.file(key, c);
     }
 
     /// Counts one complete model turn and its tokens, once by its id.
     pub fn turn(&mut self, id: Option<&str>, model: ModelRef, usage: Usage, outcome: Outcome) {
+        self.turn_costing(id, model, usage, outcome, Cost::CALL);
+    }
+
+    /// [`Recorder::turn`] with the cost the agent recorded, when it did.
+    pub fn turn_costing(
+        &mut self,
+        id: Option<&str>,
+        model: ModelRef,
+        usage: Usage,
+        outcome: Outcome,
+        cost: Cost,
+    ) {
         let key = id.map(|i| self.key(b'U', i));
-        let mut c = Counts::default();
+        let mut c = self.counts.fresh();
         c.incr(Series::AgentTurn {
             pack: self.pack,
             outcome,
             family: model.family,
             session_type: self.session_type,
         });
-        add_tokens(&mut c, self.pack, model, &usage);
+        add_tokens(&mut c, self.pack, model, &usage, cost);
         self.file(key, c);
     }
 
@@ -250,7 +279,7 @@ impl<'a> Recorder<'a> {
             *a = (*a).max(n);
         }
         self.state.totals = Some(after);
-        add_tokens(self.counts, self.pack, model, &grew);
+        add_tokens(self.counts, self.pack, model, &grew, Cost::SUM);
     }
 
     /// Notes a record still being written: it counts once complete, and
@@ -271,10 +300,34 @@ impl<'a> Recorder<'a> {
     }
 }
 
-/// Adds a usage's token series under a model.
-pub fn add_tokens(c: &mut Counts, pack: Pack, model: ModelRef, usage: &Usage) {
+/// Adds a usage's token series under a model, and what they cost: the
+/// cost the agent recorded, else the model's price from the table, else
+/// the tokens are counted as unpriced (see [`crate::pricing`]).
+pub fn add_tokens(c: &mut Counts, pack: Pack, model: ModelRef, usage: &Usage, cost: Cost) {
     for (token_type, n) in usage.by_type() {
         c.add(Series::TokenUsage { pack, token_type, model }, n);
+    }
+    let (cache_write_1h, per_call) = match cost {
+        Cost::Recorded(usd) if usd > 0.0 => {
+            c.add(Series::CostUsage { pack, model }, pricing::picos(usd));
+            return;
+        }
+        Cost::Picos(n) => {
+            c.add(Series::CostUsage { pack, model }, n);
+            return;
+        }
+        Cost::Recorded(_) => (0, true),
+        Cost::Table { cache_write_1h, per_call } => (cache_write_1h, per_call),
+    };
+    if usage.is_zero() {
+        return;
+    }
+    match pricing::table().rates(model.price) {
+        Some(r) => c.add(
+            Series::CostUsage { pack, model },
+            pricing::cost_picos(r, usage, cache_write_1h, per_call),
+        ),
+        None => c.add(Series::Unpriced { pack, model }, usage.total()),
     }
 }
 
@@ -327,7 +380,7 @@ pub fn read_document(
     claims: &mut Claims,
     quiet: bool,
 ) -> Result<(), String> {
-    let mut mine = Counts::default();
+    let mut mine = counts.fresh();
     let mut my_claims = Claims::default();
     let mut st = state.clone();
     let leading = {
@@ -415,7 +468,7 @@ mod tests {
     fn doc_parser(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
         // "a,b,-c" : records a and b complete, c pending.
         let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-        let m = ModelRef { family: Family::Openai, name: "gpt-5" };
+        let m = ModelRef::new(Family::Openai, "gpt-5");
         for id in text.split(',').filter(|s| !s.is_empty()) {
             match id.strip_prefix('-') {
                 Some(_) => rec.pending(),

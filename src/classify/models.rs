@@ -290,19 +290,29 @@ fn provider_family(provider: &str) -> Option<Family> {
     PROVIDERS.iter().find(|(name, _)| *name == p).map(|(_, f)| *f)
 }
 
-/// Classifies a (provider, model) pair, either of which may be missing.
+/// Classifies a (provider, model) pair, either of which may be missing,
+/// and prices the raw model name ([`crate::pricing`]).
 pub fn classify(provider: Option<&str>, model: Option<&str>) -> ModelRef {
+    let r = classify_unpriced(provider, model);
+    match model.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(raw) => r.priced(crate::pricing::lookup(provider.map(str::trim), raw)),
+        None => r,
+    }
+}
+
+/// [`classify`] without the price.
+fn classify_unpriced(provider: Option<&str>, model: Option<&str>) -> ModelRef {
     let model = model.map(str::trim).filter(|m| !m.is_empty());
     let provider = provider.map(str::trim).filter(|p| !p.is_empty());
     let Some(raw) = model else {
         return match provider.and_then(provider_family) {
-            Some(family) => ModelRef { family, name: "unknown" },
+            Some(family) => ModelRef::new(family, "unknown"),
             None => ModelRef::UNKNOWN,
         };
     };
     let norm = normalise(raw);
     if let Some((name, family)) = KNOWN_MODELS.iter().find(|(m, _)| *m == norm) {
-        return ModelRef { family: *family, name };
+        return ModelRef::new(*family, name);
     }
     let family = FAMILY_PREFIXES
         .iter()
@@ -310,12 +320,13 @@ pub fn classify(provider: Option<&str>, model: Option<&str>) -> ModelRef {
         .map(|(_, f)| *f)
         .or_else(|| provider.and_then(provider_family))
         .unwrap_or(Family::Other);
-    ModelRef { family, name: "other" }
+    ModelRef::new(family, "other")
 }
 
-/// Maps a stored `(family, name)` pair back onto the tables. Values that
-/// are not members (a hand-edited state file) become `other`/`unknown`.
-pub fn from_stored(family: &str, name: &str) -> ModelRef {
+/// Maps a stored `(family, name)` pair and the name of its price entry
+/// back onto the tables. Values that are not members (a hand-edited state
+/// file) become `other`/`unknown` (and unpriced).
+pub fn from_stored(family: &str, name: &str, price: Option<&str>) -> ModelRef {
     let family =
         Family::ALL.iter().copied().find(|f| f.as_str() == family).unwrap_or(Family::Unknown);
     let name = match KNOWN_MODELS.iter().find(|(m, _)| *m == name) {
@@ -323,7 +334,8 @@ pub fn from_stored(family: &str, name: &str) -> ModelRef {
         None if name == "unknown" => "unknown",
         None => "other",
     };
-    ModelRef { family, name }
+    let price = price.map_or(crate::pricing::PriceId::NONE, |p| crate::pricing::table().by_name(p));
+    ModelRef::new(family, name).priced(price)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! One `ResourceMetrics`, one `ScopeMetrics` (scope `telemetron` with the
 //! crate version), one `Metric` per metric name in contract order, each a
-//! monotonic `Sum` of integer points sorted by attributes. The same input
+//! monotonic `Sum` of points sorted by attributes: integers, but for the
+//! cost, a double in USD. The same input
 //! always gives the same bytes, which is what lets a re-sent batch be
 //! identical and the dry run show exactly what is sent.
 
@@ -17,7 +18,7 @@ use super::proto::{
     ResourceMetrics, ScopeMetrics, Sum, TEMPORALITY_CUMULATIVE, TEMPORALITY_DELTA,
 };
 use crate::config::{Encoding, Temporality};
-use crate::metrics::METRICS;
+use crate::metrics::{METRICS, PICOS_PER_USD};
 use crate::state::Point;
 
 /// The crate version, sent as `service.version` and the scope version.
@@ -43,11 +44,18 @@ pub fn build_request(
     for p in points {
         let Some((name, attrs)) = p.key.parse() else { continue };
         let Some(idx) = METRICS.iter().position(|m| m.name == name) else { continue };
+        // Costs are kept in pico-dollars and sent in USD.
+        let (as_int, as_double) = if METRICS[idx].unit == "USD" {
+            (None, Some(p.value as f64 / PICOS_PER_USD))
+        } else {
+            (Some(i64::try_from(p.value).unwrap_or(i64::MAX)), None)
+        };
         by_metric.entry(idx).or_default().push(NumberDataPoint {
             attributes: attrs.iter().map(|(k, v)| KeyValue::string(k, v)).collect(),
             start_time_unix_nano: p.start_unix_nano,
             time_unix_nano,
-            as_int: Some(i64::try_from(p.value).unwrap_or(i64::MAX)),
+            as_int,
+            as_double,
         });
     }
     let aggregation_temporality = match temporality {

@@ -144,7 +144,8 @@ pub const TEMPORALITY_DELTA: i32 = 1;
 /// `AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE`.
 pub const TEMPORALITY_CUMULATIVE: i32 = 2;
 
-/// `NumberDataPoint` with an integer value (`as_int`, field 6).
+/// `NumberDataPoint` with an integer value (`as_int`, field 6) or, for
+/// `pack.cost.usage`, a double (`as_double`, field 4).
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NumberDataPoint {
@@ -166,6 +167,10 @@ pub struct NumberDataPoint {
     #[prost(sfixed64, optional, tag = "6")]
     #[serde(default, with = "opt_i64_string", skip_serializing_if = "Option::is_none")]
     pub as_int: Option<i64>,
+    /// Field 4 (double, member of the `value` oneof).
+    #[prost(double, optional, tag = "4")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_double: Option<f64>,
 }
 
 /// `KeyValue` with a string value.
@@ -282,6 +287,7 @@ mod tests {
             start_time_unix_nano: 1,
             time_unix_nano: 2,
             as_int: Some(v),
+            as_double: None,
         }
     }
 
@@ -316,6 +322,7 @@ mod tests {
             start_time_unix_nano: 1,
             time_unix_nano: 2,
             as_int: Some(3),
+            as_double: None,
         };
         let b = p.encode_to_vec();
         assert_eq!(b[0], 0x11);

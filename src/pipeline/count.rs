@@ -936,7 +936,9 @@ fn read_from(
         })?),
     };
     let session_type = parse_session_type(&st.session_type);
-    let mut counts = Counts::default();
+    // Records without a time of their own are dated by the file's last
+    // change (parsers move the hour as they meet timestamps).
+    let mut counts = Counts::at(crate::metrics::hour_of_nanos(meta.mtime_ns.max(0) as u64));
     let mut results = [0u64; 4];
     let mut reader = file;
     reader.seek(SeekFrom::Start(from))?;

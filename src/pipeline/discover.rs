@@ -121,6 +121,14 @@ pub struct Source {
     pub session: SessionHint,
 }
 
+impl Source {
+    /// Empty counts dated by the source's last change: the hour of the
+    /// records that carry no time of their own.
+    pub fn dated(&self) -> crate::metrics::Counts {
+        crate::metrics::Counts::at(crate::metrics::hour_of_nanos(self.meta.mtime_ns.max(0) as u64))
+    }
+}
+
 /// What a walk found besides the sources.
 #[derive(Debug, Default)]
 pub struct Found {

@@ -226,7 +226,7 @@ impl StoreCtx<'_> {
                 anchor: st.usage.chain,
             }
         };
-        let (mut counts, mut claims) = (Counts::default(), crate::state::claims::Claims::default());
+        let (mut counts, mut claims) = (self.src.dated(), crate::state::claims::Claims::default());
         let mut results = [0u64; 4];
         let (next, rows) = {
             let mut rec = crate::agents::usage::Recorder::new(
@@ -314,7 +314,7 @@ fn read_document(
             return;
         }
     };
-    let mut counts = Counts::default();
+    let mut counts = src.dated();
     let mut claims = crate::state::claims::Claims::default();
     let quiet = old.is_none() && new_at_end;
     let name = |p: Option<&std::path::Path>| {

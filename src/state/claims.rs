@@ -27,8 +27,10 @@
 
 use std::collections::HashMap;
 
+use crate::agents::usage::{add_tokens, Usage};
 use crate::hash::fnv64;
-use crate::metrics::{Counts, ModelRef, Pack, Series, TokenType};
+use crate::metrics::{Counts, Hour, ModelRef, Pack, Series, TokenType};
+use crate::pricing::Cost;
 
 /// Entries not seen for this many days are dropped.
 pub const KEEP_DAYS: u16 = 45;
@@ -60,6 +62,10 @@ pub struct Response {
     pub sidechain: bool,
     /// The largest usage among its lines, in [`TOKEN_ORDER`].
     pub usage: [u64; 4],
+    /// The part of its cache writes kept an hour (priced apart).
+    pub cache_write_1h: u64,
+    /// The hour it is from.
+    pub hour: Hour,
     /// The turn it counts (with its attributes).
     pub turn: Series,
     /// The model its tokens count under.
@@ -76,18 +82,25 @@ pub struct Response {
 pub const TOKEN_ORDER: [TokenType; 4] =
     [TokenType::Input, TokenType::CacheRead, TokenType::CacheWrite, TokenType::Output];
 
-/// Adds a usage array (in [`TOKEN_ORDER`]) to the token series of a model.
-pub fn add_usage(counts: &mut Counts, pack: Pack, model: ModelRef, usage: [u64; 4]) {
-    for (token_type, n) in TOKEN_ORDER.into_iter().zip(usage) {
-        counts.add(Series::TokenUsage { pack, token_type, model }, n);
-    }
+/// Adds a usage array (in [`TOKEN_ORDER`]) of one call to the token series
+/// of a model, with its cost.
+pub fn add_usage(
+    counts: &mut Counts,
+    pack: Pack,
+    model: ModelRef,
+    usage: [u64; 4],
+    cache_write_1h: u64,
+) {
+    let [input, cache_read, cache_write, output] = usage;
+    let u = Usage { input, cache_read, cache_write, output, reasoning: 0 };
+    add_tokens(counts, pack, model, &u, Cost::Table { cache_write_1h, per_call: true });
 }
 
 /// What one file filed this run, in line order.
 #[derive(Debug, Default)]
 pub struct Claims {
-    /// Keyed records: the id and the series it counts once.
-    pub once: Vec<(u64, Series)>,
+    /// Keyed records: the id, the series it counts once and its hour.
+    pub once: Vec<(u64, Series, Hour)>,
     /// Responses, one per (message id, request id).
     pub responses: Vec<Response>,
     /// Complete records of the agents of usage records
@@ -108,9 +121,9 @@ impl Claims {
         self.records.push((id, counts));
     }
 
-    /// Files a keyed record.
-    pub fn once(&mut self, id: u64, series: Series) {
-        self.once.push((id, series));
+    /// Files a keyed record from `hour`.
+    pub fn once(&mut self, id: u64, series: Series, hour: Hour) {
+        self.once.push((id, series, hour));
     }
 
     /// Files one line of a response; lines of the same response merge
@@ -122,6 +135,7 @@ impl Claims {
                 let have = &mut self.responses[i];
                 if total(&r.usage) > total(&have.usage) {
                     have.usage = r.usage;
+                    have.cache_write_1h = r.cache_write_1h;
                 }
                 if have.sidechain && !r.sidechain {
                     have.sidechain = false;
@@ -373,27 +387,27 @@ impl Reader<'_> {
 /// `counts`. Claims must come in path order (files resumed and new alike),
 /// so that the result does not depend on thread timing.
 pub fn resolve(claims: &Claims, seen: &mut Seen, counts: &mut Counts, today: u16) {
-    for (id, series) in &claims.once {
+    for (id, series, hour) in &claims.once {
         if seen.once(*id, today) {
-            counts.incr(*series);
+            counts.add_at(*series, *hour, 1);
         }
     }
     for (id, record) in &claims.records {
         if seen.once(*id, today) {
-            for (series, n) in record.iter() {
-                counts.add(*series, *n);
-            }
+            counts.merge_ref(record);
         }
     }
     for r in &claims.responses {
+        let mut c = Counts::at(r.hour);
         let more = match seen.response(r, today) {
             Verdict::New => {
-                counts.incr(r.turn);
+                c.incr(r.turn);
                 r.usage
             }
             Verdict::Known(more) => more,
         };
-        add_usage(counts, r.pack, r.model, more);
+        add_usage(&mut c, r.pack, r.model, more, r.cache_write_1h.min(more[2]));
+        counts.merge(c);
     }
 }
 
@@ -413,6 +427,8 @@ mod tests {
             req: key(b'r', &[req]) as u32,
             sidechain: side,
             usage: [10, 0, 0, out],
+            cache_write_1h: 0,
+            hour: 0,
             turn: Series::AgentTurn {
                 pack: Pack::ClaudeCode,
                 outcome: Outcome::Success,

@@ -377,12 +377,34 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, script: &Mutex<VecDeq
 }
 
 /// Flattens a request into `name{k=v,...} → value`, summing points of the
-/// same series (attributes in the order sent).
+/// same series (attributes in the order sent). Costs are left out (see
+/// [`flatten_with_cost`]): what is counted does not depend on prices.
 pub fn flatten(req: &ExportMetricsServiceRequest) -> BTreeMap<String, i64> {
+    let mut out = flatten_with_cost(req);
+    out.retain(|k, _| !k.starts_with("pack.cost.usage{"));
+    out
+}
+
+/// [`flatten`] with `pack.cost.usage`, in pico-dollars.
+pub fn flatten_with_cost(req: &ExportMetricsServiceRequest) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
+                if m.name == "pack.cost.usage" {
+                    for p in &m.sum.as_ref().expect("sum").data_points {
+                        assert!(p.as_int.is_none(), "a cost is a double");
+                        let usd = p.as_double.expect("asDouble");
+                        let attrs: Vec<String> = p
+                            .attributes
+                            .iter()
+                            .map(|kv| format!("{}={}", kv.key, kv.as_str().unwrap_or("?")))
+                            .collect();
+                        let key = format!("{}{{{}}}", m.name, attrs.join(","));
+                        *out.entry(key).or_insert(0) += (usd * 1e12).round() as i64;
+                    }
+                    continue;
+                }
                 for p in &m.sum.as_ref().expect("sum").data_points {
                     let attrs: Vec<String> = p
                         .attributes

@@ -45,8 +45,10 @@ pub fn thread(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     let Some(thread) = text(v.get("id")).map(str::to_string) else { return Ok(()) };
     let messages = v.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let ledger = v.pointer("/usageLedger/events").and_then(Value::as_array);
+    rec.at(v.get("created"));
     rec.session(&thread);
     for (i, m) in messages.iter().enumerate() {
+        rec.at(m.pointer("/meta/sentAt"));
         let id = format!("{thread}:{}", message_id(m).unwrap_or_else(|| format!("#{i}")));
         let blocks = m.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         match text(m.get("role")) {
@@ -94,6 +96,7 @@ pub fn thread(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     }
     for e in ledger.into_iter().flatten() {
         let Some(eid) = text(e.get("id")) else { continue };
+        rec.at(e.get("timestamp"));
         let t = e.get("tokens");
         let to = e.get("toMessageId").map(|x| x.to_string());
         let cache = messages

@@ -138,7 +138,7 @@ pub fn generation(data: &[u8], idx: i64, db: &str, rec: &mut Recorder<'_>) -> bo
         let model = model_number(number)
             .map(|m| models::classify(None, Some(m)))
             .or(chat_model)
-            .unwrap_or(ModelRef { family: Family::Google, name: "unknown" });
+            .unwrap_or(ModelRef::new(Family::Google, "unknown"));
         let fallback = format!("{db}:{idx}:{i}");
         rec.turn(Some(id.unwrap_or(&fallback)), model, u, Outcome::Success);
     }

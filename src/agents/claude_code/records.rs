@@ -43,6 +43,8 @@ struct Record<'a> {
     agent_id: StrOrSkip<'a>,
     #[serde(borrow, default)]
     uuid: StrOrSkip<'a>,
+    #[serde(borrow, default)]
+    timestamp: StrOrSkip<'a>,
     #[serde(rename = "requestId", borrow, default)]
     request_id: StrOrSkip<'a>,
     #[serde(rename = "isSidechain", default)]
@@ -87,6 +89,15 @@ struct Usage {
     cache_creation_input_tokens: Tokens,
     #[serde(default)]
     cache_read_input_tokens: Tokens,
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+}
+
+/// How the cache writes split between the 5-minute and the 1-hour cache.
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Tokens,
 }
 
 /// Key kinds of [`claims::key`].
@@ -169,16 +180,20 @@ impl Deriver<'_> {
         let Ok(rec) = serde_json::from_slice::<Record>(line) else {
             return LineResult::Malformed;
         };
+        if let Some(ts) = rec.timestamp.0.as_deref() {
+            counts.set_timestamp(ts);
+        }
+        let hour = counts.hour();
         let before = (counts.additions(), self.claims.once.len(), self.claims.responses.len());
         let sidechain = rec.is_sidechain.0 == Some(true);
         let session_type = if sidechain { SessionType::Subagent } else { self.session_type };
         match rec.kind.0.as_deref() {
             Some("user") => {
-                self.session(&rec, session_type);
+                self.session(&rec, session_type, hour);
                 self.user(&rec, sidechain, session_type, counts);
             }
             Some("assistant") => {
-                self.session(&rec, session_type);
+                self.session(&rec, session_type, hour);
                 self.assistant(&rec, sidechain, session_type, counts);
             }
             _ => {}
@@ -196,7 +211,7 @@ impl Deriver<'_> {
     /// counted as it is.
     fn once(&mut self, kind: u8, id: Option<&str>, series: Series, counts: &mut Counts) {
         match id {
-            Some(id) => self.claims.once(claims::key(kind, &[id]), series),
+            Some(id) => self.claims.once(claims::key(kind, &[id]), series, counts.hour()),
             None => counts.incr(series),
         }
     }
@@ -204,7 +219,7 @@ impl Deriver<'_> {
     /// Files a session start for the first record of a session (a
     /// sidechain file is its own session: the parent's id plus its agent
     /// id).
-    fn session(&mut self, rec: &Record, session_type: SessionType) {
+    fn session(&mut self, rec: &Record, session_type: SessionType, hour: crate::metrics::Hour) {
         let Some(sid) = rec.session_id.0.as_deref().filter(|s| !s.is_empty()) else { return };
         let agent = if session_type == SessionType::Subagent {
             rec.agent_id.0.as_deref().unwrap_or("")
@@ -219,7 +234,7 @@ impl Deriver<'_> {
             self.state.sessions.remove(0);
         }
         self.state.sessions.push(k);
-        self.claims.once(k, Series::SessionStart { pack: Pack::ClaudeCode, session_type });
+        self.claims.once(k, Series::SessionStart { pack: Pack::ClaudeCode, session_type }, hour);
     }
 
     /// A `user` line: tool errors from its tool results, else a prompt
@@ -300,10 +315,12 @@ impl Deriver<'_> {
                 u.output_tokens.0,
             ]
         });
+        let cache_write_1h =
+            u.and_then(|u| u.cache_creation.as_ref()).map_or(0, |c| c.ephemeral_1h_input_tokens.0);
         let Some(id) = msg.id.0.as_deref().filter(|i| !i.is_empty()) else {
             // No id to recognise copies by: counted as it is.
             counts.incr(turn);
-            claims::add_usage(counts, pack, model, usage);
+            claims::add_usage(counts, pack, model, usage, cache_write_1h);
             return;
         };
         let req = rec.request_id.0.as_deref().map_or(0, |r| claims::key(REQUEST, &[r]) as u32);
@@ -312,6 +329,8 @@ impl Deriver<'_> {
             req,
             sidechain,
             usage,
+            cache_write_1h,
+            hour: counts.hour(),
             turn,
             model,
             pack,

@@ -53,6 +53,7 @@ pub fn chat(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     rec.session(&scope);
     for (i, m) in messages.iter().enumerate() {
         let Some(m) = m.as_object() else { continue };
+        rec.at(m.get("timestamp"));
         let id = text(m.get("id")).map_or_else(|| format!("{scope}#{i}"), str::to_string);
         let variant = text(m.get("variant")).or_else(|| text(m.get("role")));
         match variant {

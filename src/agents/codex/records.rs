@@ -14,11 +14,11 @@ use serde::Deserialize;
 use crate::agents::json::{is_object, StrOrSkip, Tokens};
 use crate::agents::mark::{line_key, Mark};
 use crate::agents::pi::records::StoredModel;
+use crate::agents::usage::{self, add_tokens};
 use crate::classify::{errors, models, tools};
 use crate::hash::fnv64;
-use crate::metrics::{
-    Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
-};
+use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType};
+use crate::pricing::Cost;
 
 /// Per-file context kept between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -189,6 +189,9 @@ impl Deriver<'_> {
         let Some(p) = &env.payload else { return LineResult::Ignored };
         let before = counts.additions();
         let ts = env.timestamp.0.as_deref();
+        if let Some(t) = ts {
+            counts.set_timestamp(t);
+        }
         if env.kind.0.as_deref() == Some("session_meta") {
             self.session_meta(ts, p, counts);
             return self.counted(before, ts, line, counts);
@@ -353,14 +356,14 @@ impl Deriver<'_> {
             session_type: self.session_type(),
         });
         let (input, cached, output, reasoning) = (d[0], d[1].min(d[0]), d[2], d[3].min(d[2]));
-        for (token_type, n) in [
-            (TokenType::Input, input - cached),
-            (TokenType::CacheRead, cached),
-            (TokenType::Output, output - reasoning),
-            (TokenType::Reasoning, reasoning),
-        ] {
-            counts.add(Series::TokenUsage { pack, token_type, model }, n);
-        }
+        let usage = usage::Usage {
+            input: input - cached,
+            cache_read: cached,
+            cache_write: 0,
+            output: output - reasoning,
+            reasoning,
+        };
+        add_tokens(counts, pack, model, &usage, Cost::CALL);
     }
 }
 

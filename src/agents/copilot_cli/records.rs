@@ -52,6 +52,10 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     let Some(a) = m.get("attributes").and_then(Value::as_object) else {
         return LineResult::Ignored;
     };
+    rec.at(m
+        .get("startTime")
+        .or_else(|| m.get("startTimeUnixNano"))
+        .or_else(|| m.get("timestamp")));
     let name = text(m.get("name")).unwrap_or("");
     let op = text(a.get("gen_ai.operation.name"));
     let span = m.get("spanId").is_some() || m.get("spanContext").is_some();

@@ -55,6 +55,7 @@ pub fn settings(bytes: &[u8], rec: &mut Recorder<'_>) -> Result<(), String> {
     if now.is_zero() {
         return Ok(());
     }
+    rec.at(v.get("providerLockTimestamp"));
     let name = text(v.get("model")).map(model_name);
     let model = models::classify(text(v.get("providerLock")), name.as_deref());
     // The session is the file's name (`<session>.settings.json`).

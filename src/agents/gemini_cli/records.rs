@@ -14,11 +14,11 @@ use serde::Deserialize;
 
 use crate::agents::json::{is_object, Block, StrOrSkip, Tokens};
 use crate::agents::pi::records::StoredModel;
+use crate::agents::usage::{add_tokens, Usage};
 use crate::classify::{errors, models, tools};
 use crate::hash::fnv64;
-use crate::metrics::{
-    Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType, TokenType,
-};
+use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType};
+use crate::pricing::Cost;
 
 /// Per-file context kept between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,7 +99,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Record<'a> {
                         Some("projectHash") => r.project_hash = Some(m.next_value()?),
                         Some("kind") => r.kind = m.next_value()?,
                         Some("id") => r.id = m.next_value()?,
-                        Some("timestamp") => r.timestamp = m.next_value()?,
+                        Some("timestamp" | "startTime") => r.timestamp = m.next_value()?,
                         Some("type") => r.message_type = m.next_value()?,
                         Some("model") => r.model = m.next_value()?,
                         Some("tokens") => r.tokens = m.next_value()?,
@@ -192,6 +192,9 @@ impl Deriver<'_> {
 
     /// The header: one session start per file.
     fn header(&mut self, rec: &Record, counts: &mut Counts) {
+        if let Some(t) = rec.timestamp.0.as_deref() {
+            counts.set_timestamp(t);
+        }
         let id = rec.session_id.as_ref().and_then(|s| s.0.as_deref()).map(|i| fnv64(i.as_bytes()));
         if self.state.header_seen {
             if id.is_none() || self.state.session.is_none() || id == self.state.session {
@@ -222,6 +225,9 @@ impl Deriver<'_> {
         // A `gemini` message's model: its own, else the chat's last.
         let model = self.model();
         let ts = m.timestamp.0.as_deref();
+        if let Some(t) = ts {
+            counts.set_timestamp(t);
+        }
         let id = m.id.0.as_deref().map(|i| fnv64(i.as_bytes()));
         let mut fresh = Counted { id: id.unwrap_or(0), ..Counted::default() };
         let slot = id.and_then(|h| self.state.recent.iter().position(|c| c.id == h));
@@ -291,15 +297,14 @@ fn count_gemini(m: &Record, model: crate::metrics::ModelRef, c: &mut Counted, co
     if let Some(t) = &m.tokens {
         let cached = t.cached.0.min(t.input.0);
         let now = [t.input.0 - cached + t.tool.0, cached, t.output.0, t.thoughts.0];
-        for (i, token_type) in
-            [TokenType::Input, TokenType::CacheRead, TokenType::Output, TokenType::Reasoning]
-                .into_iter()
-                .enumerate()
-        {
-            let more = now[i].saturating_sub(c.tokens[i]);
+        let mut more = [0u64; 4];
+        for (i, m) in more.iter_mut().enumerate() {
+            *m = now[i].saturating_sub(c.tokens[i]);
             c.tokens[i] = c.tokens[i].max(now[i]);
-            counts.add(Series::TokenUsage { pack, token_type, model }, more);
         }
+        let [input, cache_read, output, reasoning] = more;
+        let usage = Usage { input, cache_read, cache_write: 0, output, reasoning };
+        add_tokens(counts, pack, model, &usage, Cost::CALL);
     }
     for (n, call) in m.tool_calls.iter().flatten().enumerate() {
         let h = call.id.as_deref().map_or(n as u64, |i| fnv64(i.as_bytes()));

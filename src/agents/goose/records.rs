@@ -15,13 +15,13 @@ use serde_json::Value;
 
 use crate::agents::usage::{Recorder, Usage};
 use crate::classify::models;
-use crate::metrics::{Counts, SessionType};
+use crate::metrics::SessionType;
 use crate::pipeline::stores::StoreCtx;
 use crate::sources::sqlite;
 use crate::state::claims::Claims;
 
 /// Columns read, in order; one a version lacks reads as NULL.
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "id",
     "model_config_json",
     "provider_name",
@@ -32,6 +32,7 @@ const COLUMNS: [&str; 10] = [
     "input_tokens",
     "output_tokens",
     "total_tokens",
+    "created_at",
 ];
 
 /// A session's totals from its row's values (in [`COLUMNS`]' order from
@@ -86,7 +87,10 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
             .and_then(|c| serde_json::from_str::<Value>(&c).ok())
             .and_then(|c| c.get("model_name").and_then(Value::as_str).map(str::to_string));
         let model = models::classify(provider.as_deref(), name.as_deref());
-        let (mut counts, mut claims) = (Counts::default(), Claims::default());
+        // A session's tokens are dated by its start, as ccusage dates them.
+        let (mut counts, mut claims) = (ctx.src.dated(), Claims::default());
+        let created: Option<String> = r.get::<_, Option<String>>(10).ok().flatten();
+        counts.set_hour(created.as_deref().and_then(crate::time::hour_of_stamp).unwrap_or(0));
         let t = session_type(kind.as_deref());
         st.session_type = t.as_str().to_string();
         {

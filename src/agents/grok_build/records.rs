@@ -46,6 +46,7 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     };
     let Some(params) = m.get("params") else { return LineResult::Ignored };
     let Some(update) = params.get("update") else { return LineResult::Ignored };
+    rec.at(params.pointer("/_meta/agentTimestampMs"));
     match text(params.get("sessionId")) {
         Some(session) => rec.session(session),
         None => rec.session_start(),

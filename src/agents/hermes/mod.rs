@@ -70,7 +70,7 @@ fn databases(place: &Place) -> Vec<PathBuf> {
 
 /// The columns read, in [`records::Row`]'s order; a store whose version
 /// lacks one reads it as empty.
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 13] = [
     "id",
     "model",
     "billing_provider",
@@ -81,6 +81,9 @@ const COLUMNS: [&str; 10] = [
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "started_at",
+    "actual_cost_usd",
+    "estimated_cost_usd",
 ];
 
 /// Reads every session row; what grew since the last run counts.
@@ -106,17 +109,28 @@ fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
             let v: Option<f64> = r.get(5 + i)?;
             *t = v.filter(|v| v.is_finite() && *v > 0.0).map_or(0, |v| v as u64);
         }
+        let real = |i: usize| -> rusqlite::Result<f64> {
+            Ok(r.get::<_, Option<f64>>(i)?.filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0))
+        };
+        let (started, actual, estimated) = (real(10)?, real(11)?, real(12)?);
         let row = records::Row {
             model: model.as_deref(),
             provider: provider.as_deref(),
             source: source.as_deref(),
             continues: parent.is_some_and(|p| !p.is_empty()),
             totals,
+            started: started as u64,
+            cost: if actual > 0.0 { actual } else { estimated },
         };
         let skey = session_key(ctx.key, &id);
         present.insert(skey.clone());
         let old = ctx.files.get(&skey);
-        if old.is_some_and(|o| o.hermes.totals == totals && o.missing_since_unix_nano.is_none()) {
+        let cost = crate::pricing::picos(row.cost);
+        if old.is_some_and(|o| {
+            o.hermes.totals == totals
+                && o.hermes.cost_picos >= cost
+                && o.missing_since_unix_nano.is_none()
+        }) {
             continue;
         }
         let mut st = old.cloned().unwrap_or_else(|| FileState {
@@ -126,9 +140,11 @@ fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
         });
         st.missing_since_unix_nano = None;
         let mut counts = Counts::default();
+        counts.set_time(row.started);
         if old.is_none() && ctx.new_at_end {
             // The state was lost: what is there now was delivered before.
             st.hermes.totals = totals;
+            st.hermes.cost_picos = cost;
         } else {
             records::count(&row, &mut st.hermes, old.is_none(), &mut counts);
         }

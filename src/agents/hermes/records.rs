@@ -8,8 +8,10 @@
 //! Bytes in, counts out: a row is given as its values; no I/O here.
 
 use crate::agents::pi::records::StoredModel;
+use crate::agents::usage::{add_tokens, Usage};
 use crate::classify::models;
 use crate::metrics::{Counts, Pack, Series, SessionType, TokenType};
+use crate::pricing::Cost;
 
 /// Token types in the order of [`Row::totals`].
 pub const TOKEN_ORDER: [TokenType; 5] = [
@@ -21,7 +23,7 @@ pub const TOKEN_ORDER: [TokenType; 5] = [
 ];
 
 /// One `sessions` row, as far as it is counted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row<'a> {
     /// The model (`sessions.model`).
     pub model: Option<&'a str>,
@@ -34,6 +36,11 @@ pub struct Row<'a> {
     pub continues: bool,
     /// Running totals, in [`TOKEN_ORDER`].
     pub totals: [u64; 5],
+    /// When the session started (Unix seconds; its records are dated so).
+    pub started: u64,
+    /// The session's cost so far as Hermes recorded it, in USD: the actual
+    /// cost when known, else its estimate (0 when neither).
+    pub cost: f64,
 }
 
 /// What the state keeps of a Hermes session between runs.
@@ -45,6 +52,13 @@ pub struct HermesState {
     /// The session's model when last counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<StoredModel>,
+    /// The recorded cost counted so far, in pico-dollars.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cost_picos: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A session's type from its source.
@@ -68,16 +82,23 @@ pub fn count(row: &Row, state: &mut HermesState, first: bool, counts: &mut Count
     }
     let model = models::classify(row.provider, row.model);
     state.model = Some(StoredModel::from_ref(model));
-    for (i, token_type) in TOKEN_ORDER.iter().enumerate() {
-        let grew = row.totals[i].saturating_sub(state.totals[i]);
-        if grew > 0 {
-            counts.add(
-                Series::TokenUsage { pack: Pack::Hermes, token_type: *token_type, model },
-                grew,
-            );
-        }
+    let mut grew = [0u64; 5];
+    for (i, g) in grew.iter_mut().enumerate() {
+        *g = row.totals[i].saturating_sub(state.totals[i]);
         state.totals[i] = state.totals[i].max(row.totals[i]);
     }
+    let [input, output, cache_read, cache_write, reasoning] = grew;
+    let usage = Usage { input, cache_read, cache_write, output, reasoning };
+    // The cost Hermes recorded wins; its growth is counted like the tokens'.
+    let recorded = crate::pricing::picos(row.cost);
+    let cost = if recorded > 0 {
+        let more = recorded.saturating_sub(state.cost_picos);
+        state.cost_picos = state.cost_picos.max(recorded);
+        Cost::Picos(more)
+    } else {
+        Cost::SUM
+    };
+    add_tokens(counts, Pack::Hermes, model, &usage, cost);
 }
 
 #[cfg(test)]
@@ -91,13 +112,15 @@ mod tests {
             source: Some("cli"),
             continues: false,
             totals,
+            started: 1_767_225_600,
+            cost: 0.0,
         }
     }
 
     fn tokens(c: &Counts, t: TokenType) -> u64 {
         c.iter()
             .filter(|(s, _)| matches!(s, Series::TokenUsage { token_type, .. } if *token_type == t))
-            .map(|(_, n)| *n)
+            .map(|(_, n)| n)
             .sum()
     }
 

@@ -40,6 +40,7 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
         Ok(m) => m,
         Err(r) => return r,
     };
+    rec.at(m.get("timestamp"));
     if text(m.get("type")) == Some("metadata") {
         rec.session_start();
         return LineResult::Parsed;

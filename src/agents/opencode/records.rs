@@ -11,6 +11,7 @@
 //! Every record counts once by its id, so a message both in the database
 //! and in a legacy file counts once.
 
+use crate::pricing::Cost;
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ use crate::sources::sqlite;
 /// Counts one message; false while it is still being written.
 pub fn message(v: &Value, row_id: Option<&str>, rec: &mut Recorder<'_>) -> bool {
     let id = text(v.get("id")).or(row_id);
+    rec.at(v.pointer("/time/created"));
     match text(v.get("role")) {
         Some("user") => {
             rec.prompt(id);
@@ -53,7 +55,9 @@ pub fn message(v: &Value, row_id: Option<&str>, rec: &mut Recorder<'_>) -> bool 
                 Some(ErrorType::Aborted) => Outcome::Aborted,
                 Some(_) => Outcome::Error,
             };
-            rec.turn(id, model, usage, outcome);
+            // The cost opencode recorded wins (0 when it did not price).
+            let cost = v.get("cost").and_then(Value::as_f64).unwrap_or(0.0);
+            rec.turn_costing(id, model, usage, outcome, Cost::Recorded(cost));
             if let Some(t) = failure.filter(|t| *t != ErrorType::Aborted) {
                 rec.error(id, t);
             }
@@ -82,6 +86,7 @@ pub fn part(v: &Value, row_id: Option<&str>, rec: &mut Recorder<'_>) -> bool {
         return true;
     }
     let id = text(v.get("id")).or(row_id);
+    rec.at(v.pointer("/state/time/start").or_else(|| v.pointer("/time/start")));
     match text(v.pointer("/state/status")) {
         Some("completed") => rec.tool(id, text(v.get("tool")).unwrap_or("")),
         Some("error") => {
@@ -195,7 +200,7 @@ mod tests {
                 .filter(
                     |(s, _)| matches!(s, Series::TokenUsage { token_type, .. } if *token_type == t),
                 )
-                .map(|(_, n)| *n)
+                .map(|(_, n)| n)
                 .sum::<u64>()
         };
         assert_eq!(

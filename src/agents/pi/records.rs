@@ -25,9 +25,7 @@ use crate::agents::mark::line_key;
 
 use crate::classify::{errors, models, tools};
 use crate::hash::fnv64;
-use crate::metrics::{
-    Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType, TokenType,
-};
+use crate::metrics::{Counts, ErrorType, LineResult, ModelRef, Outcome, Pack, Series, SessionType};
 
 /// Per-file context that outlives a run: what later lines need to know
 /// about earlier ones, and what lets a rewritten or forked file be read
@@ -223,18 +221,26 @@ pub struct StoredModel {
     pub family: String,
     /// `model` value.
     pub name: String,
+    /// The name of its entry in the price table (a key of the price list,
+    /// never a raw name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
 }
 
 impl StoredModel {
     /// Stores a classified model.
     pub(crate) fn from_ref(m: ModelRef) -> StoredModel {
-        StoredModel { family: m.family.as_str().into(), name: m.name.into() }
+        StoredModel {
+            family: m.family.as_str().into(),
+            name: m.name.into(),
+            price: crate::pricing::table().name(m.price).map(str::to_owned),
+        }
     }
 
     /// Maps the stored strings back onto the closed tables; anything that
     /// does not match (a hand-edited state) becomes `other`/`unknown`.
     pub(crate) fn to_ref(&self) -> ModelRef {
-        models::from_stored(&self.family, &self.name)
+        models::from_stored(&self.family, &self.name, self.price.as_deref())
     }
 }
 
@@ -351,6 +357,15 @@ struct Usage {
     cache_read: Tokens,
     #[serde(rename = "cacheWrite", default)]
     cache_write: Tokens,
+    #[serde(default)]
+    cost: Option<UsageCost>,
+}
+
+/// The cost pi worked out for a call (`usage.cost`, USD).
+#[derive(Deserialize, Default)]
+struct UsageCost {
+    #[serde(default)]
+    total: Option<f64>,
 }
 
 /// A header's `parentSession`: present (a fork), with the parent file's
@@ -437,6 +452,9 @@ impl Deriver<'_> {
         }
         if self.is_copy(&entry, line) {
             return LineResult::Ignored;
+        }
+        if let Some(ts) = entry.timestamp.0.as_deref() {
+            counts.set_timestamp(ts);
         }
         let before = counts.additions();
         match entry.kind.as_deref() {
@@ -630,14 +648,19 @@ impl Deriver<'_> {
             counts.incr(Series::ToolCall { pack, tool, class });
         }
         if let Some(u) = &m.usage {
-            for (token_type, n) in [
-                (TokenType::Input, u.input.0),
-                (TokenType::CacheRead, u.cache_read.0),
-                (TokenType::CacheWrite, u.cache_write.0),
-                (TokenType::Output, u.output.0),
-            ] {
-                counts.add(Series::TokenUsage { pack, token_type, model }, n);
-            }
+            let usage = crate::agents::usage::Usage {
+                input: u.input.0,
+                cache_read: u.cache_read.0,
+                cache_write: u.cache_write.0,
+                output: u.output.0,
+                reasoning: 0,
+            };
+            // The cost pi recorded wins over the price table.
+            let cost = match u.cost.as_ref().and_then(|c| c.total) {
+                Some(usd) => crate::pricing::Cost::Recorded(usd),
+                None => crate::pricing::Cost::CALL,
+            };
+            crate::agents::usage::add_tokens(counts, pack, model, &usage, cost);
         }
     }
 
@@ -662,7 +685,7 @@ impl Deriver<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Family, ToolClass};
+    use crate::metrics::{Family, TokenType, ToolClass};
     use std::sync::Arc;
 
     fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
@@ -686,7 +709,7 @@ mod tests {
     const ASSIST: &str = r#"{"type":"message","id":"a2","parentId":"a1","timestamp":"2026-01-01T00:00:02.000Z","message":{"role":"assistant","content":[{"type":"text","text":"t"},{"type":"toolCall","id":"c","name":"bash","arguments":{"cmd":"ls"}}],"provider":"anthropic","model":"claude-sonnet-4-5-20250929","usage":{"input":10,"output":20,"cacheRead":30,"cacheWrite":40,"totalTokens":100},"stopReason":"toolUse"}}"#;
 
     fn model() -> ModelRef {
-        ModelRef { family: Family::Anthropic, name: "claude-sonnet-4-5" }
+        ModelRef::new(Family::Anthropic, "claude-sonnet-4-5")
     }
 
     #[test]
@@ -862,7 +885,7 @@ mod tests {
         let tok = |f, n| Series::TokenUsage {
             pack: Pack::Pi,
             token_type: TokenType::Input,
-            model: ModelRef { family: f, name: n },
+            model: ModelRef::new(f, n),
         };
         assert_eq!(c.get(&tok(Family::Openai, "gpt-5")), 1);
         assert_eq!(c.get(&tok(Family::Xai, "grok-4")), 1);
@@ -907,7 +930,7 @@ mod tests {
         let mut st = PiState::default();
         let (c, r) = run(&[l], &mut st);
         assert_eq!(r, vec![LineResult::Parsed]);
-        let m = ModelRef { family: Family::Openai, name: "gpt-5" };
+        let m = ModelRef::new(Family::Openai, "gpt-5");
         let tok = |t| Series::TokenUsage { pack: Pack::Pi, token_type: t, model: m };
         assert_eq!(c.get(&tok(TokenType::Input)), 0);
         assert_eq!(c.get(&tok(TokenType::Output)), u64::MAX);

@@ -39,6 +39,7 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
     };
     let id = text(m.get("uuid"));
     let kind = text(m.get("type"));
+    rec.at(m.get("timestamp"));
     if matches!(kind, Some("user" | "assistant" | "tool_result" | "system")) {
         match text(m.get("sessionId")) {
             Some(session) => rec.session(session),

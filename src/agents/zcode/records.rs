@@ -62,6 +62,7 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
                 col("cache_creation_input_tokens"),
                 col("cache_read_input_tokens"),
                 col("computed_total_tokens"),
+                col("started_at"),
             ]
             .join(", ");
             ctx.read_table(table, "rowid", &columns, |r, rec| {
@@ -76,6 +77,7 @@ pub fn read(ctx: &StoreCtx<'_>) -> rusqlite::Result<()> {
                     return Ok((false, LineResult::Parsed));
                 };
                 let u = usage(n(5)?, n(6)?, n(7)?, n(8)?, n(9)?);
+                rec.counts.set_time(n(10)?);
                 let m = models::classify(provider.as_deref(), model.as_deref());
                 rec.turn(Some(&id), m, u, outcome);
                 Ok((true, LineResult::Parsed))
