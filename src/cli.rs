@@ -62,6 +62,63 @@ pub enum Command {
     /// TELEMETRON_NO_AUTO_ENROLL=1), install the schedule and run a first
     /// scan, printing each step.
     Setup(SetupArgs),
+    /// Tokens, cost and activity by day, week or month, per agent and
+    /// model, from the local history (kept after the agents delete their
+    /// transcripts): a table on a terminal, or JSON.
+    Report(ReportArgs),
+}
+
+/// The period `report` sums over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Period {
+    /// Calendar days.
+    #[default]
+    Daily,
+    /// ISO weeks (from Monday).
+    Weekly,
+    /// Calendar months.
+    Monthly,
+}
+
+/// Flags of `telemetron report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// daily, weekly or monthly.
+    #[arg(value_enum, default_value_t)]
+    pub period: Period,
+
+    /// First day included (YYYY-MM-DD or YYYYMMDD, in --timezone).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+
+    /// Last day included (YYYY-MM-DD or YYYYMMDD, in --timezone).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+
+    /// Only these packs (repeat or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub pack: Vec<String>,
+
+    /// Only these models (as reported; repeat or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<String>,
+
+    /// Print JSON (the contract in docs/report.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Time zone of the days, e.g. Europe/Paris or UTC [default: local].
+    #[arg(long, env = "TELEMETRON_TIMEZONE", value_name = "TZ")]
+    pub timezone: Option<String>,
+
+    /// Recount the history from the transcripts still on disk first (days
+    /// whose transcripts are gone keep what was recorded).
+    #[arg(long)]
+    pub rebuild: bool,
+
+    /// Settings shared with the other commands.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Flags of `telemetron setup`.
@@ -204,6 +261,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Count and record the local history (for `report`), but send
+    /// nothing: for a machine with no collector. The positions advance,
+    /// so what such a run counted is never sent later.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_export: bool,
+
     /// Settings shared with the other commands.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -280,6 +343,11 @@ pub struct CommonArgs {
     /// Scan threads, 0 = one per core [default: 0].
     #[arg(long, env = "TELEMETRON_THREADS")]
     pub threads: Option<usize>,
+
+    /// A price list in LiteLLM's format whose entries add to or override
+    /// the built-in one (model → input_cost_per_token, …, USD per token).
+    #[arg(long, env = "TELEMETRON_PRICING", value_name = "FILE")]
+    pub pricing: Option<PathBuf>,
 
     /// `deployment_id` resource attribute.
     #[arg(long, env = "TELEMETRON_DEPLOYMENT_ID")]

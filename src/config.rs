@@ -88,6 +88,8 @@ pub struct FileConfig {
     pub max_line_bytes: Option<u64>,
     /// Scan threads (0 = one per core).
     pub threads: Option<usize>,
+    /// A price list (LiteLLM's format) over the built-in one.
+    pub pricing: Option<PathBuf>,
     /// Resource attributes to send (`deployment_id`, `tier`, `environment`).
     pub declared: Option<Declared>,
     /// Per-pack settings.
@@ -197,6 +199,8 @@ pub struct Settings {
     pub max_line_bytes: u64,
     /// Scan threads (0 = one per core).
     pub threads: usize,
+    /// A price list over the built-in one (`--pricing`, `pricing:`).
+    pub pricing: Option<PathBuf>,
     /// Validated resource attributes.
     pub declared: Vec<(String, String)>,
     /// Home directory searched for agents.
@@ -290,6 +294,7 @@ impl Settings {
                 .unwrap_or(defaults.state_dir),
             max_line_bytes: args.max_line_bytes.or(file.max_line_bytes).unwrap_or(64 << 20),
             threads: args.threads.or(file.threads).unwrap_or(0),
+            pricing: args.pricing.clone().or(file.pricing).map(|p| expand(&p)),
             declared,
             home,
             home_override,
@@ -297,6 +302,10 @@ impl Settings {
             legacy_state_files,
         };
         s.validate()?;
+        if let Some(p) = &s.pricing {
+            // Prices are read once per process, before anything is priced.
+            crate::pricing::install(crate::pricing::Table::with_overrides(p)?);
+        }
         Ok(s)
     }
 

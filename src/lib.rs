@@ -62,7 +62,14 @@ pub fn main_entry() -> ExitCode {
                 return Exit::Ok.into();
             }
             match Settings::resolve(&args.common, &env) {
-                Ok(settings) => commands::scan::scan_command(&settings, args.dry_run),
+                Ok(settings) => {
+                    let mode = match (args.dry_run, args.no_export) {
+                        (true, _) => commands::scan::Mode::DryRun,
+                        (false, true) => commands::scan::Mode::NoExport,
+                        (false, false) => commands::scan::Mode::Export,
+                    };
+                    commands::scan::scan_command(&settings, mode)
+                }
                 Err(error) => Err(commands::Failure { exit: Exit::Config, error }),
             }
         }
@@ -70,6 +77,10 @@ pub fn main_entry() -> ExitCode {
         Command::Detect(args) => commands::detect::detect_command(&args, &env),
         Command::Enroll(args) => commands::enroll::enroll_command(&args, &env),
         Command::Setup(args) => commands::setup::setup_command(&args, &env),
+        Command::Report(args) => match Settings::resolve(&args.common, &env) {
+            Ok(settings) => commands::report::report_command(&settings, &args),
+            Err(error) => Err(commands::Failure { exit: Exit::Config, error }),
+        },
         Command::Status(args) => {
             let home = paths::home_dir(&env).unwrap_or_default();
             let optout = optout::check(&env, &home);

@@ -3,6 +3,8 @@
 
 pub mod detect;
 pub mod enroll;
+pub mod rebuild;
+pub mod report;
 pub mod scan;
 pub mod schedule;
 pub mod setup;

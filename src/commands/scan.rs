@@ -34,10 +34,21 @@ struct RunInfo {
     http_status: Option<u16>,
 }
 
+/// How a scan ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Send the batch; commit once acknowledged.
+    Export,
+    /// Print the batch; send and write nothing.
+    DryRun,
+    /// Commit the batch (positions and history) without sending it.
+    NoExport,
+}
+
 /// Runs one scan, and records how it ended for `telemetron status`.
-pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure> {
+pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
     let mut info = RunInfo::default();
-    let result = scan(settings, dry_run, &mut info);
+    let result = scan(settings, mode, &mut info);
     if info.locked {
         let dir = StateDir::new(&settings.state_dir);
         match &result {
@@ -54,10 +65,15 @@ pub fn scan_command(settings: &Settings, dry_run: bool) -> Result<Exit, Failure>
 }
 
 /// One scan: lock, load, re-send, discover, scan, build, send, commit.
-fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, Failure> {
+fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Failure> {
     let started = Instant::now();
+    let dry_run = mode == Mode::DryRun;
     let dir = StateDir::new(&settings.state_dir);
-    let target = if dry_run { None } else { Some(target(settings).or_exit(Exit::Config)?) };
+    let target = match mode {
+        Mode::Export => Some(Some(target(settings).or_exit(Exit::Config)?)),
+        Mode::NoExport => Some(None),
+        Mode::DryRun => None,
+    };
     let _lock = if dry_run {
         None
     } else {
@@ -106,6 +122,17 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
     }
     let mut state = loaded.state;
     let mut exit = Exit::Ok;
+    if !dry_run {
+        // A history that holds a batch the state never acknowledged, and
+        // that no pending batch brings again, gives it back.
+        crate::state::history::HistoryDir::new(&dir.dir)
+            .settle(
+                state.created_unix_nano,
+                state.last_ack_seq,
+                loaded.pending.as_ref().map(|p| p.seq),
+            )
+            .or_exit(Exit::Local)?;
+    }
     if loaded.first_run {
         import_go_offsets(settings, &dir, &mut state);
     }
@@ -132,7 +159,14 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
                 state.apply(&p);
             }
             Some(t) => {
-                let d = deliver(settings, t, &p, &resource, "re-sent unacknowledged batch", info)?;
+                let d = deliver(
+                    settings,
+                    t.as_ref(),
+                    &p,
+                    &resource,
+                    "re-sent unacknowledged batch",
+                    info,
+                )?;
                 exit = exit.max(settle(&mut state, &p, d));
                 dir.commit(&mut state).or_exit(Exit::Local)?;
             }
@@ -200,7 +234,7 @@ fn scan(settings: &Settings, dry_run: bool, info: &mut RunInfo) -> Result<Exit, 
         human_bytes(bytes),
         started.elapsed().as_millis()
     );
-    let d = deliver(settings, &target, &pending, &resource, &what, info)?;
+    let d = deliver(settings, target.as_ref(), &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, &pending, d));
     if !state.files_unloaded {
         state.covered = (warnings.is_empty()
@@ -281,7 +315,7 @@ fn import_go_offsets(settings: &Settings, dir: &StateDir, state: &mut State) {
 }
 
 /// Takes the run lock; `Ok(None)` when another run holds it.
-fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
+pub(crate) fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
     std::fs::create_dir_all(&dir.dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create state directory {}: {e}; set state_dir (or TELEMETRON_STATE_DIR) to a \
@@ -402,12 +436,19 @@ fn refused_for_good(status: u16) -> bool {
 /// the run; a refusal for good is returned as [`Delivery::Refused`].
 fn deliver(
     settings: &Settings,
-    target: &Target,
+    target: Option<&Target>,
     p: &Pending,
     resource: &ResourceInfo,
     what: &str,
     info: &mut RunInfo,
 ) -> Result<Delivery, Failure> {
+    let Some(target) = target else {
+        eprintln!(
+            "telemetron: recorded {} point(s) locally ({what}); --no-export: nothing was sent",
+            p.points.len()
+        );
+        return Ok(Delivery::Acked { rejected: 0 });
+    };
     let body = body_of(settings, &request_of(p, resource));
     let gzip = settings.compression == Compression::Gzip;
     let sent = http::send(target, &body, encode::content_type(settings.encoding), gzip);

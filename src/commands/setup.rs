@@ -185,7 +185,7 @@ fn run(
     }
     // Resolve once more: the token file may have just been written.
     let settings = Settings::resolve(&common, env).map_err(config)?;
-    let exit = crate::commands::scan::scan_command(&settings, false)?;
+    let exit = crate::commands::scan::scan_command(&settings, crate::commands::scan::Mode::Export)?;
     steps.say(
         "healthcheck.passed",
         &format!("first scan sent to {endpoint} (exit {})", exit as u8),

@@ -65,6 +65,8 @@ pub fn build(
         files_after: scanned.files_after,
         files_removed: scanned.files_removed,
         seen: false,
+        history: crate::state::history::rollup(counts, crate::metrics::hour_of_nanos(time)),
+        epoch: state.created_unix_nano,
     }
 }
 

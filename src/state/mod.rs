@@ -16,6 +16,7 @@
 
 pub mod claims;
 pub mod go_import;
+pub mod history;
 pub mod install_id;
 
 use std::collections::BTreeMap;
@@ -90,6 +91,10 @@ pub struct State {
     /// run); nothing may then be written to the positions.
     #[serde(skip)]
     pub files_unloaded: bool,
+    /// The history rows of the batches applied since the last commit, by
+    /// sequence number: the commit adds them to the history.
+    #[serde(skip)]
+    pub history_batches: Vec<(u64, Vec<history::Row>)>,
 }
 
 /// The session files a run found and the position files it committed, in
@@ -230,6 +235,14 @@ pub struct Pending {
     /// True when `seen.next.bin` holds the seen table this batch commits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub seen: bool,
+    /// What the batch adds to the local history (hourly rollups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<history::Row>,
+    /// The `created_unix_nano` of the state it was built on (a first run
+    /// killed before its first commit takes it up again, so that the
+    /// history knows the batch).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub epoch: u64,
 }
 
 /// `files.json`: per-file reading positions (see [`State::files`]).
@@ -449,6 +462,9 @@ impl State {
             delta.files.insert(k.clone(), v.clone());
         }
         delta.seq = p.seq;
+        if !p.history.is_empty() {
+            self.history_batches.push((p.seq, p.history.clone()));
+        }
         self.last_ack_unix_nano = p.time_unix_nano;
         self.last_ack_seq = p.seq;
         self.promote_seen |= p.seen;
@@ -654,6 +670,7 @@ impl StateDir {
         let mut start_at_end = false;
         // A first run writes files.json even when no file was found, so
         // that a missing files.json later means it was lost.
+        let fresh = !matches!(state, Got::Found(_));
         let mut st = match state {
             Got::Found(s) => s,
             Got::Missing if first_run => State::new(now),
@@ -694,7 +711,14 @@ impl StateDir {
                 ));
                 None
             }
-            Ok(Some(p)) if p.seq > st.last_ack_seq || first_run => Some(p),
+            Ok(Some(p)) if p.seq > st.last_ack_seq || first_run => {
+                // A state started again takes up the epoch of the batch in
+                // flight, which the history may already hold.
+                if fresh && p.epoch != 0 {
+                    st.created_unix_nano = p.epoch;
+                }
+                Some(p)
+            }
             Ok(_) => None,
             Err(LoadError::Io(e)) => return Err(e),
             Err(LoadError::Invalid(why)) => {
@@ -859,6 +883,14 @@ impl StateDir {
             state.promote_seen = false;
         }
         self.commit_files(state)?;
+        // The history before the state that acknowledges its batches: a
+        // batch added there whose commit is cut short is recognised when
+        // it is applied again (see `history`).
+        let history = history::HistoryDir::new(&self.dir);
+        for (seq, rows) in std::mem::take(&mut state.history_batches) {
+            history.apply(state.created_unix_nano, seq, &rows)?;
+        }
+        crate::failpoint::hit("after-history");
         state.unchanged =
             state.covered.map(|sources| Unchanged { sources, files: self.files_stamp() });
         let bytes = serde_json::to_vec(state)?;

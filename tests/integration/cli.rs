@@ -203,7 +203,10 @@ fn a_dry_run_on_a_terminal_also_shows_what_the_batch_holds_on_stderr() {
             .map(|m| telemetron::commands::table::thousands(sum(m) as u64)),
         )
         .collect();
-    let cells: Vec<String> = total.split_whitespace().map(str::to_string).collect();
+    let mut cells: Vec<String> = total.split_whitespace().map(str::to_string).collect();
+    // And the cost, in dollars.
+    let cost: f64 = cells.pop().unwrap().parse().unwrap();
+    assert!(cost > 0.0, "{text}");
     assert_eq!(cells, want);
     assert!(!text.contains(crate::util::CANARY));
 }

@@ -239,6 +239,7 @@ fn the_lock_is_a_separate_file_beside_the_state() {
         vec![
             "files.bak.json",
             "files.json",
+            "history",
             "install-id",
             "seen.bak.bin",
             "seen.bin",

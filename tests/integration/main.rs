@@ -17,6 +17,7 @@ mod model_identity;
 mod privacy;
 mod property;
 mod readme;
+mod report;
 mod schedule;
 mod setup;
 mod status;

@@ -255,6 +255,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
                     2 => ScanKind::Kill("after-pending"),
                     3 => ScanKind::Kill("after-ack"),
                     4 => ScanKind::Kill("after-commit"),
+                    5 => ScanKind::Kill("after-history"),
                     _ => ScanKind::Ok,
                 };
                 log.push(format!("{step}: scan {kind:?} (pending={})", m.pending));
@@ -292,7 +293,7 @@ fn scan(env: &TestEnv, rx: &Receiver, m: &mut Model, kind: ScanKind, log: &[Stri
             match point {
                 "after-scan" => (false, false),
                 "after-pending" => (true, true),
-                "after-ack" => (!had, true),
+                "after-ack" | "after-history" => (!had, true),
                 _ => (!had, false), // after-commit
             }
         }
@@ -317,6 +318,15 @@ fn scan(env: &TestEnv, rx: &Receiver, m: &mut Model, kind: ScanKind, log: &[Stri
         log.join("\n")
     );
     if let ScanKind::Ok = kind {
+        // The local history holds exactly what was delivered, whatever
+        // runs were killed on the way.
+        let (h_prompts, h_sessions) = history_totals(env);
+        assert_eq!(
+            (h_prompts, h_sessions),
+            (m.counted_prompts.len() as u64, m.counted_sessions.len() as u64),
+            "history (prompts, sessions) vs model after:\n{}",
+            log.join("\n")
+        );
         let got = dedup_total(&rx.requests());
         let prompts = got.get("pack.user.prompt{pack=pi,session.type=main}").copied().unwrap_or(0);
         let sessions =
@@ -403,4 +413,15 @@ fn random_lifecycles_deliver_every_count_exactly_once() {
     }
     eprintln!("model: {cases} sequences of {steps} steps, {scans} scans, seed {seed}: all exact");
     assert!(scans > cases as usize);
+}
+
+/// The pi prompts and sessions of the local history, every hour summed.
+fn history_totals(env: &TestEnv) -> (u64, u64) {
+    use telemetron::state::history::{col, HistoryDir};
+    let mut warnings = Vec::new();
+    let rows = HistoryDir::new(&env.state_dir()).load(None, 0, u64::MAX, None, &mut warnings);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    rows.iter()
+        .filter(|(k, _)| k.pack == "pi")
+        .fold((0, 0), |(p, s), (_, v)| (p + v[col::PROMPTS], s + v[col::SESSIONS]))
 }

@@ -1,0 +1,623 @@
+//! The local history: hourly rollups of everything counted, kept after the
+//! agents delete their transcripts.
+//!
+//! Each acknowledged batch adds its counts to the history, filed under the
+//! UTC hour its records are from, per pack and model: tokens by type, cost,
+//! tokens no price covered, and (per pack) sessions, prompts, turns, tool
+//! calls and errors. It grows with hours × packs × models, not with
+//! records, and holds only the bounded values that are sent.
+//!
+//! One file per UTC month (`history/2026-12.bin`), binary (see
+//! [`MonthFile::encode`]), replaced atomically with a backup copy. It is
+//! written in the same commit as the file positions, before `state.json`,
+//! and says which batch it has up to (the state's epoch and the batch's
+//! sequence number) and what that batch added to it:
+//!
+//! - a batch applied again (the run died after writing the history but
+//!   before `state.json`, and the batch is re-sent) is recognised by its
+//!   sequence number and not added twice;
+//! - a month that holds a batch the state never acknowledged and no pending
+//!   batch will re-send is read without that batch (its rows are kept
+//!   apart for exactly that), so that no day is ever counted twice.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Counts, Hour, Series, TokenType};
+use crate::time::civil_from_days;
+
+/// The columns of a row, in order.
+pub const COLUMNS: [&str; 12] = [
+    "input",
+    "cache_read",
+    "cache_write",
+    "output",
+    "reasoning",
+    "cost_picos",
+    "unpriced_tokens",
+    "sessions",
+    "prompts",
+    "turns",
+    "tool_calls",
+    "errors",
+];
+
+/// Column indices.
+pub mod col {
+    /// First token column (input), then cache read, cache write, output,
+    /// reasoning.
+    pub const TOKENS: usize = 0;
+    /// Cost in pico-dollars.
+    pub const COST: usize = 5;
+    /// Tokens no price covered.
+    pub const UNPRICED: usize = 6;
+    /// Sessions started.
+    pub const SESSIONS: usize = 7;
+    /// Prompts.
+    pub const PROMPTS: usize = 8;
+    /// Model turns.
+    pub const TURNS: usize = 9;
+    /// Tool calls.
+    pub const TOOLS: usize = 10;
+    /// Errors.
+    pub const ERRORS: usize = 11;
+}
+
+/// The values of a row.
+pub type Values = [u64; 12];
+
+/// What a row is about: an hour, a pack and a model (`family`/`model`
+/// empty for the pack's own counts: sessions, prompts, turns, tool calls,
+/// errors). Every name is a bounded value of the contract.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Key {
+    /// UTC hours since the epoch.
+    #[serde(rename = "h")]
+    pub hour: Hour,
+    /// `pack`.
+    #[serde(rename = "p")]
+    pub pack: String,
+    /// `model.family` (empty on a pack row).
+    #[serde(rename = "f", default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    /// `model` (empty on a pack row).
+    #[serde(rename = "m", default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+}
+
+/// Rows of the history (or of one batch's part of it).
+pub type Rows = BTreeMap<Key, Values>;
+
+/// One row as `pending.json` carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// What it is about.
+    #[serde(flatten)]
+    pub key: Key,
+    /// Its values, in [`COLUMNS`]' order.
+    #[serde(rename = "v")]
+    pub values: Values,
+}
+
+/// Rolls counts up by hour, pack and model; counts of unknown hour are
+/// filed under `fallback` (the run's hour).
+pub fn rollup(counts: &Counts, fallback: Hour) -> Vec<Row> {
+    let mut rows = Rows::new();
+    for (series, hour, n) in counts.dated() {
+        let hour = if hour == 0 { fallback } else { hour };
+        let (pack, model, column) = match series {
+            Series::TokenUsage { pack, token_type, model } => {
+                let i = match token_type {
+                    TokenType::Input => 0,
+                    TokenType::CacheRead => 1,
+                    TokenType::CacheWrite => 2,
+                    TokenType::Output => 3,
+                    TokenType::Reasoning => 4,
+                };
+                (pack, Some(model), col::TOKENS + i)
+            }
+            Series::CostUsage { pack, model } => (pack, Some(model), col::COST),
+            Series::Unpriced { pack, model } => (pack, Some(model), col::UNPRICED),
+            Series::SessionStart { pack, .. } => (pack, None, col::SESSIONS),
+            Series::UserPrompt { pack, .. } => (pack, None, col::PROMPTS),
+            Series::AgentTurn { pack, .. } => (pack, None, col::TURNS),
+            Series::ToolCall { pack, .. } => (pack, None, col::TOOLS),
+            Series::Error { pack, .. } => (pack, None, col::ERRORS),
+            Series::Heartbeat | Series::Lines { .. } => continue,
+        };
+        let key = Key {
+            hour,
+            pack: pack.as_str().to_string(),
+            family: model.map_or("", |m| m.family.as_str()).to_string(),
+            model: model.map_or("", |m| m.name).to_string(),
+        };
+        let v = rows.entry(key).or_insert([0; 12]);
+        v[column] = v[column].saturating_add(n);
+    }
+    rows.into_iter().map(|(key, values)| Row { key, values }).collect()
+}
+
+/// Adds `b` into `a`.
+pub fn add(a: &mut Values, b: &Values) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.saturating_add(*y);
+    }
+}
+
+/// Takes `b` out of `a` (never below zero).
+pub fn sub(a: &mut Values, b: &Values) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.saturating_sub(*y);
+    }
+}
+
+/// The month (`YYYY-MM`) of a UTC hour.
+pub fn month_of(hour: Hour) -> String {
+    let (y, m, _) = civil_from_days(u64::from(hour) / 24);
+    format!("{y:04}-{m:02}")
+}
+
+/// Which batch a month file holds up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The state's `created_unix_nano`: the sequence numbers of another
+    /// state (one lost and started again) mean nothing here.
+    pub epoch: u64,
+    /// The sequence number of the last batch added.
+    pub seq: u64,
+}
+
+/// One month of history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MonthFile {
+    /// The last batch added.
+    pub stamp: Stamp,
+    /// Every row.
+    pub rows: Rows,
+    /// What the last batch added (taken out again if that batch turns out
+    /// never to have been acknowledged).
+    pub last: Rows,
+}
+
+/// File magic and format version.
+const MAGIC: &[u8; 8] = b"TLMHIST1";
+
+impl MonthFile {
+    /// The binary form: magic, epoch and seq (u64 LE), a table of the
+    /// names used (u16 count, then each as u8 length and bytes), the rows
+    /// and then the last batch's rows (each a u32 count, then per row the
+    /// hour as u32 LE, pack, family and model as u16 indices into the
+    /// names, and the 12 values as LEB128 varints), and an xxh3 checksum of
+    /// everything before it (u64 LE).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut names: Vec<&str> = Vec::new();
+        let mut index: BTreeMap<&str, u16> = BTreeMap::new();
+        for k in self.rows.keys().chain(self.last.keys()) {
+            for n in [k.pack.as_str(), k.family.as_str(), k.model.as_str()] {
+                if !index.contains_key(n) {
+                    index.insert(n, names.len() as u16);
+                    names.push(n);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(64 + self.rows.len() * 24);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.stamp.epoch.to_le_bytes());
+        out.extend_from_slice(&self.stamp.seq.to_le_bytes());
+        out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+        for n in &names {
+            let b = &n.as_bytes()[..n.len().min(255)];
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+        for rows in [&self.rows, &self.last] {
+            out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+            for (k, v) in rows {
+                out.extend_from_slice(&k.hour.to_le_bytes());
+                for n in [&k.pack, &k.family, &k.model] {
+                    out.extend_from_slice(&index[n.as_str()].to_le_bytes());
+                }
+                for x in v {
+                    varint(*x, &mut out);
+                }
+            }
+        }
+        let sum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Parses [`MonthFile::encode`]'s form; says what is wrong otherwise.
+    pub fn decode(b: &[u8]) -> Result<MonthFile, String> {
+        if b.len() < MAGIC.len() + 8 || &b[..8] != MAGIC {
+            return Err("is not a telemetron history file".into());
+        }
+        let (body, sum) = b.split_at(b.len() - 8);
+        if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
+            return Err("is damaged (its checksum does not match)".into());
+        }
+        let mut r = Cursor { b: body, at: 8 };
+        let stamp = Stamp { epoch: r.u64()?, seq: r.u64()? };
+        let n = r.u16()? as usize;
+        let mut names = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u8()? as usize;
+            let s =
+                std::str::from_utf8(r.take(len)?).map_err(|_| "has a name that is not UTF-8")?;
+            names.push(s.to_string());
+        }
+        let read_rows = |r: &mut Cursor| -> Result<Rows, String> {
+            let count = r.u32()? as usize;
+            let mut rows = Rows::new();
+            for _ in 0..count {
+                let hour = r.u32()?;
+                let mut name = || -> Result<String, String> {
+                    names
+                        .get(r.u16()? as usize)
+                        .cloned()
+                        .ok_or_else(|| "has a bad name index".into())
+                };
+                let key = Key { hour, pack: name()?, family: name()?, model: name()? };
+                let mut v = [0u64; 12];
+                for x in &mut v {
+                    *x = r.varint()?;
+                }
+                rows.insert(key, v);
+            }
+            Ok(rows)
+        };
+        let rows = read_rows(&mut r)?;
+        let last = read_rows(&mut r)?;
+        Ok(MonthFile { stamp, rows, last })
+    }
+}
+
+/// LEB128.
+fn varint(mut x: u64, out: &mut Vec<u8>) {
+    while x >= 0x80 {
+        out.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+/// A bounds-checked reader.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self.b.get(self.at..self.at + n).ok_or("is truncated")?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut x = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            x |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(x);
+            }
+        }
+        Err("has a bad number".into())
+    }
+}
+
+/// The history directory of a state directory.
+#[derive(Clone, Debug)]
+pub struct HistoryDir {
+    /// `<state dir>/history`.
+    pub dir: PathBuf,
+}
+
+impl HistoryDir {
+    /// The history of the state directory `state_dir`.
+    pub fn new(state_dir: &Path) -> HistoryDir {
+        HistoryDir { dir: state_dir.join("history") }
+    }
+
+    fn path(&self, month: &str) -> PathBuf {
+        self.dir.join(format!("{month}.bin"))
+    }
+
+    fn backup(&self, month: &str) -> PathBuf {
+        self.dir.join(format!("{month}.bak.bin"))
+    }
+
+    /// The months kept, in order.
+    pub fn months(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut out: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let m = name.strip_suffix(".bin")?;
+                (m.len() == 7 && !m.contains(".bak")).then(|| m.to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Reads a month: the file, else its backup (`warnings` says so), else
+    /// empty.
+    pub fn read(&self, month: &str, warnings: &mut Vec<String>) -> MonthFile {
+        let main = self.path(month);
+        let why = match fs::read(&main) {
+            Ok(b) => match MonthFile::decode(&b) {
+                Ok(f) => return f,
+                Err(e) => format!("{} {e}", main.display()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return MonthFile::default(),
+            Err(e) => format!("cannot read {}: {e}", main.display()),
+        };
+        match fs::read(self.backup(month)).map(|b| MonthFile::decode(&b)) {
+            Ok(Ok(f)) => {
+                warnings.push(format!(
+                    "{why}; read its backup instead (the last batch before it may be missing: \
+                     `telemetron report --rebuild` recounts what is still on disk)"
+                ));
+                f
+            }
+            _ => {
+                warnings.push(format!(
+                    "{why} and has no usable backup; that month starts empty (`telemetron \
+                     report --rebuild` recounts what is still on disk)"
+                ));
+                MonthFile::default()
+            }
+        }
+    }
+
+    /// Durably replaces a month, keeping the previous good copy as its
+    /// backup.
+    pub fn write(&self, month: &str, f: &MonthFile) -> anyhow::Result<()> {
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            anyhow::anyhow!("cannot create {}: {e}; check the state directory", self.dir.display())
+        })?;
+        let main = self.path(month);
+        if main.exists() {
+            let _ = fs::copy(&main, self.backup(month));
+        }
+        crate::state::write_atomic(&main, &f.encode())
+    }
+
+    /// Adds batch `seq` of the state of epoch `epoch` to the months its
+    /// rows fall in; a month that already holds it is left alone.
+    pub fn apply(&self, epoch: u64, seq: u64, rows: &[Row]) -> anyhow::Result<()> {
+        let mut by_month: BTreeMap<String, Rows> = BTreeMap::new();
+        for r in rows {
+            let v = by_month
+                .entry(month_of(r.key.hour))
+                .or_default()
+                .entry(r.key.clone())
+                .or_insert([0; 12]);
+            add(v, &r.values);
+        }
+        let mut warnings = Vec::new();
+        for (month, batch) in by_month {
+            let mut f = self.read(&month, &mut warnings);
+            if f.stamp.epoch == epoch && f.stamp.seq >= seq {
+                continue;
+            }
+            for (k, v) in &batch {
+                add(f.rows.entry(k.clone()).or_insert([0; 12]), v);
+            }
+            f.stamp = Stamp { epoch, seq };
+            f.last = batch;
+            self.write(&month, &f)?;
+        }
+        for w in warnings {
+            eprintln!("telemetron: warning: history: {w}");
+        }
+        Ok(())
+    }
+
+    /// Every row of the months `from..=to` (all when `None`) as of the
+    /// acknowledged batch `acked` of the state of epoch `epoch`: a month
+    /// holding a later batch that `pending` (the batch in flight, if any)
+    /// is not is read without it.
+    pub fn load(
+        &self,
+        range: Option<(&str, &str)>,
+        epoch: u64,
+        acked: u64,
+        pending: Option<u64>,
+        warnings: &mut Vec<String>,
+    ) -> Rows {
+        let mut out = Rows::new();
+        for month in self.months() {
+            if range.is_some_and(|(a, b)| month.as_str() < a || month.as_str() > b) {
+                continue;
+            }
+            let mut f = self.read(&month, warnings);
+            let unacked = f.stamp.epoch == epoch && f.stamp.seq > acked;
+            if unacked && pending != Some(f.stamp.seq) {
+                for (k, v) in &f.last {
+                    if let Some(have) = f.rows.get_mut(k) {
+                        sub(have, v);
+                    }
+                }
+            }
+            if out.is_empty() {
+                out = f.rows;
+            } else {
+                out.append(&mut f.rows);
+            }
+        }
+        out
+    }
+
+    /// Makes every month agree with the acknowledged state: a month holding
+    /// a batch the state never acknowledged, which no pending batch will
+    /// bring again, gives it back (see the module docs). Run under the
+    /// lock, before a scan.
+    pub fn settle(&self, epoch: u64, acked: u64, pending: Option<u64>) -> anyhow::Result<()> {
+        let mut warnings = Vec::new();
+        for month in self.months() {
+            let mut f = self.read(&month, &mut warnings);
+            if f.stamp.epoch != epoch || f.stamp.seq <= acked || pending == Some(f.stamp.seq) {
+                continue;
+            }
+            for (k, v) in std::mem::take(&mut f.last) {
+                if let Some(have) = f.rows.get_mut(&k) {
+                    sub(have, &v);
+                }
+            }
+            f.rows.retain(|_, v| v.iter().any(|x| *x > 0));
+            f.stamp.seq = acked;
+            self.write(&month, &f)?;
+        }
+        for w in warnings {
+            eprintln!("telemetron: warning: history: {w}");
+        }
+        Ok(())
+    }
+
+    /// Replaces the rows of the given (UTC day, pack) pairs by `rows`
+    /// (`report --rebuild`), keeping every other row and the stamp.
+    pub fn replace(&self, rows: &Rows, stamp: Stamp) -> anyhow::Result<()> {
+        let mut by_month: BTreeMap<String, Rows> = BTreeMap::new();
+        for (k, v) in rows {
+            by_month.entry(month_of(k.hour)).or_default().insert(k.clone(), *v);
+        }
+        let mut warnings = Vec::new();
+        for (month, new) in by_month {
+            let mut f = self.read(&month, &mut warnings);
+            let covered: std::collections::BTreeSet<(u32, &str)> =
+                new.keys().map(|k| (k.hour / 24, k.pack.as_str())).collect();
+            f.rows.retain(|k, _| !covered.contains(&(k.hour / 24, k.pack.as_str())));
+            f.rows.extend(new.iter().map(|(k, v)| (k.clone(), *v)));
+            f.last.clear();
+            f.stamp = stamp;
+            self.write(&month, &f)?;
+        }
+        for w in warnings {
+            eprintln!("telemetron: warning: history: {w}");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Family, ModelRef, Pack, SessionType};
+
+    fn key(hour: Hour, pack: &str, model: &str) -> Key {
+        Key {
+            hour,
+            pack: pack.into(),
+            family: if model.is_empty() { String::new() } else { "openai".into() },
+            model: model.into(),
+        }
+    }
+
+    fn row(hour: Hour, model: &str, input: u64) -> Row {
+        let mut values = [0; 12];
+        values[0] = input;
+        Row { key: key(hour, "codex", model), values }
+    }
+
+    #[test]
+    fn counts_roll_up_by_hour_pack_and_model() {
+        let m = ModelRef::new(Family::Openai, "gpt-5");
+        let mut c = Counts::at(500_000);
+        c.add(Series::TokenUsage { pack: Pack::Codex, token_type: TokenType::Output, model: m }, 7);
+        c.add(Series::CostUsage { pack: Pack::Codex, model: m }, 1_000);
+        c.incr(Series::SessionStart { pack: Pack::Codex, session_type: SessionType::Main });
+        c.set_hour(500_001);
+        c.add(Series::TokenUsage { pack: Pack::Codex, token_type: TokenType::Input, model: m }, 3);
+        c.incr(Series::Heartbeat);
+        let mut unknown = Counts::default();
+        unknown.incr(Series::UserPrompt { pack: Pack::Codex, session_type: SessionType::Main });
+        c.merge(unknown);
+        let rows = rollup(&c, 777);
+        let get =
+            |h, model: &str| rows.iter().find(|r| r.key == key(h, "codex", model)).unwrap().values;
+        assert_eq!(get(500_000, "gpt-5")[col::TOKENS + 3], 7);
+        assert_eq!(get(500_000, "gpt-5")[col::COST], 1_000);
+        assert_eq!(get(500_000, "")[col::SESSIONS], 1);
+        assert_eq!(get(500_001, "gpt-5")[col::TOKENS], 3);
+        assert_eq!(get(777, "")[col::PROMPTS], 1, "an unknown hour is the run's");
+        assert_eq!(rows.len(), 4, "the heartbeat is not history");
+    }
+
+    #[test]
+    fn a_month_file_round_trips_and_damage_is_named() {
+        let mut f = MonthFile { stamp: Stamp { epoch: 9, seq: 4 }, ..MonthFile::default() };
+        f.rows.insert(key(491_000, "codex", "gpt-5"), [1, 2, 3, 4, 5, u64::MAX, 0, 0, 0, 0, 0, 0]);
+        f.rows.insert(key(491_001, "pi", ""), [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5]);
+        f.last.insert(key(491_001, "pi", ""), [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        let b = f.encode();
+        assert_eq!(MonthFile::decode(&b).unwrap(), f);
+        let mut bad = b.clone();
+        bad[30] ^= 1;
+        assert!(MonthFile::decode(&bad).unwrap_err().contains("damaged"));
+        assert!(MonthFile::decode(&b[..b.len() - 3]).is_err());
+        assert!(MonthFile::decode(b"hello").unwrap_err().contains("not a telemetron history"));
+    }
+
+    #[test]
+    fn a_batch_is_added_once_and_given_back_if_never_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HistoryDir::new(dir.path());
+        let hour = 491_000; // 2026-01
+        h.apply(1, 1, &[row(hour, "gpt-5", 10)]).unwrap();
+        h.apply(1, 2, &[row(hour, "gpt-5", 5), row(hour + 24 * 40, "gpt-5", 1)]).unwrap();
+        // Batch 2 applied again (its commit was cut short): nothing more.
+        h.apply(1, 2, &[row(hour, "gpt-5", 5), row(hour + 24 * 40, "gpt-5", 1)]).unwrap();
+        let mut w = Vec::new();
+        let all = h.load(None, 1, 2, None, &mut w);
+        assert_eq!(all[&key(hour, "codex", "gpt-5")][0], 15);
+        assert_eq!(h.months().len(), 2);
+        // Seen from a state that acknowledged only batch 1, with nothing
+        // pending: batch 2 is not there.
+        let back = h.load(None, 1, 1, None, &mut w);
+        assert_eq!(back[&key(hour, "codex", "gpt-5")][0], 10);
+        assert_eq!(back[&key(hour + 24 * 40, "codex", "gpt-5")][0], 0);
+        // ... unless it is the batch in flight.
+        assert_eq!(h.load(None, 1, 1, Some(2), &mut w)[&key(hour, "codex", "gpt-5")][0], 15);
+        // Settling gives it back for good; the batch can come again.
+        h.settle(1, 1, None).unwrap();
+        assert_eq!(h.load(None, 1, 1, None, &mut w)[&key(hour, "codex", "gpt-5")][0], 10);
+        h.apply(1, 2, &[row(hour, "gpt-5", 5)]).unwrap();
+        assert_eq!(h.load(None, 1, 2, None, &mut w)[&key(hour, "codex", "gpt-5")][0], 15);
+        // Another state's batch numbers start over: they are added.
+        h.apply(2, 1, &[row(hour, "gpt-5", 1)]).unwrap();
+        assert_eq!(h.load(None, 2, 1, None, &mut w)[&key(hour, "codex", "gpt-5")][0], 16);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn a_damaged_month_is_read_from_its_backup_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HistoryDir::new(dir.path());
+        h.apply(1, 1, &[row(491_000, "gpt-5", 10)]).unwrap();
+        h.apply(1, 2, &[row(491_000, "gpt-5", 5)]).unwrap();
+        fs::write(h.path("2026-01"), b"TLMHIST1garbage").unwrap();
+        let mut w = Vec::new();
+        let rows = h.load(None, 1, 2, None, &mut w);
+        assert_eq!(rows[&key(491_000, "codex", "gpt-5")][0], 10);
+        assert!(w[0].contains("2026-01.bin") && w[0].contains("--rebuild"), "{w:?}");
+    }
+}
