@@ -52,7 +52,7 @@
 //! - `--small-files N` files of the idle corpus (default 10000)
 //! - `--seed N` generator seed (decimal or 0x hex)
 //! - `--keep DIR` put the corpora in DIR and keep them
-//! - `--only corpus|idle|stores|agents` run only these stages
+//! - `--only corpus|idle|stores|agents|report` run only these stages
 //! - `--store-size SIZE` the OpenClaw store of the `stores` stage (`1GiB`)
 //! - `--agent-size SIZE` each agent's home of the `agents` stage (`64MiB`)
 //! - `--runs N` rounds per corpus (default 3)
@@ -96,6 +96,7 @@ use serde_json::{json, Map, Value};
 
 mod agents;
 mod corpus;
+mod report;
 mod stores;
 
 use corpus::common::*;
@@ -131,6 +132,8 @@ enum Stage {
     Stores,
     /// The twelve agents of usage records, beside ccusage.
     Agents,
+    /// `report` over a year of history.
+    Report,
 }
 
 /// Command-line options of the benchmark.
@@ -179,7 +182,7 @@ impl Default for Options {
 /// Usage text for `--help`.
 const USAGE: &str = "usage: cargo bench --bench perf -- [--size 2GiB] \
 [--packs pi,claude_code,codex,gemini_cli,mixed] [--small-files 10000] [--seed N] [--keep DIR] \
-[--only corpus|idle|stores|agents] [--store-size 1GiB] [--agent-size 64MiB] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
+[--only corpus|idle|stores|agents|report] [--store-size 1GiB] [--agent-size 64MiB] [--runs 3] [--idle-runs 10] [--threads 1,2] [--bin PATH] \
 [--ccusage PATH] [--quiet-wait SECS]
        cargo bench --bench perf -- gen PACK SIZE DIR [SEED]";
 
@@ -235,6 +238,7 @@ impl Options {
                             "idle" => Stage::Idle,
                             "stores" => Stage::Stores,
                             "agents" => Stage::Agents,
+                            "report" => Stage::Report,
                             other => return Err(format!("--only: unknown stage `{other}`").into()),
                         });
                     }
@@ -1646,6 +1650,9 @@ fn run() -> Res<()> {
     }
     if opts.wants(Stage::Agents) {
         agents::stage_agents(&ctx, &root, &mut report)?;
+    }
+    if opts.wants(Stage::Report) {
+        report::stage_report(&ctx, &root, &mut report)?;
     }
     let mut ratios = Map::new();
     for r in &report.ratios {

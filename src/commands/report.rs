@@ -140,14 +140,16 @@ pub fn load(state_dir: &Path, range: Option<(String, String)>) -> (Rows, Vec<Str
     (rows, warnings)
 }
 
-/// A report: per period, pack and model (empty model: the pack's own
-/// counts), the summed values.
+/// A report: per period (its label), pack (its order in [`Pack::ALL`])
+/// and model (empty: the pack's own counts), the summed values.
 pub type Report = BTreeMap<(String, usize, String), Values>;
 
 /// Sums history rows into a report.
 pub fn summarise(rows: &Rows, q: &Query) -> Report {
-    let mut days: HashMap<u32, Date> = HashMap::new();
-    let mut out = Report::new();
+    // Hours repeat across rows: each is turned into its period once.
+    let mut periods: HashMap<u32, Option<(i64, String)>> = HashMap::new();
+    let mut sums: HashMap<(i64, usize, &str), (&str, Values)> = HashMap::new();
+    let mut labels: HashMap<i64, String> = HashMap::new();
     for (k, v) in rows {
         if !q.packs.is_empty() && !q.packs.contains(&k.pack) {
             continue;
@@ -155,26 +157,40 @@ pub fn summarise(rows: &Rows, q: &Query) -> Report {
         if !q.models.is_empty() && (k.model.is_empty() || !q.models.contains(&k.model)) {
             continue;
         }
-        let day = *days.entry(k.hour).or_insert_with(|| date_of(k.hour, &q.tz));
-        if q.since.is_some_and(|s| day < s) || q.until.is_some_and(|u| day > u) {
-            continue;
-        }
-        let label = match q.period {
-            Period::Daily => day.to_string(),
-            Period::Weekly => {
-                let monday = day
-                    .checked_sub(
-                        jiff::Span::new().days(i64::from(day.weekday().to_monday_zero_offset())),
-                    )
-                    .unwrap_or(day);
-                monday.to_string()
+        let period = periods.entry(k.hour).or_insert_with(|| {
+            let day = date_of(k.hour, &q.tz);
+            if q.since.is_some_and(|s| day < s) || q.until.is_some_and(|u| day > u) {
+                return None;
             }
-            Period::Monthly => format!("{:04}-{:02}", day.year(), day.month()),
-        };
-        let order = Pack::ALL.iter().position(|p| p.as_str() == k.pack).unwrap_or(usize::MAX);
-        add(out.entry((label, order, k.model.clone())).or_insert([0; 12]), v);
+            Some(match q.period {
+                Period::Daily => {
+                    (i64::from(day.year()) * 400 + i64::from(day.day_of_year()), day.to_string())
+                }
+                Period::Weekly => {
+                    let back = i64::from(day.weekday().to_monday_zero_offset());
+                    let monday = day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day);
+                    (
+                        i64::from(monday.year()) * 400 + i64::from(monday.day_of_year()),
+                        monday.to_string(),
+                    )
+                }
+                Period::Monthly => (
+                    i64::from(day.year()) * 12 + i64::from(day.month()),
+                    format!("{:04}-{:02}", day.year(), day.month()),
+                ),
+            })
+        });
+        let Some((p, label)) = period else { continue };
+        if !labels.contains_key(p) {
+            labels.insert(*p, label.clone());
+        }
+        let order = Pack::ALL.iter().position(|x| x.as_str() == k.pack).unwrap_or(usize::MAX);
+        let e = sums.entry((*p, order, k.model.as_str())).or_insert((k.model.as_str(), [0; 12]));
+        add(&mut e.1, v);
     }
-    out
+    sums.into_iter()
+        .map(|((p, order, _), (model, v))| ((labels[&p].clone(), order, model.to_string()), v))
+        .collect()
 }
 
 /// The local date of a UTC hour.
@@ -200,6 +216,93 @@ fn cost(v: &Values) -> Option<f64> {
 /// A cost value in JSON: USD rounded to the micro-dollar, or null.
 fn cost_json(v: &Values) -> Value {
     cost(v).map_or(Value::Null, |c| json!((c * 1e6).round() / 1e6))
+}
+
+/// A token row of the JSON form.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    date: &'a str,
+    pack: &'a str,
+    model: &'a str,
+    input: u64,
+    cache_read: u64,
+    cache_write: u64,
+    output: u64,
+    reasoning: u64,
+    cost_usd: Option<f64>,
+    unpriced_tokens: u64,
+}
+
+/// An activity row of the JSON form.
+#[derive(serde::Serialize)]
+struct JsonActivity<'a> {
+    date: &'a str,
+    pack: &'a str,
+    sessions: u64,
+    prompts: u64,
+    turns: u64,
+    tool_calls: u64,
+    errors: u64,
+}
+
+/// Writes the JSON form (the same as [`to_json`]'s) as it goes: pretty,
+/// one row per line, so a year of daily rows prints fast and stays
+/// readable.
+pub fn write_json(
+    out: &mut impl Write,
+    report: &Report,
+    q: &Query,
+    prices: &str,
+) -> std::io::Result<()> {
+    let head = to_json(&Report::new(), q, prices);
+    writeln!(out, "{{")?;
+    for k in ["period", "timezone", "prices"] {
+        writeln!(out, "  {}: {},", json!(k), head[k])?;
+    }
+    let micro = |v: &Values| cost(v).map(|c| (c * 1e6).round() / 1e6);
+    let mut totals = [0u64; 12];
+    writeln!(out, "  \"rows\": [")?;
+    let mut first = true;
+    for ((label, order, model), v) in report.iter().filter(|(k, _)| !k.2.is_empty()) {
+        let row = JsonRow {
+            date: label,
+            pack: pack_name(*order),
+            model,
+            input: v[0],
+            cache_read: v[1],
+            cache_write: v[2],
+            output: v[3],
+            reasoning: v[4],
+            cost_usd: micro(v),
+            unpriced_tokens: v[col::UNPRICED],
+        };
+        write!(out, "{}    ", if first { "" } else { ",\n" })?;
+        serde_json::to_writer(&mut *out, &row)?;
+        first = false;
+    }
+    writeln!(out, "\n  ],\n  \"activity\": [")?;
+    first = true;
+    for ((label, order, model), v) in report {
+        add(&mut totals, v);
+        if !model.is_empty() {
+            continue;
+        }
+        let a = JsonActivity {
+            date: label,
+            pack: pack_name(*order),
+            sessions: v[col::SESSIONS],
+            prompts: v[col::PROMPTS],
+            turns: v[col::TURNS],
+            tool_calls: v[col::TOOLS],
+            errors: v[col::ERRORS],
+        };
+        write!(out, "{}    ", if first { "" } else { ",\n" })?;
+        serde_json::to_writer(&mut *out, &a)?;
+        first = false;
+    }
+    let mut one = Report::new();
+    one.insert(("".into(), 0, "x".into()), totals);
+    writeln!(out, "\n  ],\n  \"totals\": {}\n}}", to_json(&one, q, prices)["totals"])
 }
 
 /// The JSON form (see the module docs).
@@ -359,12 +462,10 @@ pub fn report_command(settings: &Settings, args: &ReportArgs) -> Result<Exit, Fa
         eprintln!("telemetron: warning: history: {w}");
     }
     let report = summarise(&rows, &q);
-    let prices = crate::pricing::table().origin.clone();
-    let mut out = std::io::stdout().lock();
+    let prices = crate::pricing::origin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        let mut body = serde_json::to_vec_pretty(&to_json(&report, &q, &prices)).expect("json");
-        body.push(b'\n');
-        let _ = out.write_all(&body);
+        let _ = write_json(&mut out, &report, &q, &prices);
     } else if report.is_empty() {
         eprintln!(
             "telemetron: no history in {}{} yet; `telemetron scan` records it (or `scan \
@@ -377,6 +478,7 @@ pub fn report_command(settings: &Settings, args: &ReportArgs) -> Result<Exit, Fa
         let _ = out.write_all(to_table(&report, color).as_bytes());
         let _ = writeln!(out, "days in {}; prices: {prices}", q.tz_name);
     }
+    let _ = out.flush();
     Ok(if warnings.is_empty() { Exit::Ok } else { Exit::Partial })
 }
 
@@ -458,6 +560,15 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} in {keys:?}");
         }
+    }
+
+    #[test]
+    fn the_streamed_json_is_the_json_form() {
+        let r = summarise(&rows(), &q(Period::Daily, "UTC"));
+        let mut b = Vec::new();
+        write_json(&mut b, &r, &q(Period::Daily, "UTC"), "p").unwrap();
+        let streamed: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(streamed, to_json(&r, &q(Period::Daily, "UTC"), "p"));
     }
 
     #[test]

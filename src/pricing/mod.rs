@@ -352,6 +352,15 @@ pub fn install(table: Table) -> bool {
     TABLE.set(table).is_ok()
 }
 
+/// Where the active prices come from, in words (without reading the
+/// built-in table when nothing was priced yet).
+pub fn origin() -> String {
+    match TABLE.get() {
+        Some(t) => t.origin.clone(),
+        None => Table::builtin_origin(),
+    }
+}
+
 /// The active table (the built-in one unless [`install`] said otherwise).
 pub fn table() -> &'static Table {
     TABLE.get_or_init(Table::builtin)

@@ -252,7 +252,8 @@ impl MonthFile {
         }
         let read_rows = |r: &mut Cursor| -> Result<Rows, String> {
             let count = r.u32()? as usize;
-            let mut rows = Rows::new();
+            // Written in order: collected in one pass (a bulk build).
+            let mut rows = Vec::with_capacity(count.min(1 << 20));
             for _ in 0..count {
                 let hour = r.u32()?;
                 let mut name = || -> Result<String, String> {
@@ -266,9 +267,9 @@ impl MonthFile {
                 for x in &mut v {
                     *x = r.varint()?;
                 }
-                rows.insert(key, v);
+                rows.push((key, v));
             }
-            Ok(rows)
+            Ok(rows.into_iter().collect())
         };
         let rows = read_rows(&mut r)?;
         let last = read_rows(&mut r)?;
