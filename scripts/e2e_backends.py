@@ -245,7 +245,9 @@ class Prometheus(Server):
         range selector at an instant): [(labels, [(ts ms, value)])]."""
         out = []
         for r in self.query(f"{selector}[1d]", time.time() + 60):
-            out.append((r["metric"], [(round(float(t) * 1000), int(v)) for t, v in r["values"]]))
+            # Counters are integers; costs (pack.cost.usage) are doubles.
+            num = float if r["metric"].get("__name__") == COST else int
+            out.append((r["metric"], [(round(float(t) * 1000), num(v)) for t, v in r["values"]]))
         return out
 
 
@@ -275,6 +277,35 @@ def prom_series(series):
 
 
 HEARTBEAT = ("pack.emitter.heartbeat", frozenset({("pack", "telemetron")}))
+
+# pack.cost.usage (unit USD, a double): its Prometheus name keeps the unit.
+COST = "pack_cost_usage_USD_total"
+
+
+def dry_run_costs(binary, home):
+    """The cost series a first run over `home` sends (cumulative, from a
+    fresh state): {prom series: USD}. Exactly-once counting makes them the
+    totals the five batches reach."""
+    with tempfile.TemporaryDirectory() as state:
+        r = harness.run_scan(binary, home, state, "--dry-run", "--encoding", "json",
+                             "--temporality", "cumulative")
+    out = {}
+    for rm in json.loads(r.stdout)["resourceMetrics"]:
+        for sm in rm["scopeMetrics"]:
+            for m in sm["metrics"]:
+                if m["name"] != "pack.cost.usage":
+                    continue
+                for p in m["sum"]["dataPoints"]:
+                    labels = frozenset((a["key"].replace(".", "_"), a["value"]["stringValue"])
+                                       for a in p["attributes"])
+                    out[(COST, labels)] = p["asDouble"]
+    if not out:
+        fail("the dry run sends no pack.cost.usage")
+    return out
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-12
 
 
 class Scenario:
@@ -324,6 +355,7 @@ class Scenario:
             fail(f"{self.deployment}: a re-sent copy of the batch differs from the first attempt")
         with open(os.path.join(state, "install-id")) as f:
             self.install_id = f.read().strip()
+        self.cost_want = dry_run_costs(binary, home)
 
     def stored(self):
         """{(name, metric labels): (resource labels, [(ts, value)])}."""
@@ -341,6 +373,16 @@ class Scenario:
         self.backend.wait_for(f'{prom_name(HEARTBEAT[0])}{{deployment_id="{self.deployment}"}}',
                               self.batches)
         got, want, where = self.stored(), self.want, self.deployment
+        # Costs are doubles: checked apart, to a relative 1e-9.
+        costs = {k: v for k, v in got.items() if k[0] == COST}
+        got = {k: v for k, v in got.items() if k[0] != COST}
+        if set(costs) != set(self.cost_want):
+            fail(f"{where}: stored cost series differ: {sorted(map(harness.show, set(costs) ^ set(self.cost_want)))[:5]}")
+        for series, (_, samples) in costs.items():
+            values = [float(v) for _, v in samples]
+            total = values[-1] if self.temporality == "cumulative" else sum(values)
+            if not close(total, self.cost_want[series]):
+                fail(f"{where}: {harness.show(series)} reaches {total} USD, expected {self.cost_want[series]}")
         self.got = got
         missing = sorted(set(want) - set(got), key=str)
         extra = sorted(set(got) - set(want), key=str)
