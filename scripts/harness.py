@@ -183,14 +183,15 @@ class Receiver:
 
 def flatten_json(doc):
     """An OTLP/JSON ExportMetricsServiceRequest as {(metric, attrs): value},
-    values summed over points."""
+    values summed over points (costs, doubles in USD, as pico-dollars)."""
     out = collections.Counter()
     for rm in doc["resourceMetrics"]:
         for sm in rm["scopeMetrics"]:
             for m in sm["metrics"]:
                 for p in m["sum"]["dataPoints"]:
                     attrs = frozenset((kv["key"], kv["value"]["stringValue"]) for kv in p["attributes"])
-                    out[(m["name"], attrs)] += int(p["asInt"])
+                    v = int(p["asInt"]) if "asInt" in p else round(p["asDouble"] * 1e12)
+                    out[(m["name"], attrs)] += v
     return dict(out)
 
 

@@ -213,9 +213,9 @@ fn cost(v: &Values) -> Option<f64> {
     Some(v[col::COST] as f64 / PICOS_PER_USD)
 }
 
-/// A cost value in JSON: USD rounded to the micro-dollar, or null.
+/// A cost value in JSON: USD (to the pico-dollar), or null.
 fn cost_json(v: &Values) -> Value {
-    cost(v).map_or(Value::Null, |c| json!((c * 1e6).round() / 1e6))
+    cost(v).map_or(Value::Null, |c| json!(c))
 }
 
 /// A token row of the JSON form.
@@ -259,7 +259,6 @@ pub fn write_json(
     for k in ["period", "timezone", "prices"] {
         writeln!(out, "  {}: {},", json!(k), head[k])?;
     }
-    let micro = |v: &Values| cost(v).map(|c| (c * 1e6).round() / 1e6);
     let mut totals = [0u64; 12];
     writeln!(out, "  \"rows\": [")?;
     let mut first = true;
@@ -273,7 +272,7 @@ pub fn write_json(
             cache_write: v[2],
             output: v[3],
             reasoning: v[4],
-            cost_usd: micro(v),
+            cost_usd: cost(v),
             unpriced_tokens: v[col::UNPRICED],
         };
         write!(out, "{}    ", if first { "" } else { ",\n" })?;

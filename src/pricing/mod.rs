@@ -8,7 +8,9 @@
 //!
 //! A raw model name is matched the way ccusage matches it, so that both
 //! price the same model alike: the exact name, then the provider-prefixed
-//! name, then the longest entry that contains the name or is contained in
+//! name, then the name after a provider prefix (`openai/gpt-5` is
+//! `gpt-5`; ccusage goes straight to the fuzzy match there), then the
+//! longest entry that contains the name or is contained in
 //! it at word boundaries (a trailing version number must match: `gpt-5`
 //! is not `gpt-5.1`, while an 8-digit date suffix is allowed). A model no
 //! entry matches is unpriced: its tokens are counted and reported as
@@ -268,7 +270,8 @@ impl Table {
             return PriceId::NONE;
         }
         let lower = model.to_ascii_lowercase();
-        for m in [model, lower.as_str()] {
+        let norm = normalise(&lower);
+        for m in [model, lower.as_str(), norm.as_str()] {
             if let Some(i) = self.exact.get(m) {
                 return PriceId(*i);
             }
@@ -278,7 +281,15 @@ impl Table {
                 return PriceId(*i);
             }
         }
-        let norm = normalise(&lower);
+        // A provider-prefixed name (`openai/gpt-5`, `anthropic/claude-
+        // sonnet-4.5`) is its model's entry when the list has it as such.
+        if let Some((_, tail)) = lower.rsplit_once('/') {
+            for m in [tail.to_string(), normalise(tail)] {
+                if let Some(i) = self.exact.get(&m) {
+                    return PriceId(*i);
+                }
+            }
+        }
         self.names
             .iter()
             .enumerate()
@@ -471,6 +482,10 @@ mod tests {
         assert_eq!(name(None, "gpt-5").as_deref(), Some("gpt-5"));
         assert_ne!(name(None, "gpt-5.1").as_deref(), Some("gpt-5"));
         assert_eq!(name(None, "GPT-5").as_deref(), Some("gpt-5"));
+        // A provider prefix the list does not have is dropped before any
+        // fuzzy match (which would find a longer, other entry).
+        assert_eq!(name(None, "openai/gpt-5").as_deref(), Some("gpt-5"));
+        assert_eq!(name(None, "anthropic/claude-sonnet-4.5").as_deref(), Some("claude-sonnet-4-5"));
         assert_eq!(name(None, "CANARY-private-model-zz9"), None);
         assert_eq!(name(None, ""), None);
     }

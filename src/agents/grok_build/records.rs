@@ -73,7 +73,12 @@ pub fn line(line: &[u8], rec: &mut Recorder<'_>) -> LineResult {
             for (name, mu) in per_model {
                 let model = models::classify(Some("xai"), Some(name).filter(|n| !n.is_empty()));
                 let key = event.map(|e| format!("{e}|{name}"));
-                rec.turn(key.as_deref(), model, usage(mu), Outcome::Success);
+                // Grok records the cost in ticks of 1e-10 USD; it wins.
+                let cost = match mu.get("costUsdTicks").and_then(Value::as_f64) {
+                    Some(ticks) => crate::pricing::Cost::Recorded(ticks / 1e10),
+                    None => crate::pricing::Cost::CALL,
+                };
+                rec.turn_costing(key.as_deref(), model, usage(mu), Outcome::Success, cost);
             }
         }
         Some("tool_call") => {
