@@ -846,6 +846,19 @@ impl StateDir {
                 n += 1;
             }
         }
+        // And the history's (`.<month>.bin.<random>.tmp`).
+        let history = history::HistoryDir::new(&self.dir).dir;
+        for e in fs::read_dir(&history).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.')
+                && name.contains(".bin.")
+                && name.ends_with(".tmp")
+                && fs::remove_file(e.path()).is_ok()
+            {
+                n += 1;
+            }
+        }
         n
     }
 

@@ -148,10 +148,16 @@ fn stray_temp_files_are_cleaned_up() {
             .count()
     };
     assert_eq!(temps(), 1, "the kill left a temp file");
+    // One left in the history by a run killed while writing a month.
+    let history = env.state_dir().join("history");
+    std::fs::create_dir_all(&history).unwrap();
+    let stray = history.join(".2026-11.bin.Xy12ab.tmp");
+    std::fs::write(&stray, b"half").unwrap();
     let run = env.scan(&["--endpoint", &rx.url]);
     run.expect_code(0);
     assert_eq!(temps(), 0);
-    assert!(run.stderr.contains("removed 1 temp file"), "{}", run.stderr);
+    assert!(!stray.exists());
+    assert!(run.stderr.contains("removed 2 temp file"), "{}", run.stderr);
 }
 
 #[test]

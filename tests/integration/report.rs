@@ -152,6 +152,21 @@ fn filters_periods_and_the_table() {
     let env = TestEnv::with_demo_home();
     env.scan(&["--no-export"]).expect_code(0);
     let all = report(&env, &[]);
+    // A first run files records under their own days, not the run's.
+    let dates = |j: &Value, pack: &str| -> Vec<String> {
+        let mut d: Vec<String> = j["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["pack"] == pack)
+            .map(|r| r["date"].as_str().unwrap().to_string())
+            .collect();
+        d.dedup();
+        d
+    };
+    assert_eq!(dates(&all, "codex"), ["2026-10-01", "2026-10-20", "2026-11-05"]);
+    assert_eq!(dates(&all, "qwen_code"), ["2026-05-28"]);
+    assert_eq!(dates(&all, "hermes"), ["2025-11-05", "2025-11-06"]);
     let codex = report(&env, &["--pack", "codex"]);
     assert!(codex["rows"].as_array().unwrap().iter().all(|r| r["pack"] == "codex"));
     assert!(!codex["rows"].as_array().unwrap().is_empty());

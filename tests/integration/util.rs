@@ -391,20 +391,7 @@ pub fn flatten_with_cost(req: &ExportMetricsServiceRequest) -> BTreeMap<String, 
     for rm in &req.resource_metrics {
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
-                if m.name == "pack.cost.usage" {
-                    for p in &m.sum.as_ref().expect("sum").data_points {
-                        assert!(p.as_int.is_none(), "a cost is a double");
-                        let usd = p.as_double.expect("asDouble");
-                        let attrs: Vec<String> = p
-                            .attributes
-                            .iter()
-                            .map(|kv| format!("{}={}", kv.key, kv.as_str().unwrap_or("?")))
-                            .collect();
-                        let key = format!("{}{{{}}}", m.name, attrs.join(","));
-                        *out.entry(key).or_insert(0) += (usd * 1e12).round() as i64;
-                    }
-                    continue;
-                }
+                let cost = m.name == "pack.cost.usage";
                 for p in &m.sum.as_ref().expect("sum").data_points {
                     let attrs: Vec<String> = p
                         .attributes
@@ -412,7 +399,13 @@ pub fn flatten_with_cost(req: &ExportMetricsServiceRequest) -> BTreeMap<String, 
                         .map(|kv| format!("{}={}", kv.key, kv.as_str().unwrap_or("?")))
                         .collect();
                     let key = format!("{}{{{}}}", m.name, attrs.join(","));
-                    *out.entry(key).or_insert(0) += p.as_int.expect("asInt");
+                    let v = if cost {
+                        assert!(p.as_int.is_none(), "a cost is a double");
+                        (p.as_double.expect("asDouble") * 1e12).round() as i64
+                    } else {
+                        p.as_int.expect("asInt")
+                    };
+                    *out.entry(key).or_insert(0) += v;
                 }
             }
         }
