@@ -5,7 +5,9 @@
 //! 2. `TELEMETRON_TELEMETRY` falsy (`0`, `false`, `no`, `off`);
 //! 3. `LOWKEY_TELEMETRY` falsy;
 //! 4. the file `~/.telemetron/telemetry-off` exists;
-//! 5. the file `~/.lowkey/telemetry-off` exists.
+//! 5. the file `~/.lowkey/telemetry-off` exists;
+//! 6. `OTEL_SDK_DISABLED` is `true` (the OpenTelemetry specification's
+//!    switch for every SDK and exporter; any case, trimmed).
 //!
 //! `~` is the home of the user running telemetron (under systemd, the
 //! service's `User=`), not a `--home` given to scan. `TELEMETRON_DISABLE`
@@ -31,6 +33,9 @@ pub fn check(env: &dyn Fn(&str) -> Option<String>, home: &Path) -> Option<String
             return Some(format!("{} exists", p.display()));
         }
     }
+    if value("OTEL_SDK_DISABLED").as_deref() == Some("true") {
+        return Some("OTEL_SDK_DISABLED is true".into());
+    }
     None
 }
 
@@ -42,6 +47,17 @@ mod tests {
         let vars: Vec<(String, String)> =
             vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         check(&move |k| vars.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()), home)
+    }
+
+    #[test]
+    fn the_opentelemetry_switch_turns_telemetry_off() {
+        let h = tempfile::tempdir().unwrap();
+        assert_eq!(
+            with(&[("OTEL_SDK_DISABLED", " TRUE ")], h.path()).as_deref(),
+            Some("OTEL_SDK_DISABLED is true")
+        );
+        assert_eq!(with(&[("OTEL_SDK_DISABLED", "false")], h.path()), None);
+        assert_eq!(with(&[("OTEL_SDK_DISABLED", "1")], h.path()), None, "the spec says true");
     }
 
     #[test]

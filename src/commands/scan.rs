@@ -379,7 +379,7 @@ fn target(settings: &Settings) -> anyhow::Result<Target> {
             Some(t)
         }
     };
-    let mut headers = Vec::new();
+    let mut headers = settings.header_values.clone();
     for (name, var) in &settings.headers {
         let v = std::env::var(var).map_err(|_| {
             anyhow::anyhow!("headers: `{name}` takes its value from ${var}, which is not set")

@@ -222,6 +222,8 @@ impl Reply {
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The request's path (`/v1/metrics`).
+    pub path: String,
     /// Header names (lower-cased) and values.
     pub headers: Vec<(String, String)>,
     /// The body as sent (maybe compressed).
@@ -324,6 +326,7 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, script: &Mutex<VecDeq
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -354,7 +357,7 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, script: &Mutex<VecDeq
         } else {
             raw.clone()
         };
-        requests.lock().unwrap().push(Received { headers, raw, body });
+        requests.lock().unwrap().push(Received { path, headers, raw, body });
         let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::status(200));
         match reply {
             Reply::Status(code, extra, body) => {

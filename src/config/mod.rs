@@ -7,6 +7,8 @@
 //! validates the result. Nothing after [`Settings::resolve`] sees clap or
 //! YAML types.
 
+pub mod otel;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -181,6 +183,12 @@ pub struct Settings {
     pub token_file: Option<PathBuf>,
     /// Header name → environment variable name.
     pub headers: BTreeMap<String, String>,
+    /// Request headers with their values, from `OTEL_EXPORTER_OTLP_HEADERS`
+    /// (the environment holds the secrets, as for `headers:`).
+    pub header_values: Vec<(String, String)>,
+    /// True when the endpoint is `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`: its
+    /// path is used as is (any other endpoint must end in `/v1/metrics`).
+    pub endpoint_as_is: bool,
     /// Plain http allowed to non-loopback hosts.
     pub insecure_endpoint: bool,
     /// Body encoding.
@@ -237,6 +245,13 @@ impl Settings {
             None => (defaults.config_file.clone(), false),
         };
         let file = load_file(&config_path, explicit)?;
+        let otel = otel::OtelEnv::read(env)?;
+        if !otel.ignored_attributes.is_empty() {
+            eprintln!(
+                "telemetron: warning: OTEL_RESOURCE_ATTRIBUTES: only deployment_id, tier and                  environment are sent; left out: {}",
+                otel.ignored_attributes.join(", ")
+            );
+        }
         let config_read = file.is_some();
         let (file, legacy_state_files) = file.unwrap_or_default();
         let expand = |p: &Path| paths::expand_tilde(p, &home);
@@ -246,7 +261,7 @@ impl Settings {
                 let beside = config_path.parent().map(|d| d.join("token"));
                 beside.filter(|p| p.exists())
             });
-        let declared = validate_declared(file.declared.clone().unwrap_or_default(), args)?;
+        let declared = validate_declared(file.declared.clone().unwrap_or_default(), args, &otel)?;
         let packs_cfg = file.packs.unwrap_or_default();
         if let Some(unknown) = packs_cfg.keys().find(|k| !packs().any(|p| p.as_str() == k.as_str()))
         {
@@ -269,16 +284,36 @@ impl Settings {
             .collect();
         let s = Settings {
             config_path: config_read.then_some(config_path),
-            endpoint: args.endpoint.clone().or(file.endpoint).filter(|e| !e.trim().is_empty()),
+            endpoint: args
+                .endpoint
+                .clone()
+                .or(otel.endpoint.clone())
+                .or(file.endpoint)
+                .filter(|e| !e.trim().is_empty()),
             token_file,
             headers: file.headers.unwrap_or_default(),
+            header_values: otel.headers.clone(),
+            endpoint_as_is: args.endpoint.is_none() && otel.endpoint_as_is,
             insecure_endpoint: args.insecure_endpoint.or(file.insecure_endpoint).unwrap_or(false),
-            encoding: args.encoding.or(file.encoding).unwrap_or(Encoding::Protobuf),
-            compression: args.compression.or(file.compression).unwrap_or(Compression::None),
-            temporality: args.temporality.or(file.temporality).unwrap_or(Temporality::Delta),
+            encoding: args
+                .encoding
+                .or(otel.encoding)
+                .or(file.encoding)
+                .unwrap_or(Encoding::Protobuf),
+            compression: args
+                .compression
+                .or(otel.compression)
+                .or(file.compression)
+                .unwrap_or(Compression::None),
+            temporality: args
+                .temporality
+                .or(otel.temporality)
+                .or(file.temporality)
+                .unwrap_or(Temporality::Delta),
             timeout: args
                 .timeout
                 .map(|d| d.0)
+                .or(otel.timeout)
                 .or(file.timeout.map(|d| d.0))
                 .unwrap_or(Duration::from_secs(10)),
             retry_max_time: args
@@ -312,7 +347,7 @@ impl Settings {
     /// Checks values that are wrong whatever the command.
     fn validate(&self) -> anyhow::Result<()> {
         if let Some(e) = &self.endpoint {
-            check_endpoint(e, self.insecure_endpoint)?;
+            check_endpoint(e, self.insecure_endpoint, self.endpoint_as_is)?;
         }
         if self.max_line_bytes < 1024 {
             bail!("max_line_bytes must be at least 1024 (got {})", self.max_line_bytes);
@@ -338,8 +373,9 @@ impl Settings {
     pub fn require_endpoint(&self) -> anyhow::Result<&str> {
         self.endpoint.as_deref().ok_or_else(|| {
             anyhow::anyhow!(
-                "no endpoint configured: set `endpoint:` in {}, TELEMETRON_ENDPOINT, or \
-                 --endpoint (or use --dry-run to see what would be sent)",
+                "no endpoint configured: set `endpoint:` in {}, TELEMETRON_ENDPOINT, \
+                 OTEL_EXPORTER_OTLP_ENDPOINT or --endpoint (or use --dry-run to see what would \
+                 be sent)",
                 self.config_path
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -405,7 +441,7 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// Validates an endpoint URL.
-fn check_endpoint(url: &str, insecure: bool) -> anyhow::Result<()> {
+fn check_endpoint(url: &str, insecure: bool, any_path: bool) -> anyhow::Result<()> {
     let lower = url.to_ascii_lowercase();
     if !lower.starts_with("https://") && !lower.starts_with("http://") {
         bail!("endpoint `{url}` must be an http(s) URL such as https://collector:4318/v1/metrics");
@@ -416,21 +452,25 @@ fn check_endpoint(url: &str, insecure: bool) -> anyhow::Result<()> {
              `insecure_endpoint: true` if the network is trusted"
         );
     }
-    if !url.trim_end_matches('/').ends_with("/v1/metrics") {
+    if !any_path && !url.trim_end_matches('/').ends_with("/v1/metrics") {
         bail!("endpoint `{url}` should end in /v1/metrics (OTLP/HTTP metrics path)");
     }
     Ok(())
 }
 
 /// Validates the declared resource attributes, with flag/env overrides.
-fn validate_declared(d: Declared, args: &CommonArgs) -> anyhow::Result<Vec<(String, String)>> {
+fn validate_declared(
+    d: Declared,
+    args: &CommonArgs,
+    otel: &otel::OtelEnv,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (key, flag, file) in [
         ("deployment_id", &args.deployment_id, d.deployment_id),
         ("tier", &args.tier, d.tier),
         ("environment", &args.environment, d.environment),
     ] {
-        let Some(v) = flag.clone().or(file) else { continue };
+        let Some(v) = flag.clone().or(otel.declared(key)).or(file) else { continue };
         let ok = (1..=64).contains(&v.len())
             && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@:-".contains(&b));
         if !ok {
