@@ -344,6 +344,25 @@ pub struct CommonArgs {
     #[arg(long, env = "TELEMETRON_THREADS")]
     pub threads: Option<usize>,
 
+    /// Proxy for the export, http://[user:password@]host:port, or `none`
+    /// [default: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY unless NO_PROXY
+    /// names the endpoint].
+    #[arg(long, env = "TELEMETRON_PROXY", value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// PEM file of CA certificates to trust besides the public and system
+    /// roots (a private CA).
+    #[arg(long, env = "TELEMETRON_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// PEM client certificate for mutual TLS (with --client-key).
+    #[arg(long, env = "TELEMETRON_CLIENT_CERT", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "TELEMETRON_CLIENT_KEY", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+
     /// A price list in LiteLLM's format whose entries add to or override
     /// the built-in one (model → input_cost_per_token, …, USD per token).
     #[arg(long, env = "TELEMETRON_PRICING", value_name = "FILE")]

@@ -386,7 +386,16 @@ fn target(settings: &Settings) -> anyhow::Result<Target> {
         })?;
         headers.push((name.clone(), v));
     }
+    let env = |k: &str| std::env::var(k).ok();
+    let proxy = crate::export::network::proxy_for(&url, settings.proxy.as_deref(), &env);
+    let mut warnings = Vec::new();
+    let tls = crate::export::network::tls_config(&settings.tls, &mut warnings)?;
+    for w in warnings {
+        eprintln!("telemetron: warning: {w}");
+    }
     Ok(Target {
+        proxy,
+        tls: Some(tls),
         url,
         token,
         headers,

@@ -77,6 +77,8 @@ pub struct Report {
     pub config: Option<String>,
     /// The endpoint, if set.
     pub endpoint: Option<String>,
+    /// The proxy the export goes through, credentials hidden.
+    pub proxy: Option<String>,
     /// The state directory.
     pub state_dir: String,
     /// Transcript files found, by pack.
@@ -166,6 +168,11 @@ pub fn report(
         telemetry: optout.map_or_else(|| "on".to_string(), |why| format!("off ({why})")),
         config: settings.config_path.as_ref().map(|p| p.display().to_string()),
         endpoint: settings.endpoint.clone(),
+        proxy: settings.endpoint.as_deref().and_then(|e| {
+            let env = |k: &str| std::env::var(k).ok();
+            crate::export::network::proxy_for(e, settings.proxy.as_deref(), &env)
+                .map(|p| crate::export::network::redacted(&p))
+        }),
         state_dir: settings.state_dir.display().to_string(),
         files,
         unscanned_bytes,
@@ -227,6 +234,7 @@ fn print_text(r: &Report) {
     println!("telemetry:     {}", r.telemetry);
     println!("config:        {}", r.config.as_deref().unwrap_or("none (defaults)"));
     println!("endpoint:      {}", r.endpoint.as_deref().unwrap_or("not set"));
+    println!("proxy:         {}", r.proxy.as_deref().unwrap_or("none"));
     println!("state dir:     {}", r.state_dir);
     let files: Vec<String> = r.files.iter().map(|(p, n)| format!("{p} {n}")).collect();
     println!("files:         {}", files.join(", "));

@@ -92,6 +92,14 @@ pub struct FileConfig {
     pub threads: Option<usize>,
     /// A price list (LiteLLM's format) over the built-in one.
     pub pricing: Option<PathBuf>,
+    /// Proxy for the export (`none`: never one).
+    pub proxy: Option<String>,
+    /// PEM CA file to trust besides the public and system roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// Its PEM private key.
+    pub client_key: Option<PathBuf>,
     /// Resource attributes to send (`deployment_id`, `tier`, `environment`).
     pub declared: Option<Declared>,
     /// Per-pack settings.
@@ -209,6 +217,11 @@ pub struct Settings {
     pub threads: usize,
     /// A price list over the built-in one (`--pricing`, `pricing:`).
     pub pricing: Option<PathBuf>,
+    /// The configured proxy (`--proxy`, `TELEMETRON_PROXY`, `proxy:`);
+    /// the environment's otherwise (see `export::network`).
+    pub proxy: Option<String>,
+    /// The TLS files.
+    pub tls: crate::export::network::TlsFiles,
     /// Validated resource attributes.
     pub declared: Vec<(String, String)>,
     /// Home directory searched for agents.
@@ -330,6 +343,27 @@ impl Settings {
             max_line_bytes: args.max_line_bytes.or(file.max_line_bytes).unwrap_or(64 << 20),
             threads: args.threads.or(file.threads).unwrap_or(0),
             pricing: args.pricing.clone().or(file.pricing).map(|p| expand(&p)),
+            proxy: args.proxy.clone().or(file.proxy),
+            tls: crate::export::network::TlsFiles {
+                ca_file: args
+                    .ca_file
+                    .clone()
+                    .or(otel.certificate.as_ref().map(PathBuf::from))
+                    .or(file.ca_file)
+                    .map(|p| expand(&p)),
+                client_cert: args
+                    .client_cert
+                    .clone()
+                    .or(otel.client_certificate.as_ref().map(PathBuf::from))
+                    .or(file.client_cert)
+                    .map(|p| expand(&p)),
+                client_key: args
+                    .client_key
+                    .clone()
+                    .or(otel.client_key.as_ref().map(PathBuf::from))
+                    .or(file.client_key)
+                    .map(|p| expand(&p)),
+            },
             declared,
             home,
             home_override,

@@ -31,6 +31,11 @@ pub struct Target {
     pub timeout: Duration,
     /// Total time all attempts may take.
     pub retry_budget: Duration,
+    /// The proxy to go through (see [`super::network::proxy_for`]).
+    pub proxy: Option<String>,
+    /// The TLS trust (see [`super::network::tls_config`]); ureq's own
+    /// default when `None`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// A successful delivery.
@@ -76,11 +81,27 @@ impl std::fmt::Display for ExportError {
                 }
                 write!(f, " after {attempts} attempt(s); {}", advice(*status))
             }
-            ExportError::Transport { message, attempts } => write!(
-                f,
-                "could not be reached after {attempts} attempt(s): {message}; \
-                 check the endpoint URL and that the collector is up"
-            ),
+            ExportError::Transport { message, attempts } => {
+                // A TLS 1.3 server that wants a client certificate only
+                // says so after the handshake: the write breaks.
+                let tls = ["certificate", "UnknownIssuer", "CertificateRequired", "tls"]
+                    .iter()
+                    .any(|w| message.contains(w))
+                    || (message.contains("https://")
+                        && ["Broken pipe", "reset by peer"].iter().any(|w| message.contains(w)));
+                write!(
+                    f,
+                    "could not be reached after {attempts} attempt(s): {message}; {}",
+                    if tls {
+                        "the TLS handshake failed: if the collector's certificate comes from a \
+                         private CA, set `ca_file:` (or OTEL_EXPORTER_OTLP_CERTIFICATE) to that \
+                         CA's PEM; if it asks for a client certificate, set `client_cert:` and \
+                         `client_key:`"
+                    } else {
+                        "check the endpoint URL, the proxy and that the collector is up"
+                    }
+                )
+            }
         }
     }
 }
@@ -113,12 +134,27 @@ pub fn send(
     content_type: &str,
     gzip: bool,
 ) -> Result<Ack, ExportError> {
-    let agent = ureq::AgentBuilder::new()
+    let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(target.timeout.min(Duration::from_secs(10)))
         .timeout(target.timeout)
         .redirects(0)
-        .user_agent(concat!("telemetron/", env!("CARGO_PKG_VERSION")))
-        .build();
+        // The proxy was chosen for this endpoint (NO_PROXY included).
+        .try_proxy_from_env(false)
+        .user_agent(concat!("telemetron/", env!("CARGO_PKG_VERSION")));
+    if let Some(p) = &target.proxy {
+        let proxy = ureq::Proxy::new(p).map_err(|e| ExportError::Transport {
+            message: format!(
+                "proxy {}: {e}; give it as http://[user:password@]host:port",
+                super::network::redacted(p)
+            ),
+            attempts: 0,
+        })?;
+        builder = builder.proxy(proxy);
+    }
+    if let Some(tls) = &target.tls {
+        builder = builder.tls_config(tls.clone());
+    }
+    let agent = builder.build();
     let started = Instant::now();
     let mut attempts = 0u32;
     loop {
@@ -132,6 +168,13 @@ pub fn send(
         }
         for (k, v) in &target.headers {
             req = req.set(k, v);
+        }
+        if let Some(auth) = target
+            .proxy
+            .as_deref()
+            .and_then(|p| super::network::proxy_authorization(p, &target.url))
+        {
+            req = req.set("Proxy-Authorization", &auth);
         }
         let wait = match req.send_bytes(body) {
             Ok(resp) if (200..300).contains(&resp.status()) => {

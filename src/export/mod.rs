@@ -6,4 +6,5 @@
 
 pub mod encode;
 pub mod http;
+pub mod network;
 pub mod proto;

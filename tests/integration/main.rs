@@ -14,6 +14,7 @@ mod install;
 mod lifecycle;
 mod model;
 mod model_identity;
+mod network;
 mod otel;
 mod privacy;
 mod property;
