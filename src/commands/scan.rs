@@ -316,7 +316,7 @@ fn import_go_offsets(settings: &Settings, dir: &StateDir, state: &mut State) {
 
 /// Takes the run lock; `Ok(None)` when another run holds it.
 pub(crate) fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
-    std::fs::create_dir_all(&dir.dir).map_err(|e| {
+    crate::state::private_dir(&dir.dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create state directory {}: {e}; set state_dir (or TELEMETRON_STATE_DIR) to a \
              writable directory",
@@ -324,12 +324,17 @@ pub(crate) fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
         )
     })?;
     let path = dir.lock_path();
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| anyhow::anyhow!("lock file {}: {e}", path.display()))?;
+    let f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+    }
+    .map_err(|e| anyhow::anyhow!("lock file {}: {e}", path.display()))?;
     match f.try_lock_exclusive() {
         Ok(()) => Ok(Some(f)),
         Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(None),
@@ -360,6 +365,23 @@ pub fn places(settings: &Settings) -> Vec<Place> {
     out
 }
 
+/// Warns, as ssh does for a private key, when a token file can be read by
+/// its group or by others.
+fn warn_if_exposed(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "telemetron: warning: token file {} is readable by group or others (mode {:o}); \
+                 run `chmod 600 {}`",
+                path.display(),
+                m.permissions().mode() & 0o777,
+                path.display()
+            );
+        }
+    }
+}
+
 /// Builds the HTTP target: endpoint, token and headers.
 fn target(settings: &Settings) -> anyhow::Result<Target> {
     let url = settings.require_endpoint()?.to_string();
@@ -376,6 +398,7 @@ fn target(settings: &Settings) -> anyhow::Result<Target> {
             if t.is_empty() {
                 anyhow::bail!("token file {} is empty", path.display());
             }
+            warn_if_exposed(path);
             Some(t)
         }
     };

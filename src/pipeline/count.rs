@@ -694,11 +694,17 @@ struct Opened {
 
 /// Opens a source for reading.
 fn open(src: &Source) -> io::Result<Opened> {
+    // The file opened is the one checked: a link swapped in after
+    // discovery is refused here (see `discover::owner_of_place`).
+    let file = File::open(&src.path)?;
+    if let Some(why) = crate::pipeline::discover::foreign(&file.metadata()?, src.owner) {
+        return Err(io::Error::other(why));
+    }
     if compressed::is_compressed(&src.path) {
-        let stat = Meta::of(&std::fs::metadata(&src.path)?);
-        Ok(Opened { file: compressed::open_whole(&src.path)?, stat: Some(stat) })
+        let stat = Meta::of(&file.metadata()?);
+        Ok(Opened { file: compressed::open_whole_file(file)?, stat: Some(stat) })
     } else {
-        Ok(Opened { file: File::open(&src.path)?, stat: None })
+        Ok(Opened { file, stat: None })
     }
 }
 

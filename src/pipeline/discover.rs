@@ -119,6 +119,47 @@ pub struct Source {
     pub meta: Meta,
     /// How to decide its session type.
     pub session: SessionHint,
+    /// When scanning as root a place that belongs to a user: that user's
+    /// uid, which the file must belong to (see [`owner_of_place`]).
+    pub owner: Option<u32>,
+}
+
+/// The uid the files of a place must belong to when telemetron runs as
+/// root: the owner of the place's root (of the link itself when the root is
+/// one, or of its nearest existing ancestor), unless that is root. A user
+/// can plant links in their own agent directories; a root scan then reads
+/// only files that user owns, so a link to a root-only file or to another
+/// user's transcript counts nothing. `None` when not root (the kernel
+/// already limits what is read) or the place is root's own.
+pub fn owner_of_place(root: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let mut p = Some(root);
+    while let Some(dir) = p {
+        if let Ok(m) = fs::symlink_metadata(dir) {
+            return (m.uid() != 0).then_some(m.uid());
+        }
+        p = dir.parent();
+    }
+    None
+}
+
+/// Why a file may not be read for a place owned by `owner` (see
+/// [`owner_of_place`]), or `None` when it may.
+pub fn foreign(meta: &fs::Metadata, owner: Option<u32>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let want = owner?;
+    (meta.uid() != want).then(|| {
+        format!(
+            "belongs to uid {}, not to uid {want} who owns the agent's directory (a link planted \
+             there?); skipped: a root scan reads each home's files only when that home's user \
+             owns them",
+            meta.uid()
+        )
+    })
 }
 
 impl Source {
@@ -176,12 +217,17 @@ pub fn discover(places: &[Place]) -> Found {
     let mut found = Found::default();
     for place in places {
         let agent = place.agent();
+        let owner = owner_of_place(&place.root);
         let root_name = place.root.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if place.root.is_file() {
             if let Some(store) = crate::agents::store_named(agent, root_name) {
                 // A place that names a database itself (as `detect` writes).
                 add_store(place, place.root.clone(), store, &mut found);
             } else if let Ok(meta) = fs::metadata(&place.root) {
+                if let Some(why) = foreign(&meta, owner) {
+                    found.warnings.push(format!("{}: {why}", place.root.display()));
+                    continue;
+                }
                 // A place that names a transcript (Copilot CLI's
                 // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
                 let session = (agent.session_hint)(place, &place.root);
@@ -190,6 +236,7 @@ pub fn discover(places: &[Place]) -> Found {
                     pack: place.pack,
                     meta: Meta::of(&meta),
                     session,
+                    owner,
                 });
             }
             continue;
@@ -239,6 +286,11 @@ fn stores_in(place: &Place, found: &mut Found) {
 /// Adds a store with its stat: a SQLite database's with its write-ahead
 /// log's (see [`crate::sources::sqlite::stat`]), a document's own.
 fn add_store(place: &Place, path: PathBuf, store: &crate::agents::Store, found: &mut Found) {
+    let owner = owner_of_place(&place.root);
+    if let Some(why) = fs::metadata(&path).ok().and_then(|m| foreign(&m, owner)) {
+        found.warnings.push(format!("{}: {why}", path.display()));
+        return;
+    }
     let meta = if store.is_sqlite() {
         crate::sources::sqlite::stat(&path)
     } else {
@@ -250,6 +302,7 @@ fn add_store(place: &Place, path: PathBuf, store: &crate::agents::Store, found: 
             pack: place.pack,
             meta,
             session: SessionHint::Known(SessionType::Main),
+            owner,
         }),
         Err(e) => found.warnings.push(format!("{}: cannot stat: {e}; skipped", path.display())),
     }
@@ -314,8 +367,19 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             found.warnings.push(format!("{}: {what}; skipped", path.display()));
             continue;
         }
+        let owner = owner_of_place(&place.root);
+        if let Some(why) = foreign(&meta, owner) {
+            found.warnings.push(format!("{}: {why}", path.display()));
+            continue;
+        }
         let session = (place.agent().session_hint)(place, &path);
-        found.sources.push(Source { path, pack: place.pack, meta: Meta::of(&meta), session });
+        found.sources.push(Source {
+            path,
+            pack: place.pack,
+            meta: Meta::of(&meta),
+            session,
+            owner,
+        });
     }
 }
 

@@ -56,7 +56,11 @@ pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Res
 /// The whole content of a compressed file, in an unlinked temporary file
 /// positioned at its start.
 pub fn open_whole(path: &Path) -> io::Result<File> {
-    let input = File::open(path)?;
+    open_whole_file(File::open(path)?)
+}
+
+/// [`open_whole`] of a file already open.
+pub fn open_whole_file(input: File) -> io::Result<File> {
     let mut out = tempfile::tempfile()?;
     {
         let mut w = io::BufWriter::with_capacity(256 * 1024, &mut out);

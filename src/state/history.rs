@@ -392,7 +392,7 @@ impl HistoryDir {
     /// Durably replaces a month, keeping the previous good copy as its
     /// backup.
     pub fn write(&self, month: &str, f: &MonthFile) -> anyhow::Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| {
+        crate::state::private_dir(&self.dir).map_err(|e| {
             anyhow::anyhow!("cannot create {}: {e}; check the state directory", self.dir.display())
         })?;
         let main = self.path(month);

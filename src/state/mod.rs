@@ -976,11 +976,7 @@ impl StateDir {
             };
         } else if let Some(line) = line {
             let path = self.files_log_path();
-            let mut f = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| with_path(e, &path))?;
+            let mut f = private_append().open(&path).map_err(|e| with_path(e, &path))?;
             f.write_all(&line).map_err(|e| with_path(e, &path))?;
             f.sync_data().map_err(|e| with_path(e, &path))?;
             if store.log_len == 0 {
@@ -1079,6 +1075,22 @@ impl Versioned for Pending {
 #[derive(Deserialize)]
 struct VersionProbe {
     version: u32,
+}
+
+/// Options to append to (or create) a file of the state directory: mode
+/// 0600, and never through a symbolic link (a link there was planted).
+pub fn private_append() -> fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = fs::OpenOptions::new();
+    o.create(true).append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    o
+}
+
+/// Creates a directory of telemetron's (and its missing parents) with mode
+/// 0700; an existing one is left as it is.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Serialises `value` and atomically replaces `path` with it: a temp file

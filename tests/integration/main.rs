@@ -17,6 +17,7 @@ mod model_identity;
 mod network;
 mod otel;
 mod privacy;
+mod privilege;
 mod property;
 mod readme;
 mod report;
