@@ -142,8 +142,9 @@ pub fn proxy_authorization(proxy: &str, endpoint: &str) -> Option<String> {
     Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(decoded)))
 }
 
-/// `%XX` escapes of a URL's userinfo decoded.
-fn percent_decode(s: &str) -> Vec<u8> {
+/// `%XX` escapes decoded (a URL's userinfo, the `OTEL_*` variables'
+/// values).
+pub fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
