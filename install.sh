@@ -16,8 +16,8 @@ token is given, schedule `telemetron scan`, verify with a first scan).
 Running it again changes nothing that is already in place.
 
 SOURCE (one of; default: --from-build):
-  --from-build          the binary of a local build (target/release/telemetron,
-                        built with cargo if missing)
+  --from-build          the binary of a local build (scripts/build-release.sh:
+                        static on Linux; cargo makes it or finds it up to date)
   --binary FILE         a binary you already have
   --url URL             download a release binary (curl or wget) and verify
                         it against --checksums before installing anything
@@ -118,12 +118,11 @@ fetch() { # URL FILE
 case "$source_kind" in
     build)
         here=$(cd "$(dirname "$0")" && pwd)
-        new=$here/target/release/telemetron
-        if [ ! -x "$new" ]; then
-            command -v cargo >/dev/null 2>&1 || die "no local build at $new and no cargo to make one"
-            say "building telemetron (cargo build --release --locked)"
-            (cd "$here" && cargo build --release --locked) || die "the build failed"
-        fi
+        command -v cargo >/dev/null 2>&1 || die "no cargo to build telemetron with"
+        # Static on Linux (see scripts/build-release.sh).
+        say "building telemetron (scripts/build-release.sh --locked)"
+        new=$("$here/scripts/build-release.sh" --locked) || die "the build failed"
+        case "$new" in /*) ;; *) new=$here/$new ;; esac
         ;;
     file)
         new=$source_arg

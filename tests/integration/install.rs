@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
@@ -159,4 +160,54 @@ fn with_an_endpoint_it_sets_up_and_uninstall_takes_it_off() {
     r.expect_code(0);
     assert!(!prefix.join("bin/telemetron").exists());
     assert!(!std::fs::read_to_string(seam.path().join("crontab")).unwrap().contains("telemetron"));
+}
+
+/// The program headers' types, and the `DT_NEEDED` entries of a 64-bit
+/// little-endian ELF executable.
+fn elf_interp_and_needed(b: &[u8]) -> (bool, usize) {
+    let u16_at = |o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    assert_eq!(&b[..4], b"\x7fELF");
+    let (phoff, phsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let (mut interp, mut needed) = (false, 0);
+    for i in 0..phnum {
+        let ph = phoff + i * phsize;
+        match u32_at(ph) {
+            3 => interp = true, // PT_INTERP
+            2 => {
+                // PT_DYNAMIC: count DT_NEEDED (1) entries.
+                let (off, size) = (u64_at(ph + 8), u64_at(ph + 32));
+                needed += (off..off + size).step_by(16).filter(|&e| u64_at(e) == 1).count();
+            }
+            _ => {}
+        }
+    }
+    (interp, needed)
+}
+
+#[test]
+fn the_release_build_is_static_on_linux() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        eprintln!("not glibc Linux: the release build is the usual one; skipped");
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Its own target directory (kept between runs), so that the outer
+    // build's lock and cache are left alone.
+    let out = Command::new(repo.join("scripts/build-release.sh"))
+        .arg("--locked")
+        .env("CARGO_TARGET_DIR", repo.join("target/static-check"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bin = String::from_utf8(out.stdout).unwrap();
+    let bytes = std::fs::read(bin.trim()).unwrap();
+    assert_eq!(elf_interp_and_needed(&bytes), (false, 0), "{} is not static", bin.trim());
+    // And it runs.
+    let run = Command::new(bin.trim()).arg("--version").output().unwrap();
+    assert!(run.status.success());
+    // The check itself tells a dynamic executable apart.
+    let dynamic = std::fs::read(env!("CARGO_BIN_EXE_telemetron")).unwrap();
+    assert_ne!(elf_interp_and_needed(&dynamic), (false, 0));
 }
