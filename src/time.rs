@@ -48,6 +48,23 @@ pub fn hour_of_unix(t: u64) -> crate::metrics::Hour {
 /// (`2026-01-02T03:04:05.678Z`, `2026-01-02T04:04:05+01:00`); `None` when
 /// it is not one.
 pub fn hour_of_rfc3339(stamp: &str) -> Option<crate::metrics::Hour> {
+    // The common form (`2026-01-02T03:04:05.678Z`, as every agent writes
+    // it) is read directly: this runs once per record.
+    let b = stamp.as_bytes();
+    if b.len() >= 20 && b[10] == b'T' && b[b.len() - 1] == b'Z' && b[4] == b'-' && b[7] == b'-' {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter()
+                .try_fold(0u32, |a, c| c.is_ascii_digit().then(|| a * 10 + u32::from(c - b'0')))
+        };
+        if let (Some(y), Some(m), Some(d), Some(h)) =
+            (num(0..4), num(5..7), num(8..10), num(11..13))
+        {
+            if (1..=12).contains(&m) && (1..=31).contains(&d) && h < 24 && y >= 1970 {
+                let days = days_from_civil(i64::from(y), m, d);
+                return u32::try_from(days * 24 + i64::from(h)).ok().filter(|h| *h > 0);
+            }
+        }
+    }
     let ts: jiff::Timestamp = stamp.trim().parse().ok()?;
     u32::try_from(ts.as_second().max(0) / 3_600).ok().filter(|h| *h > 0)
 }
@@ -93,6 +110,11 @@ mod tests {
     fn hours_of_timestamps_honour_offsets() {
         let h = 1_767_225_600 / 3600;
         assert_eq!(hour_of_rfc3339("2026-01-01T00:59:59.999Z"), Some(h));
+        // The fast path and jiff agree.
+        for s in ["2026-03-01T23:00:00Z", "2024-02-29T12:34:56.789Z", "1999-12-31T23:59:59Z"] {
+            let slow: jiff::Timestamp = s.parse().unwrap();
+            assert_eq!(hour_of_rfc3339(s), u32::try_from(slow.as_second() / 3600).ok(), "{s}");
+        }
         assert_eq!(hour_of_rfc3339("2026-01-01T01:30:00+01:00"), Some(h));
         assert_eq!(hour_of_rfc3339("2025-12-31T19:00:00-05:00"), Some(h));
         assert_eq!(hour_of_rfc3339("yesterday"), None);

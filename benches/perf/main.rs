@@ -354,10 +354,12 @@ fn otlp_points(v: &Value) -> Res<Vec<Point>> {
                         let v = a["value"]["stringValue"].as_str().unwrap_or_default().to_string();
                         attrs.insert(k, v);
                     }
-                    let value = match &dp["asInt"] {
-                        Value::String(s) => s.parse::<u64>()?,
-                        Value::Number(n) => n.as_u64().ok_or("negative asInt")?,
-                        _ => return Err(format!("{metric}: data point without asInt").into()),
+                    let value = match (&dp["asInt"], &dp["asDouble"]) {
+                        (Value::String(s), _) => s.parse::<u64>()?,
+                        (Value::Number(n), _) => n.as_u64().ok_or("negative asInt")?,
+                        // pack.cost.usage: USD, kept as pico-dollars.
+                        (_, Value::Number(d)) => (d.as_f64().unwrap_or(0.0) * 1e12).round() as u64,
+                        _ => return Err(format!("{metric}: data point without a value").into()),
                     };
                     out.push(Point { metric: metric.clone(), attrs, value });
                 }

@@ -222,7 +222,7 @@ pub fn discover(places: &[Place]) -> Found {
         if place.root.is_file() {
             if let Some(store) = crate::agents::store_named(agent, root_name) {
                 // A place that names a database itself (as `detect` writes).
-                add_store(place, place.root.clone(), store, &mut found);
+                add_store(place, owner, place.root.clone(), store, &mut found);
             } else if let Ok(meta) = fs::metadata(&place.root) {
                 if let Some(why) = foreign(&meta, owner) {
                     found.warnings.push(format!("{}: {why}", place.root.display()));
@@ -242,17 +242,17 @@ pub fn discover(places: &[Place]) -> Found {
             continue;
         }
         for dir in place.dirs() {
-            walk(place, &dir, &mut found);
+            walk(place, owner, &dir, &mut found);
         }
         if let Layout::Only(rel) = place.layout {
             if rel.contains(&".") {
-                stores_in(place, &mut found);
+                stores_in(place, owner, &mut found);
             }
         }
         if place.layout != Layout::Tree {
             for store in agent.stores {
                 for path in (store.databases)(place) {
-                    add_store(place, path, store, &mut found);
+                    add_store(place, owner, path, store, &mut found);
                 }
             }
         }
@@ -267,7 +267,7 @@ pub fn discover(places: &[Place]) -> Found {
 }
 
 /// The stores directly in a place's root (not below it).
-fn stores_in(place: &Place, found: &mut Found) {
+fn stores_in(place: &Place, owner: Option<u32>, found: &mut Found) {
     let Ok(rd) = fs::read_dir(&place.root) else { return };
     let mut stores: Vec<(PathBuf, &'static crate::agents::Store)> = rd
         .flatten()
@@ -279,14 +279,19 @@ fn stores_in(place: &Place, found: &mut Found) {
         .collect();
     stores.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, store) in stores {
-        add_store(place, path, store, found);
+        add_store(place, owner, path, store, found);
     }
 }
 
 /// Adds a store with its stat: a SQLite database's with its write-ahead
 /// log's (see [`crate::sources::sqlite::stat`]), a document's own.
-fn add_store(place: &Place, path: PathBuf, store: &crate::agents::Store, found: &mut Found) {
-    let owner = owner_of_place(&place.root);
+fn add_store(
+    place: &Place,
+    owner: Option<u32>,
+    path: PathBuf,
+    store: &crate::agents::Store,
+    found: &mut Found,
+) {
     if let Some(why) = fs::metadata(&path).ok().and_then(|m| foreign(&m, owner)) {
         found.warnings.push(format!("{}: {why}", path.display()));
         return;
@@ -310,7 +315,7 @@ fn add_store(place: &Place, path: PathBuf, store: &crate::agents::Store, found: 
 
 /// Recursively collects transcripts below `dir` (and the agent's stores,
 /// by their file name).
-fn walk(place: &Place, dir: &Path, found: &mut Found) {
+fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
@@ -335,14 +340,14 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
                     path.display()
                 ));
             } else {
-                walk(place, &path, found);
+                walk(place, owner, &path, found);
             }
             continue;
         }
         let agent = place.agent();
         if let Some(store) = crate::agents::store_named(agent, name) {
             if ft.is_file() {
-                add_store(place, path, store, found);
+                add_store(place, owner, path, store, found);
             }
             continue;
         }
@@ -367,7 +372,6 @@ fn walk(place: &Place, dir: &Path, found: &mut Found) {
             found.warnings.push(format!("{}: {what}; skipped", path.display()));
             continue;
         }
-        let owner = owner_of_place(&place.root);
         if let Some(why) = foreign(&meta, owner) {
             found.warnings.push(format!("{}: {why}", path.display()));
             continue;

@@ -378,20 +378,26 @@ pub fn table() -> &'static Table {
 }
 
 thread_local! {
-    /// Raw names already matched on this thread (matching scans the table).
-    static FOUND: RefCell<HashMap<(Option<String>, String), PriceId>> =
-        RefCell::new(HashMap::new());
+    /// Raw names already matched on this thread (matching scans the table),
+    /// keyed `provider NUL model`, and the key being built (no allocation
+    /// per record once warm).
+    static FOUND: RefCell<(HashMap<String, PriceId>, String)> =
+        RefCell::new((HashMap::new(), String::new()));
 }
 
 /// The price of a raw model name (see the module docs), cached per thread.
 pub fn lookup(provider: Option<&str>, model: &str) -> PriceId {
     FOUND.with(|found| {
-        let key = (provider.map(str::to_owned), model.to_owned());
-        if let Some(id) = found.borrow().get(&key) {
+        let (map, key) = &mut *found.borrow_mut();
+        key.clear();
+        key.push_str(provider.unwrap_or(""));
+        key.push('\0');
+        key.push_str(model);
+        if let Some(id) = map.get(key.as_str()) {
             return *id;
         }
         let id = table().find(provider, model);
-        found.borrow_mut().insert(key, id);
+        map.insert(key.clone(), id);
         id
     })
 }

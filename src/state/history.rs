@@ -392,14 +392,48 @@ impl HistoryDir {
     /// Durably replaces a month, keeping the previous good copy as its
     /// backup.
     pub fn write(&self, month: &str, f: &MonthFile) -> anyhow::Result<()> {
+        self.write_all(&[(month.to_string(), f.clone())])
+    }
+
+    /// Durably replaces several months: each through a synced temp file
+    /// and a rename (the previous good copy kept as its backup), then one
+    /// sync of the directory for every rename.
+    pub fn write_all(&self, months: &[(String, MonthFile)]) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        if months.is_empty() {
+            return Ok(());
+        }
+        let ctx = |e: std::io::Error, p: &Path| anyhow::anyhow!("{}: {e}", p.display());
         crate::state::private_dir(&self.dir).map_err(|e| {
             anyhow::anyhow!("cannot create {}: {e}; check the state directory", self.dir.display())
         })?;
-        let main = self.path(month);
-        if main.exists() {
-            let _ = fs::copy(&main, self.backup(month));
+        for (month, f) in months {
+            let main = self.path(month);
+            if main.exists() {
+                let _ = fs::copy(&main, self.backup(month));
+            }
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{month}.bin."))
+                .suffix(".tmp")
+                .tempfile_in(&self.dir)
+                .map_err(|e| ctx(e, &self.dir))?;
+            tmp.write_all(&f.encode()).map_err(|e| ctx(e, tmp.path()))?;
+            tmp.as_file().sync_data().map_err(|e| ctx(e, tmp.path()))?;
+            tmp.persist(&main).map_err(|e| ctx(e.error, &main))?;
         }
-        crate::state::write_atomic(&main, &f.encode())
+        crate::state::sync_dir(&self.dir).map_err(|e| ctx(e, &self.dir))
+    }
+
+    /// The stamp of a month, from its first bytes only (`None` when it
+    /// cannot be read; a full read then says why).
+    fn stamp(&self, month: &str) -> Option<Stamp> {
+        use std::io::Read as _;
+        let mut head = [0u8; 24];
+        fs::File::open(self.path(month)).ok()?.read_exact(&mut head).ok()?;
+        (&head[..8] == MAGIC).then(|| Stamp {
+            epoch: u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")),
+            seq: u64::from_le_bytes(head[16..24].try_into().expect("8 bytes")),
+        })
     }
 
     /// Adds batch `seq` of the state of epoch `epoch` to the months its
@@ -415,6 +449,7 @@ impl HistoryDir {
             add(v, &r.values);
         }
         let mut warnings = Vec::new();
+        let mut changed = Vec::new();
         for (month, batch) in by_month {
             let mut f = self.read(&month, &mut warnings);
             if f.stamp.epoch == epoch && f.stamp.seq >= seq {
@@ -425,8 +460,9 @@ impl HistoryDir {
             }
             f.stamp = Stamp { epoch, seq };
             f.last = batch;
-            self.write(&month, &f)?;
+            changed.push((month, f));
         }
+        self.write_all(&changed)?;
         for w in warnings {
             eprintln!("telemetron: warning: history: {w}");
         }
@@ -475,8 +511,13 @@ impl HistoryDir {
     pub fn settle(&self, epoch: u64, acked: u64, pending: Option<u64>) -> anyhow::Result<()> {
         let mut warnings = Vec::new();
         for month in self.months() {
+            // Nearly always settled already: the first bytes say so.
+            let settled = |s: Stamp| s.epoch != epoch || s.seq <= acked || pending == Some(s.seq);
+            if self.stamp(&month).is_some_and(settled) {
+                continue;
+            }
             let mut f = self.read(&month, &mut warnings);
-            if f.stamp.epoch != epoch || f.stamp.seq <= acked || pending == Some(f.stamp.seq) {
+            if settled(f.stamp) {
                 continue;
             }
             for (k, v) in std::mem::take(&mut f.last) {

@@ -1133,7 +1133,7 @@ fn write_file_replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Resul
 }
 
 /// Makes a rename inside `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
