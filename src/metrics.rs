@@ -489,10 +489,10 @@ impl Counts {
         self.set_hour(crate::time::hour_of_unix(unix));
     }
 
-    /// Dates what is counted from now on by an RFC 3339 timestamp (left
-    /// alone when it does not parse).
+    /// Dates what is counted from now on by a timestamp (RFC 3339, or a
+    /// date and time read as UTC; left alone when it does not parse).
     pub fn set_timestamp(&mut self, stamp: &str) {
-        if let Some(h) = crate::time::hour_of_rfc3339(stamp) {
+        if let Some(h) = crate::time::hour_of_stamp(stamp) {
             self.hour = h;
         }
     }

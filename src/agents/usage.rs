@@ -168,7 +168,7 @@ impl<'a> Recorder<'a> {
         match when {
             Some(serde_json::Value::String(s)) => match s.trim().parse::<u64>() {
                 Ok(n) => self.counts.set_time(n),
-                Err(_) => self.counts.set_hour(crate::time::hour_of_stamp(s).unwrap_or(0)),
+                Err(_) => self.counts.set_timestamp(s),
             },
             // OpenTelemetry's `[seconds, nanoseconds]`.
             Some(serde_json::Value::Array(a)) => self.counts.set_time(uint(a.first())),

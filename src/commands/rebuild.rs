@@ -12,7 +12,7 @@
 use crate::commands::scan::places;
 use crate::config::Settings;
 use crate::metrics::{hour_of_nanos, Counts};
-use crate::pipeline::count::{self as scan, ScanOptions};
+use crate::pipeline::count as scan;
 use crate::pipeline::discover;
 use crate::state::claims::{day_of, resolve, Seen};
 use crate::state::history::{self, HistoryDir, Rows, Stamp};
@@ -32,13 +32,7 @@ pub fn rebuild(settings: &Settings) -> anyhow::Result<()> {
     let loaded = dir.load(now, false)?;
     let state = loaded.state;
     let found = discover::discover(&places(settings));
-    let opts = ScanOptions {
-        max_line_bytes: usize::try_from(settings.max_line_bytes).unwrap_or(usize::MAX),
-        chunk_bytes: 1 << 20,
-        threads: settings.threads,
-        now,
-        new_files_at_end: false,
-    };
+    let opts = crate::commands::scan::scan_options(settings, now, false);
     let today = day_of(now);
     let count = |files: &std::collections::BTreeMap<String, crate::state::FileState>,
                  mut seen: Seen|

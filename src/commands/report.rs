@@ -20,7 +20,7 @@ use std::path::Path;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::cli::{Period, ReportArgs};
 use crate::commands::table::{render_aligned, thousands};
@@ -28,7 +28,7 @@ use crate::commands::{Failure, OrExit};
 use crate::config::Settings;
 use crate::exit::Exit;
 use crate::metrics::{Hour, Pack, PICOS_PER_USD};
-use crate::state::history::{add, col, month_of, HistoryDir, Rows, Values};
+use crate::state::history::{add, col, HistoryDir, Rows, Values};
 
 /// What `report` was asked for, resolved.
 #[derive(Debug)]
@@ -122,10 +122,11 @@ struct PendingProbe {
 
 /// The history of a state directory as of its acknowledged state.
 pub fn load(state_dir: &Path, range: Option<(String, String)>) -> (Rows, Vec<String>) {
-    let read = |name: &str| std::fs::read(state_dir.join(name)).ok();
+    let dir = crate::state::StateDir::new(state_dir);
+    let read = |p: std::path::PathBuf| std::fs::read(p).ok();
     let st: StateProbe =
-        read("state.json").and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    let pending = read("pending.json")
+        read(dir.state_path()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let pending = read(dir.pending_path())
         .and_then(|b| serde_json::from_slice::<PendingProbe>(&b).ok())
         .map(|p| p.seq);
     let mut warnings = Vec::new();
@@ -213,11 +214,6 @@ fn cost(v: &Values) -> Option<f64> {
     Some(v[col::COST] as f64 / PICOS_PER_USD)
 }
 
-/// A cost value in JSON: USD (to the pico-dollar), or null.
-fn cost_json(v: &Values) -> Value {
-    cost(v).map_or(Value::Null, |c| json!(c))
-}
-
 /// A token row of the JSON form.
 #[derive(serde::Serialize)]
 struct JsonRow<'a> {
@@ -245,25 +241,58 @@ struct JsonActivity<'a> {
     errors: u64,
 }
 
-/// Writes the JSON form (the same as [`to_json`]'s) as it goes: pretty,
-/// one row per line, so a year of daily rows prints fast and stays
-/// readable.
+/// The totals of the JSON form.
+#[derive(serde::Serialize)]
+struct JsonTotals {
+    input: u64,
+    cache_read: u64,
+    cache_write: u64,
+    output: u64,
+    reasoning: u64,
+    cost_usd: Option<f64>,
+    unpriced_tokens: u64,
+    sessions: u64,
+    prompts: u64,
+    turns: u64,
+    tool_calls: u64,
+    errors: u64,
+}
+
+/// Writes the JSON form (see the module docs) as it goes: pretty, one row
+/// per line, so a year of daily rows prints fast and stays readable.
 pub fn write_json(
     out: &mut impl Write,
     report: &Report,
     q: &Query,
     prices: &str,
 ) -> std::io::Result<()> {
-    let head = to_json(&Report::new(), q, prices);
+    let period = match q.period {
+        Period::Daily => "daily",
+        Period::Weekly => "weekly",
+        Period::Monthly => "monthly",
+    };
     writeln!(out, "{{")?;
-    for k in ["period", "timezone", "prices"] {
-        writeln!(out, "  {}: {},", json!(k), head[k])?;
+    for (k, v) in [("period", period), ("timezone", q.tz_name.as_str()), ("prices", prices)] {
+        writeln!(out, "  {}: {},", json!(k), json!(v))?;
     }
-    let mut totals = [0u64; 12];
-    writeln!(out, "  \"rows\": [")?;
-    let mut first = true;
-    for ((label, order, model), v) in report.iter().filter(|(k, _)| !k.2.is_empty()) {
-        let row = JsonRow {
+    // Each row on its line, comma-separated.
+    fn items<T: serde::Serialize>(
+        out: &mut impl Write,
+        name: &str,
+        items: impl Iterator<Item = T>,
+    ) -> std::io::Result<()> {
+        writeln!(out, "  {}: [", json!(name))?;
+        for (i, item) in items.enumerate() {
+            write!(out, "{}    ", if i == 0 { "" } else { ",\n" })?;
+            serde_json::to_writer(&mut *out, &item)?;
+        }
+        writeln!(out, "\n  ],")
+    }
+    let models = report.iter().filter(|(k, _)| !k.2.is_empty());
+    items(
+        out,
+        "rows",
+        models.map(|((label, order, model), v)| JsonRow {
             date: label,
             pack: pack_name(*order),
             model,
@@ -274,19 +303,13 @@ pub fn write_json(
             reasoning: v[4],
             cost_usd: cost(v),
             unpriced_tokens: v[col::UNPRICED],
-        };
-        write!(out, "{}    ", if first { "" } else { ",\n" })?;
-        serde_json::to_writer(&mut *out, &row)?;
-        first = false;
-    }
-    writeln!(out, "\n  ],\n  \"activity\": [")?;
-    first = true;
-    for ((label, order, model), v) in report {
-        add(&mut totals, v);
-        if !model.is_empty() {
-            continue;
-        }
-        let a = JsonActivity {
+        }),
+    )?;
+    let packs = report.iter().filter(|(k, _)| k.2.is_empty());
+    items(
+        out,
+        "activity",
+        packs.map(|((label, order, _), v)| JsonActivity {
             date: label,
             pack: pack_name(*order),
             sessions: v[col::SESSIONS],
@@ -294,63 +317,36 @@ pub fn write_json(
             turns: v[col::TURNS],
             tool_calls: v[col::TOOLS],
             errors: v[col::ERRORS],
-        };
-        write!(out, "{}    ", if first { "" } else { ",\n" })?;
-        serde_json::to_writer(&mut *out, &a)?;
-        first = false;
+        }),
+    )?;
+    let mut t = [0u64; 12];
+    for v in report.values() {
+        add(&mut t, v);
     }
-    let mut one = Report::new();
-    one.insert(("".into(), 0, "x".into()), totals);
-    writeln!(out, "\n  ],\n  \"totals\": {}\n}}", to_json(&one, q, prices)["totals"])
+    let totals = JsonTotals {
+        input: t[0],
+        cache_read: t[1],
+        cache_write: t[2],
+        output: t[3],
+        reasoning: t[4],
+        cost_usd: cost(&t),
+        unpriced_tokens: t[col::UNPRICED],
+        sessions: t[col::SESSIONS],
+        prompts: t[col::PROMPTS],
+        turns: t[col::TURNS],
+        tool_calls: t[col::TOOLS],
+        errors: t[col::ERRORS],
+    };
+    write!(out, "  \"totals\": ")?;
+    serde_json::to_writer(&mut *out, &totals)?;
+    writeln!(out, "\n}}")
 }
 
-/// The JSON form (see the module docs).
+/// The JSON form as a value (what [`write_json`] writes).
 pub fn to_json(report: &Report, q: &Query, prices: &str) -> Value {
-    let period = match q.period {
-        Period::Daily => "daily",
-        Period::Weekly => "weekly",
-        Period::Monthly => "monthly",
-    };
-    let mut rows = Vec::new();
-    let mut activity = Vec::new();
-    let mut totals = [0u64; 12];
-    for ((label, order, model), v) in report {
-        add(&mut totals, v);
-        if model.is_empty() {
-            activity.push(json!({
-                "date": label, "pack": pack_name(*order),
-                "sessions": v[col::SESSIONS], "prompts": v[col::PROMPTS], "turns": v[col::TURNS],
-                "tool_calls": v[col::TOOLS], "errors": v[col::ERRORS],
-            }));
-        } else {
-            rows.push(json!({
-                "date": label, "pack": pack_name(*order), "model": model,
-                "input": v[0], "cache_read": v[1], "cache_write": v[2], "output": v[3],
-                "reasoning": v[4], "cost_usd": cost_json(v), "unpriced_tokens": v[col::UNPRICED],
-            }));
-        }
-    }
-    let mut t = Map::new();
-    for (i, name) in
-        ["input", "cache_read", "cache_write", "output", "reasoning"].iter().enumerate()
-    {
-        t.insert(name.to_string(), json!(totals[i]));
-    }
-    t.insert("cost_usd".into(), cost_json(&totals));
-    t.insert("unpriced_tokens".into(), json!(totals[col::UNPRICED]));
-    for (name, i) in [
-        ("sessions", col::SESSIONS),
-        ("prompts", col::PROMPTS),
-        ("turns", col::TURNS),
-        ("tool_calls", col::TOOLS),
-        ("errors", col::ERRORS),
-    ] {
-        t.insert(name.into(), json!(totals[i]));
-    }
-    json!({
-        "period": period, "timezone": q.tz_name, "prices": prices,
-        "rows": rows, "activity": activity, "totals": Value::Object(t),
-    })
+    let mut buf = Vec::new();
+    write_json(&mut buf, report, q, prices).expect("writing to memory");
+    serde_json::from_slice(&buf).expect("the JSON form parses")
 }
 
 /// The table for people: a row per period and pack (its activity and its
@@ -433,29 +429,12 @@ pub fn report_command(settings: &Settings, args: &ReportArgs) -> Result<Exit, Fa
     }
     // Only the months the days asked for can fall in (a day away either
     // side for the time zone).
-    let range = match (q.since, q.until) {
-        (None, None) => None,
-        (a, b) => {
-            let hour = |d: Option<Date>, end: bool| -> String {
-                d.and_then(|d| {
-                    let day = crate::time::days_from_civil(
-                        i64::from(d.year()),
-                        d.month() as u32,
-                        d.day() as u32,
-                    ) + if end { 1 } else { -1 };
-                    u32::try_from(day * 24).ok().map(month_of)
-                })
-                .unwrap_or_else(|| {
-                    if end {
-                        "9999-12".into()
-                    } else {
-                        "0000-00".into()
-                    }
-                })
-            };
-            Some((hour(a, false), hour(b, true)))
-        }
+    let month = |d: Option<Date>, days: i64, open: &str| {
+        d.and_then(|d| d.checked_add(jiff::Span::new().days(days)).ok())
+            .map_or_else(|| open.to_string(), |d| format!("{:04}-{:02}", d.year(), d.month()))
     };
+    let range = (q.since.is_some() || q.until.is_some())
+        .then(|| (month(q.since, -1, "0000-00"), month(q.until, 1, "9999-12")));
     let (rows, warnings) = load(&settings.state_dir, range);
     for w in &warnings {
         eprintln!("telemetron: warning: history: {w}");

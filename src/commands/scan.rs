@@ -173,13 +173,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
         }
     }
 
-    let opts = ScanOptions {
-        max_line_bytes: usize::try_from(settings.max_line_bytes).unwrap_or(usize::MAX),
-        chunk_bytes: 1 << 20,
-        threads: settings.threads,
-        now,
-        new_files_at_end: loaded.start_at_end,
-    };
+    let opts = scan_options(settings, now, loaded.start_at_end);
     // Records that agents copy across files are settled against the
     // table of what was counted before (loaded only when needed), file by
     // file in path order as the scan goes.
@@ -339,6 +333,17 @@ pub(crate) fn lock(dir: &StateDir) -> anyhow::Result<Option<std::fs::File>> {
         Ok(()) => Ok(Some(f)),
         Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(None),
         Err(e) => Err(anyhow::anyhow!("lock file {}: {e}", path.display())),
+    }
+}
+
+/// How a run reads its sources, from the settings.
+pub(crate) fn scan_options(settings: &Settings, now: u64, new_files_at_end: bool) -> ScanOptions {
+    ScanOptions {
+        max_line_bytes: usize::try_from(settings.max_line_bytes).unwrap_or(usize::MAX),
+        chunk_bytes: 1 << 20,
+        threads: settings.threads,
+        now,
+        new_files_at_end,
     }
 }
 

@@ -268,6 +268,10 @@ impl Settings {
         let config_read = file.is_some();
         let (file, legacy_state_files) = file.unwrap_or_default();
         let expand = |p: &Path| paths::expand_tilde(p, &home);
+        // Flag (or TELEMETRON_*) > OTEL_* > config.
+        let tls_file = |flag: &Option<PathBuf>, otel: &Option<String>, file: Option<PathBuf>| {
+            flag.clone().or(otel.as_ref().map(PathBuf::from)).or(file).map(|p| expand(&p))
+        };
 
         let token_file =
             args.token_file.clone().or(file.token_file.clone()).map(|p| expand(&p)).or_else(|| {
@@ -345,24 +349,13 @@ impl Settings {
             pricing: args.pricing.clone().or(file.pricing).map(|p| expand(&p)),
             proxy: args.proxy.clone().or(file.proxy),
             tls: crate::export::network::TlsFiles {
-                ca_file: args
-                    .ca_file
-                    .clone()
-                    .or(otel.certificate.as_ref().map(PathBuf::from))
-                    .or(file.ca_file)
-                    .map(|p| expand(&p)),
-                client_cert: args
-                    .client_cert
-                    .clone()
-                    .or(otel.client_certificate.as_ref().map(PathBuf::from))
-                    .or(file.client_cert)
-                    .map(|p| expand(&p)),
-                client_key: args
-                    .client_key
-                    .clone()
-                    .or(otel.client_key.as_ref().map(PathBuf::from))
-                    .or(file.client_key)
-                    .map(|p| expand(&p)),
+                ca_file: tls_file(&args.ca_file, &otel.certificate, file.ca_file),
+                client_cert: tls_file(
+                    &args.client_cert,
+                    &otel.client_certificate,
+                    file.client_cert,
+                ),
+                client_key: tls_file(&args.client_key, &otel.client_key, file.client_key),
             },
             declared,
             home,
@@ -461,17 +454,11 @@ fn load_file(
 
 /// True when a URL's host is a loopback address.
 pub fn is_loopback_url(url: &str) -> bool {
-    let Some(rest) = url.split_once("://").map(|(_, r)| r) else { return false };
-    let authority = rest.split('/').next().unwrap_or("");
-    let hostport = authority.rsplit('@').next().unwrap_or("");
-    let host = if let Some(h) = hostport.strip_prefix('[') {
-        h.split(']').next().unwrap_or("")
-    } else {
-        hostport.split(':').next().unwrap_or("")
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host == "::1"
-        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+    crate::export::network::split_url(url).is_some_and(|(_, host, _)| {
+        host == "localhost"
+            || host == "::1"
+            || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+    })
 }
 
 /// Validates an endpoint URL.

@@ -155,6 +155,8 @@ pub fn send(
         builder = builder.tls_config(tls.clone());
     }
     let agent = builder.build();
+    let proxy_auth =
+        target.proxy.as_deref().and_then(|p| super::network::proxy_authorization(p, &target.url));
     let started = Instant::now();
     let mut attempts = 0u32;
     loop {
@@ -169,12 +171,8 @@ pub fn send(
         for (k, v) in &target.headers {
             req = req.set(k, v);
         }
-        if let Some(auth) = target
-            .proxy
-            .as_deref()
-            .and_then(|p| super::network::proxy_authorization(p, &target.url))
-        {
-            req = req.set("Proxy-Authorization", &auth);
+        if let Some(auth) = &proxy_auth {
+            req = req.set("Proxy-Authorization", auth);
         }
         let wait = match req.send_bytes(body) {
             Ok(resp) if (200..300).contains(&resp.status()) => {

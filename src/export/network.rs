@@ -45,7 +45,8 @@ pub fn proxy_for(
     }
 }
 
-/// The scheme, host (lower case, IPv6 without brackets) and port of a URL.
+/// The scheme, host (lower case, IPv6 without brackets) and port of a URL
+/// (the scheme's default when it has none, or one that is not a number).
 pub fn split_url(url: &str) -> Option<(String, String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
@@ -57,7 +58,7 @@ pub fn split_url(url: &str) -> Option<(String, String, u16)> {
         (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default))
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(default)),
             None => (authority.to_string(), default),
         }
     };

@@ -697,12 +697,17 @@ fn open(src: &Source) -> io::Result<Opened> {
     // The file opened is the one checked: a link swapped in after
     // discovery is refused here (see `discover::owner_of_place`).
     let file = File::open(&src.path)?;
-    if let Some(why) = crate::pipeline::discover::foreign(&file.metadata()?, src.owner) {
+    let compressed = compressed::is_compressed(&src.path);
+    // One stat, and only when needed: scanning as root, or to keep a
+    // compressed file's own stat.
+    let meta = if src.owner.is_some() || compressed { Some(file.metadata()?) } else { None };
+    if let Some(why) = meta.as_ref().and_then(|m| crate::pipeline::discover::foreign(m, src.owner))
+    {
         return Err(io::Error::other(why));
     }
-    if compressed::is_compressed(&src.path) {
-        let stat = Meta::of(&file.metadata()?);
-        Ok(Opened { file: compressed::open_whole_file(file)?, stat: Some(stat) })
+    if compressed {
+        let stat = meta.as_ref().map(Meta::of);
+        Ok(Opened { file: compressed::open_whole_file(file)?, stat })
     } else {
         Ok(Opened { file, stat: None })
     }
@@ -944,7 +949,7 @@ fn read_from(
     let session_type = parse_session_type(&st.session_type);
     // Records without a time of their own are dated by the file's last
     // change (parsers move the hour as they meet timestamps).
-    let mut counts = Counts::at(crate::metrics::hour_of_nanos(meta.mtime_ns.max(0) as u64));
+    let mut counts = meta.dated();
     let mut results = [0u64; 4];
     let mut reader = file;
     reader.seek(SeekFrom::Start(from))?;

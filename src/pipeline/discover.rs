@@ -87,6 +87,12 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// Empty counts dated by the last change: the hour of the records
+    /// that carry no time of their own.
+    pub fn dated(&self) -> crate::metrics::Counts {
+        crate::metrics::Counts::at(crate::metrics::hour_of_nanos(self.mtime_ns.max(0) as u64))
+    }
+
     /// Extracts what we keep from `std` metadata.
     pub fn of(m: &fs::Metadata) -> Meta {
         Meta {
@@ -166,7 +172,7 @@ impl Source {
     /// Empty counts dated by the source's last change: the hour of the
     /// records that carry no time of their own.
     pub fn dated(&self) -> crate::metrics::Counts {
-        crate::metrics::Counts::at(crate::metrics::hour_of_nanos(self.meta.mtime_ns.max(0) as u64))
+        self.meta.dated()
     }
 }
 

@@ -171,6 +171,15 @@ pub struct Stamp {
     pub seq: u64,
 }
 
+impl Stamp {
+    /// True when this stamp names a batch that the state of epoch `epoch`,
+    /// having acknowledged batch `acked`, never acknowledged and that is
+    /// not the batch in flight (`pending`): its rows must be given back.
+    fn holds_unacknowledged(self, epoch: u64, acked: u64, pending: Option<u64>) -> bool {
+        self.epoch == epoch && self.seq > acked && pending != Some(self.seq)
+    }
+}
+
 /// One month of history.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MonthFile {
@@ -181,6 +190,33 @@ pub struct MonthFile {
     /// What the last batch added (taken out again if that batch turns out
     /// never to have been acknowledged).
     pub last: Rows,
+}
+
+impl MonthFile {
+    /// Takes the last batch's rows back out of the month.
+    fn give_back(&mut self) {
+        for (k, v) in std::mem::take(&mut self.last) {
+            if let Some(have) = self.rows.get_mut(&k) {
+                sub(have, &v);
+            }
+        }
+    }
+}
+
+/// Rows grouped by the month of their hour, the same key's values added.
+fn by_month<'a>(rows: impl Iterator<Item = (&'a Key, &'a Values)>) -> BTreeMap<String, Rows> {
+    let mut out: BTreeMap<String, Rows> = BTreeMap::new();
+    for (k, v) in rows {
+        add(out.entry(month_of(k.hour)).or_default().entry(k.clone()).or_insert([0; 12]), v);
+    }
+    out
+}
+
+/// Prints what reading the months found wrong.
+fn warn(warnings: Vec<String>) {
+    for w in warnings {
+        eprintln!("telemetron: warning: history: {w}");
+    }
 }
 
 /// File magic and format version.
@@ -389,12 +425,6 @@ impl HistoryDir {
         }
     }
 
-    /// Durably replaces a month, keeping the previous good copy as its
-    /// backup.
-    pub fn write(&self, month: &str, f: &MonthFile) -> anyhow::Result<()> {
-        self.write_all(&[(month.to_string(), f.clone())])
-    }
-
     /// Durably replaces several months: each through a synced temp file
     /// and a rename (the previous good copy kept as its backup), then one
     /// sync of the directory for every rename.
@@ -439,18 +469,9 @@ impl HistoryDir {
     /// Adds batch `seq` of the state of epoch `epoch` to the months its
     /// rows fall in; a month that already holds it is left alone.
     pub fn apply(&self, epoch: u64, seq: u64, rows: &[Row]) -> anyhow::Result<()> {
-        let mut by_month: BTreeMap<String, Rows> = BTreeMap::new();
-        for r in rows {
-            let v = by_month
-                .entry(month_of(r.key.hour))
-                .or_default()
-                .entry(r.key.clone())
-                .or_insert([0; 12]);
-            add(v, &r.values);
-        }
         let mut warnings = Vec::new();
         let mut changed = Vec::new();
-        for (month, batch) in by_month {
+        for (month, batch) in by_month(rows.iter().map(|r| (&r.key, &r.values))) {
             let mut f = self.read(&month, &mut warnings);
             if f.stamp.epoch == epoch && f.stamp.seq >= seq {
                 continue;
@@ -463,9 +484,7 @@ impl HistoryDir {
             changed.push((month, f));
         }
         self.write_all(&changed)?;
-        for w in warnings {
-            eprintln!("telemetron: warning: history: {w}");
-        }
+        warn(warnings);
         Ok(())
     }
 
@@ -487,13 +506,8 @@ impl HistoryDir {
                 continue;
             }
             let mut f = self.read(&month, warnings);
-            let unacked = f.stamp.epoch == epoch && f.stamp.seq > acked;
-            if unacked && pending != Some(f.stamp.seq) {
-                for (k, v) in &f.last {
-                    if let Some(have) = f.rows.get_mut(k) {
-                        sub(have, v);
-                    }
-                }
+            if f.stamp.holds_unacknowledged(epoch, acked, pending) {
+                f.give_back();
             }
             if out.is_empty() {
                 out = f.rows;
@@ -510,40 +524,33 @@ impl HistoryDir {
     /// lock, before a scan.
     pub fn settle(&self, epoch: u64, acked: u64, pending: Option<u64>) -> anyhow::Result<()> {
         let mut warnings = Vec::new();
+        let mut changed = Vec::new();
+        let unsettled = |s: Stamp| s.holds_unacknowledged(epoch, acked, pending);
         for month in self.months() {
             // Nearly always settled already: the first bytes say so.
-            let settled = |s: Stamp| s.epoch != epoch || s.seq <= acked || pending == Some(s.seq);
-            if self.stamp(&month).is_some_and(settled) {
+            if self.stamp(&month).is_some_and(|s| !unsettled(s)) {
                 continue;
             }
             let mut f = self.read(&month, &mut warnings);
-            if settled(f.stamp) {
+            if !unsettled(f.stamp) {
                 continue;
             }
-            for (k, v) in std::mem::take(&mut f.last) {
-                if let Some(have) = f.rows.get_mut(&k) {
-                    sub(have, &v);
-                }
-            }
+            f.give_back();
             f.rows.retain(|_, v| v.iter().any(|x| *x > 0));
             f.stamp.seq = acked;
-            self.write(&month, &f)?;
+            changed.push((month, f));
         }
-        for w in warnings {
-            eprintln!("telemetron: warning: history: {w}");
-        }
+        self.write_all(&changed)?;
+        warn(warnings);
         Ok(())
     }
 
     /// Replaces the rows of the given (UTC day, pack) pairs by `rows`
     /// (`report --rebuild`), keeping every other row and the stamp.
     pub fn replace(&self, rows: &Rows, stamp: Stamp) -> anyhow::Result<()> {
-        let mut by_month: BTreeMap<String, Rows> = BTreeMap::new();
-        for (k, v) in rows {
-            by_month.entry(month_of(k.hour)).or_default().insert(k.clone(), *v);
-        }
         let mut warnings = Vec::new();
-        for (month, new) in by_month {
+        let mut changed = Vec::new();
+        for (month, new) in by_month(rows.iter()) {
             let mut f = self.read(&month, &mut warnings);
             let covered: std::collections::BTreeSet<(u32, &str)> =
                 new.keys().map(|k| (k.hour / 24, k.pack.as_str())).collect();
@@ -551,11 +558,10 @@ impl HistoryDir {
             f.rows.extend(new.iter().map(|(k, v)| (k.clone(), *v)));
             f.last.clear();
             f.stamp = stamp;
-            self.write(&month, &f)?;
+            changed.push((month, f));
         }
-        for w in warnings {
-            eprintln!("telemetron: warning: history: {w}");
-        }
+        self.write_all(&changed)?;
+        warn(warnings);
         Ok(())
     }
 }
