@@ -214,12 +214,9 @@ fn cost(v: &Values) -> Option<f64> {
     Some(v[col::COST] as f64 / PICOS_PER_USD)
 }
 
-/// A token row of the JSON form.
+/// The token columns of a JSON row or of the totals.
 #[derive(serde::Serialize)]
-struct JsonRow<'a> {
-    date: &'a str,
-    pack: &'a str,
-    model: &'a str,
+struct JsonTokens {
     input: u64,
     cache_read: u64,
     cache_write: u64,
@@ -229,11 +226,23 @@ struct JsonRow<'a> {
     unpriced_tokens: u64,
 }
 
-/// An activity row of the JSON form.
+impl JsonTokens {
+    fn of(v: &Values) -> JsonTokens {
+        JsonTokens {
+            input: v[0],
+            cache_read: v[1],
+            cache_write: v[2],
+            output: v[3],
+            reasoning: v[4],
+            cost_usd: cost(v),
+            unpriced_tokens: v[col::UNPRICED],
+        }
+    }
+}
+
+/// The activity columns of a JSON activity row or of the totals.
 #[derive(serde::Serialize)]
-struct JsonActivity<'a> {
-    date: &'a str,
-    pack: &'a str,
+struct JsonActivity {
     sessions: u64,
     prompts: u64,
     turns: u64,
@@ -241,21 +250,44 @@ struct JsonActivity<'a> {
     errors: u64,
 }
 
-/// The totals of the JSON form.
+impl JsonActivity {
+    fn of(v: &Values) -> JsonActivity {
+        JsonActivity {
+            sessions: v[col::SESSIONS],
+            prompts: v[col::PROMPTS],
+            turns: v[col::TURNS],
+            tool_calls: v[col::TOOLS],
+            errors: v[col::ERRORS],
+        }
+    }
+}
+
+/// A row of `rows` or `activity`: the period, the pack, maybe the model,
+/// and the columns.
+#[derive(serde::Serialize)]
+struct JsonLine<'a, T> {
+    date: &'a str,
+    pack: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(flatten)]
+    columns: T,
+}
+
+impl<'a, T> JsonLine<'a, T> {
+    fn of((label, order, model): &'a (String, usize, String), columns: T) -> JsonLine<'a, T> {
+        let model = (!model.is_empty()).then_some(model.as_str());
+        JsonLine { date: label, pack: pack_name(*order), model, columns }
+    }
+}
+
+/// The totals: every column.
 #[derive(serde::Serialize)]
 struct JsonTotals {
-    input: u64,
-    cache_read: u64,
-    cache_write: u64,
-    output: u64,
-    reasoning: u64,
-    cost_usd: Option<f64>,
-    unpriced_tokens: u64,
-    sessions: u64,
-    prompts: u64,
-    turns: u64,
-    tool_calls: u64,
-    errors: u64,
+    #[serde(flatten)]
+    tokens: JsonTokens,
+    #[serde(flatten)]
+    activity: JsonActivity,
 }
 
 /// Writes the JSON form (see the module docs) as it goes: pretty, one row
@@ -289,54 +321,14 @@ pub fn write_json(
         writeln!(out, "\n  ],")
     }
     let models = report.iter().filter(|(k, _)| !k.2.is_empty());
-    items(
-        out,
-        "rows",
-        models.map(|((label, order, model), v)| JsonRow {
-            date: label,
-            pack: pack_name(*order),
-            model,
-            input: v[0],
-            cache_read: v[1],
-            cache_write: v[2],
-            output: v[3],
-            reasoning: v[4],
-            cost_usd: cost(v),
-            unpriced_tokens: v[col::UNPRICED],
-        }),
-    )?;
+    items(out, "rows", models.map(|(k, v)| JsonLine::of(k, JsonTokens::of(v))))?;
     let packs = report.iter().filter(|(k, _)| k.2.is_empty());
-    items(
-        out,
-        "activity",
-        packs.map(|((label, order, _), v)| JsonActivity {
-            date: label,
-            pack: pack_name(*order),
-            sessions: v[col::SESSIONS],
-            prompts: v[col::PROMPTS],
-            turns: v[col::TURNS],
-            tool_calls: v[col::TOOLS],
-            errors: v[col::ERRORS],
-        }),
-    )?;
+    items(out, "activity", packs.map(|(k, v)| JsonLine::of(k, JsonActivity::of(v))))?;
     let mut t = [0u64; 12];
     for v in report.values() {
         add(&mut t, v);
     }
-    let totals = JsonTotals {
-        input: t[0],
-        cache_read: t[1],
-        cache_write: t[2],
-        output: t[3],
-        reasoning: t[4],
-        cost_usd: cost(&t),
-        unpriced_tokens: t[col::UNPRICED],
-        sessions: t[col::SESSIONS],
-        prompts: t[col::PROMPTS],
-        turns: t[col::TURNS],
-        tool_calls: t[col::TOOLS],
-        errors: t[col::ERRORS],
-    };
+    let totals = JsonTotals { tokens: JsonTokens::of(&t), activity: JsonActivity::of(&t) };
     write!(out, "  \"totals\": ")?;
     serde_json::to_writer(&mut *out, &totals)?;
     writeln!(out, "\n}}")
