@@ -536,6 +536,19 @@ impl Counts {
         }
     }
 
+    /// Takes back counts merged before (a file read again this run
+    /// replaces what its first read counted).
+    pub fn subtract(&mut self, other: &Counts) {
+        for (k, &n) in &other.map {
+            if let Some(v) = self.map.get_mut(k) {
+                *v = v.saturating_sub(n);
+                if *v == 0 {
+                    self.map.remove(k);
+                }
+            }
+        }
+    }
+
     /// The count of one series over every hour (0 when absent).
     pub fn get(&self, series: &Series) -> u64 {
         self.map

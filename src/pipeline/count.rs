@@ -221,7 +221,7 @@ pub fn scan_with(
         opts,
         indexes: IndexCache::default(),
         content: OnceLock::new(),
-        known: pi::known_sessions(files.values().map(|f| &f.pi)),
+        known: pi::known_sessions(files.values().map(|f| &*f.pi)),
         discovered: keys.iter().map(String::as_str).collect(),
         parents: Mutex::default(),
     };
@@ -238,6 +238,7 @@ pub fn scan_with(
         })
     };
     let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
+    let mut total = Counts::default();
     std::thread::scope(|scope| {
         scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
             Ok(pool) => pool.install(run),
@@ -245,6 +246,11 @@ pub fn scan_with(
         });
         let mut next = 0;
         for (i, r) in rx {
+            // Counts are added up as files come in, so that a large
+            // first scan does not hold every file's counts (a file read
+            // again below gives back what its first read counted).
+            let mut r = r;
+            total.merge(std::mem::take(&mut r.counts));
             slots[i] = Some(r);
             while let Some(Some(r)) = slots.get_mut(next) {
                 let mut claims = std::mem::take(&mut r.claims);
@@ -258,8 +264,8 @@ pub fn scan_with(
     });
     let mut results: Vec<FileScan> =
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
-    settle_overlaps(sources, &keys, &mut results, &ctx);
-    settle_copies(sources, &keys, &mut results, &ctx);
+    settle_overlaps(sources, &keys, &mut results, &ctx, &mut total);
+    settle_copies(sources, &keys, &mut results, &ctx, &mut total);
     // Stores last, knowing how far this run's files counted each session.
     let from_stores = {
         let mut marks = ctx.known.clone();
@@ -279,7 +285,7 @@ pub fn scan_with(
     let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
     let in_found_store =
         |k: &str| stores::store_of(k).is_some_and(|s| found.contains(s)) && !gone.contains(k);
-    let mut out = ScanOutput::default();
+    let mut out = ScanOutput { counts: total, ..ScanOutput::default() };
     out.counts.merge(from_stores.counts);
     out.bytes_read += from_stores.rows;
     out.files_read += from_stores.sessions_read;
@@ -372,7 +378,13 @@ fn retired(old: &FileState, new: &FileState) -> bool {
 /// one of them beyond where it started, it is read again from where they
 /// part, continuing that file's state there. Costs nothing unless two
 /// files of one group both had new bytes.
-fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan], ctx: &Ctx) {
+fn settle_overlaps(
+    sources: &[Source],
+    keys: &[String],
+    results: &mut [FileScan],
+    ctx: &Ctx,
+    total: &mut Counts,
+) {
     let mut members: HashMap<u64, usize> = HashMap::new();
     for r in results.iter().filter(|r| r.bytes > 0) {
         if let Some(g) = r.group {
@@ -427,19 +439,20 @@ fn settle_overlaps(sources: &[Source], keys: &[String], results: &mut [FileScan]
             let begin = Begin { from: at, known, pred, kind: Kind::Resume };
             read_from(&sources[i], &open(&sources[i])?, begin, st, ctx, &ctx.known, None)
         });
+        let again =
+            again.and_then(|r| Ok((give_back(&sources[i], &keys[i], &results[i], ctx)?, r)));
         match again {
-            Ok(mut r) => {
+            Ok((first, mut r)) => {
                 // Its claims were settled by id as the scan went; a copy's
                 // claims count nothing more.
+                total.subtract(&first);
                 r.claims = Claims::default();
                 r.overlapped = true;
                 results[i] = r;
             }
             Err(e) => {
-                results[i] = FileScan {
-                    warning: Some(read_warning(&sources[i].path, &e)),
-                    ..FileScan::default()
-                }
+                // Its first read stands (counted, its state advanced).
+                results[i].warning.get_or_insert_with(|| read_warning(&sources[i].path, &e));
             }
         }
     }
@@ -537,6 +550,24 @@ fn state_at(src: &Source, r: &FileScan, at: u64, ctx: &Ctx) -> io::Result<(Prefi
     Ok((known_of(&st), st))
 }
 
+/// What a file's read this run added to the run's total, which is to be
+/// replaced: nothing for a file read again before (its counts are still
+/// its own, and go with it), else (they were added as it came in) what
+/// the same read counts done again, up to where it stopped.
+fn give_back(src: &Source, key: &str, r: &FileScan, ctx: &Ctx) -> io::Result<Counts> {
+    if r.overlapped {
+        return Ok(Counts::default());
+    }
+    let (Some(st), Some(begin)) = (&r.state, &r.begin) else { return Ok(Counts::default()) };
+    let start = start_state(src, key, begin, ctx);
+    let again =
+        read_from(src, &open(src)?, begin.clone(), start, ctx, &ctx.known, Some(st.offset))?;
+    if again.state.as_ref().map(|s| s.offset) != Some(st.offset) {
+        return Err(io::Error::other("changed while being read (shorter than its own state)"));
+    }
+    Ok(again.counts)
+}
+
 /// Makes copies of one pi session count once within a run.
 ///
 /// Files are scanned in parallel against the sessions known at the start
@@ -547,7 +578,13 @@ fn state_at(src: &Source, r: &FileScan, at: u64, ctx: &Ctx) -> io::Result<(Prefi
 /// session another file of this run already counted is scanned again
 /// knowing how far that went. Costs nothing unless such a collision
 /// happens.
-fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], ctx: &Ctx) {
+fn settle_copies(
+    sources: &[Source],
+    keys: &[String],
+    results: &mut [FileScan],
+    ctx: &Ctx,
+    total: &mut Counts,
+) {
     let session_of = |r: &FileScan| r.state.as_ref().and_then(|s| s.pi.session).filter(|h| *h != 0);
     // Sessions counted this run by files resumed from an offset, then by
     // files read from their start, in path order.
@@ -577,11 +614,17 @@ fn settle_copies(sources: &[Source], keys: &[String], results: &mut [FileScan], 
         let Some(begin) = results[i].begin.clone() else { continue };
         let start = start_state(&sources[i], &keys[i], &begin, ctx);
         let again = open(&sources[i])
-            .and_then(|f| read_from(&sources[i], &f, begin, start, ctx, &marks, None));
-        results[i] = again.unwrap_or_else(|e| FileScan {
-            warning: Some(read_warning(&sources[i].path, &e)),
-            ..FileScan::default()
-        });
+            .and_then(|f| read_from(&sources[i], &f, begin, start, ctx, &marks, None))
+            .and_then(|r| Ok((give_back(&sources[i], &keys[i], &results[i], ctx)?, r)));
+        match again {
+            Ok((first, r)) => {
+                total.subtract(&first);
+                results[i] = r;
+            }
+            Err(e) => {
+                results[i].warning.get_or_insert_with(|| read_warning(&sources[i].path, &e));
+            }
+        }
         // Only pi files collide here, and pi files file no claims (their
         // copies are recognised in the file itself).
         debug_assert!(results[i].claims.is_empty());

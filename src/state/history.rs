@@ -20,6 +20,7 @@
 //!   batch will re-send is read without that batch (its rows are kept
 //!   apart for exactly that), so that no day is ever counted twice.
 
+use crate::state::bytes::{varint, Cursor};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -310,52 +311,6 @@ impl MonthFile {
         let rows = read_rows(&mut r)?;
         let last = read_rows(&mut r)?;
         Ok(MonthFile { stamp, rows, last })
-    }
-}
-
-/// LEB128.
-fn varint(mut x: u64, out: &mut Vec<u8>) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
-/// A bounds-checked reader.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self.b.get(self.at..self.at + n).ok_or("is truncated")?;
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
-    }
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut x = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            x |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(x);
-            }
-        }
-        Err("has a bad number".into())
     }
 }
 

@@ -14,10 +14,13 @@
 //!
 //! A third file, `telemetron.lock`, is only ever locked, never written.
 
+pub mod boxed;
+pub mod bytes;
 pub mod claims;
 pub mod go_import;
 pub mod history;
 pub mod install_id;
+pub mod positions;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -182,22 +185,22 @@ pub struct FileState {
     pub missing_since_unix_nano: Option<u64>,
     /// Context of the pi format.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub pi: PiState,
+    pub pi: boxed::Boxed<PiState>,
     /// Context of the Claude Code format.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub claude: ClaudeState,
+    pub claude: boxed::Boxed<ClaudeState>,
     /// Context of the Codex format.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub codex: CodexState,
+    pub codex: boxed::Boxed<CodexState>,
     /// Context of the Gemini CLI format.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub gemini: GeminiState,
+    pub gemini: boxed::Boxed<GeminiState>,
     /// What was counted of a Hermes session.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub hermes: crate::agents::hermes::records::HermesState,
+    pub hermes: boxed::Boxed<crate::agents::hermes::records::HermesState>,
     /// Context of the agents of usage records ([`crate::agents::usage`]).
     #[serde(default, skip_serializing_if = "is_default")]
-    pub usage: crate::agents::usage::UsageState,
+    pub usage: boxed::Boxed<crate::agents::usage::UsageState>,
 }
 
 /// True for a value equal to its type's default.

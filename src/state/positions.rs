@@ -1,0 +1,566 @@
+//! The binary form of the file positions: `positions.bin` and the frames
+//! of `positions.log`.
+//!
+//! A file's position is about 60 bytes of numbers and hashes, its path,
+//! and its format's context (a model, a timestamp, a few ids). As JSON that
+//! was 865 bytes a file. Here each entry is:
+//!
+//! - its key, as the bytes it shares with the key before it (a count) and
+//!   the rest (paths of one directory share most of their bytes);
+//! - device, inode, offset, size, mtime, head and tail lengths and the
+//!   line count as LEB128 varints, and the five hashes as 8 bytes each;
+//! - its pack, session type and format context as compact JSON (a few
+//!   dozen bytes, and the one part whose fields change as formats learn);
+//!
+//! and entries are packed in blocks of [`BLOCK`], each compressed with zstd
+//! (the JSON field names, packs, models and path prefixes all repeat), for
+//! about 150 bytes a file. Blocks are decoded in parallel.
+//!
+//! `positions.bin`: the magic `TLMPOS01`, the state version (u32), the
+//! generation (u64) and the entry count (u64), then the blocks, each its
+//! entry count (u32), decoded length (u32), compressed length (u32), the
+//! xxh3 of the compressed bytes (u64) and those bytes. A file whose counts,
+//! lengths or checksums disagree is damaged as a whole (the backup is used).
+//!
+//! `positions.log`: frames appended by commits, each the magic `TLMPOSLG`,
+//! the generation it applies to (u64), the batch (u64), its length (u32),
+//! the xxh3 of the payload (u64) and the payload: one compressed block
+//! whose entries are the changed positions, preceded by the removed keys.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::agents::claude_code::records::ClaudeState;
+use crate::agents::codex::records::CodexState;
+use crate::agents::gemini_cli::records::GeminiState;
+use crate::agents::hermes::records::HermesState;
+use crate::agents::pi::records::PiState;
+use crate::agents::usage::UsageState;
+use crate::state::boxed::Boxed;
+use crate::state::bytes::{bytes, varint, Cursor};
+use crate::state::FileState;
+
+/// Magic of `positions.bin`.
+pub const MAGIC: &[u8; 8] = b"TLMPOS01";
+/// Magic of each frame of `positions.log`.
+pub const LOG_MAGIC: &[u8; 8] = b"TLMPOSLG";
+/// Entries per block.
+pub const BLOCK: usize = 512;
+/// zstd level: 3 packs these blocks within a few percent of 19, at
+/// several times the speed.
+const LEVEL: i32 = 3;
+
+/// The part of an entry kept as JSON: the strings and the formats'
+/// contexts.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rest<P, C, X, G, H, U> {
+    #[serde(rename = "k")]
+    pack: String,
+    #[serde(rename = "t")]
+    session_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pi: Option<P>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claude: Option<C>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    codex: Option<X>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gemini: Option<G>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hermes: Option<H>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    usage: Option<U>,
+}
+
+/// The JSON part as written (borrowed).
+type RestOut<'a> = Rest<
+    &'a PiState,
+    &'a ClaudeState,
+    &'a CodexState,
+    &'a GeminiState,
+    &'a HermesState,
+    &'a UsageState,
+>;
+/// The JSON part as read.
+type RestIn = Rest<PiState, ClaudeState, CodexState, GeminiState, HermesState, UsageState>;
+
+/// A present context, or `None` for an empty one.
+fn some<T: crate::state::boxed::Empty>(b: &Boxed<T>) -> Option<&T> {
+    (**b != T::default()).then_some(&**b)
+}
+
+/// Appends one entry (after `prev`, the key of the entry before it in the
+/// block, or "").
+fn encode_entry(prev: &str, key: &str, st: &FileState, out: &mut Vec<u8>) {
+    // Every field, by name: a field added to `FileState` must be added here.
+    let FileState {
+        pack,
+        dev,
+        ino,
+        offset,
+        size,
+        mtime_ns,
+        head_len,
+        head_hash,
+        tail_len,
+        tail_hash,
+        prefix,
+        chain,
+        first_line,
+        session_type,
+        lines,
+        missing_since_unix_nano,
+        pi,
+        claude,
+        codex,
+        gemini,
+        hermes,
+        usage,
+    } = st;
+    let shared = prev.bytes().zip(key.bytes()).take_while(|(a, b)| a == b).count();
+    // Cut at a character boundary, so that the rest is UTF-8 on its own.
+    let shared = (0..=shared).rev().find(|&n| key.is_char_boundary(n)).unwrap_or(0);
+    varint(shared as u64, out);
+    bytes(&key.as_bytes()[shared..], out);
+    for x in [*dev, *ino, *offset, *size, u64::from(*head_len), u64::from(*tail_len), *lines] {
+        varint(x, out);
+    }
+    varint(((*mtime_ns << 1) ^ (*mtime_ns >> 63)) as u64, out);
+    for h in [*head_hash, *tail_hash, *chain, *first_line] {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    let flags = u8::from(prefix.is_some()) | (u8::from(missing_since_unix_nano.is_some()) << 1);
+    out.push(flags);
+    if let Some(p) = prefix {
+        out.extend_from_slice(&p.to_le_bytes());
+    }
+    if let Some(t) = missing_since_unix_nano {
+        varint(*t, out);
+    }
+    let rest: RestOut = Rest {
+        pack: pack.clone(),
+        session_type: session_type.clone(),
+        pi: some(pi),
+        claude: some(claude),
+        codex: some(codex),
+        gemini: some(gemini),
+        hermes: some(hermes),
+        usage: some(usage),
+    };
+    let json = serde_json::to_vec(&rest).expect("a file state serialises");
+    bytes(&json, out);
+}
+
+/// Reads one entry after the key `prev`.
+fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), String> {
+    let shared = c.varint()? as usize;
+    let suffix = c.bytes()?;
+    let head = prev.get(..shared).ok_or("has a bad key")?;
+    let mut key = String::with_capacity(shared + suffix.len());
+    key.push_str(head);
+    key.push_str(std::str::from_utf8(suffix).map_err(|_| "has a key that is not UTF-8")?);
+    let mut n = || c.varint();
+    let (dev, ino, offset, size) = (n()?, n()?, n()?, n()?);
+    let small = |x: u64| u32::try_from(x).map_err(|_| "has a bad length".to_string());
+    let (head_len, tail_len, lines) = (small(n()?)?, small(n()?)?, n()?);
+    let z = n()?;
+    let mtime_ns = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    let (head_hash, tail_hash, chain, first_line) = (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
+    let flags = c.u8()?;
+    let prefix = if flags & 1 != 0 { Some(c.u64()?) } else { None };
+    let missing_since_unix_nano = if flags & 2 != 0 { Some(c.varint()?) } else { None };
+    let rest: RestIn =
+        serde_json::from_slice(c.bytes()?).map_err(|e| format!("has a bad entry ({e})"))?;
+    let st = FileState {
+        pack: rest.pack,
+        dev,
+        ino,
+        offset,
+        size,
+        mtime_ns,
+        head_len,
+        head_hash,
+        tail_len,
+        tail_hash,
+        prefix,
+        chain,
+        first_line,
+        session_type: rest.session_type,
+        lines,
+        missing_since_unix_nano,
+        pi: rest.pi.unwrap_or_default().into(),
+        claude: rest.claude.unwrap_or_default().into(),
+        codex: rest.codex.unwrap_or_default().into(),
+        gemini: rest.gemini.unwrap_or_default().into(),
+        hermes: rest.hermes.unwrap_or_default().into(),
+        usage: rest.usage.unwrap_or_default().into(),
+    };
+    Ok((key, st))
+}
+
+/// Appends one block of entries: its header and its compressed bytes.
+fn encode_block<'a>(entries: &[(&'a str, &'a FileState)], out: &mut Vec<u8>) {
+    let mut raw = Vec::with_capacity(entries.len() * 320);
+    let mut prev = "";
+    for (k, st) in entries {
+        encode_entry(prev, k, st, &mut raw);
+        prev = k;
+    }
+    let packed = zstd::bulk::compress(&raw, LEVEL).expect("zstd compresses in memory");
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&packed).to_le_bytes());
+    out.extend_from_slice(&packed);
+}
+
+/// A block as found in a file, not yet decoded.
+struct RawBlock<'a> {
+    entries: usize,
+    raw_len: usize,
+    packed: &'a [u8],
+}
+
+/// Reads a block's header and bytes, checking its checksum.
+fn next_block<'a>(c: &mut Cursor<'a>) -> Result<RawBlock<'a>, String> {
+    let entries = c.u32()? as usize;
+    let raw_len = c.u32()? as usize;
+    let len = c.u32()? as usize;
+    let sum = c.u64()?;
+    let packed = c.take(len)?;
+    if xxhash_rust::xxh3::xxh3_64(packed) != sum {
+        return Err("is damaged (a block's checksum does not match)".into());
+    }
+    Ok(RawBlock { entries, raw_len, packed })
+}
+
+/// Decodes a block's entries.
+fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
+    let raw = zstd::bulk::decompress(b.packed, b.raw_len)
+        .map_err(|e| format!("is damaged (a block does not decompress: {e})"))?;
+    if raw.len() != b.raw_len {
+        return Err("is damaged (a block has the wrong length)".into());
+    }
+    let mut c = Cursor::new(&raw);
+    let mut out: Vec<(String, FileState)> = Vec::with_capacity(b.entries);
+    for _ in 0..b.entries {
+        let prev = out.last().map_or("", |(k, _)| k.as_str());
+        out.push(decode_entry(prev, &mut c)?);
+    }
+    if !c.is_empty() {
+        return Err("is damaged (a block has bytes past its entries)".into());
+    }
+    Ok(out)
+}
+
+/// `positions.bin`: every file's position, as committed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PositionsFile {
+    /// Format version (see [`crate::state::STATE_VERSION`]).
+    pub version: u32,
+    /// Which frames of `positions.log` apply to it: those of the same
+    /// generation (one more each time the log is folded in).
+    pub generation: u64,
+    /// Per-file reading position, keyed by path.
+    pub files: BTreeMap<String, FileState>,
+}
+
+impl PositionsFile {
+    /// The binary form (see the module's documentation). Blocks are
+    /// compressed in parallel.
+    pub fn encode(&self) -> Vec<u8> {
+        let entries: Vec<(&str, &FileState)> =
+            self.files.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let blocks: Vec<Vec<u8>> = entries
+            .par_chunks(BLOCK)
+            .map(|chunk| {
+                let mut out = Vec::new();
+                encode_block(chunk, &mut out);
+                out
+            })
+            .collect();
+        let mut out = Vec::with_capacity(28 + blocks.iter().map(Vec::len).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&(self.files.len() as u64).to_le_bytes());
+        for b in blocks {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    /// Parses [`PositionsFile::encode`]'s form; says what is wrong
+    /// otherwise (in words that follow the file's name).
+    pub fn decode(b: &[u8]) -> Result<PositionsFile, String> {
+        if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
+            return Err("is not a telemetron positions file".into());
+        }
+        let mut c = Cursor { b, at: MAGIC.len() };
+        let version = c.u32()?;
+        if version != crate::state::STATE_VERSION {
+            // Reported as such by the caller.
+            return Ok(PositionsFile { version, ..PositionsFile::default() });
+        }
+        let generation = c.u64()?;
+        let count = c.u64()?;
+        let mut blocks = Vec::new();
+        while !c.is_empty() {
+            blocks.push(next_block(&mut c)?);
+        }
+        if blocks.iter().map(|b| b.entries as u64).sum::<u64>() != count {
+            return Err("is truncated (fewer entries than its header says)".into());
+        }
+        let parts: Vec<Vec<(String, FileState)>> =
+            blocks.par_iter().map(decode_block).collect::<Result<_, _>>()?;
+        let mut all = Vec::with_capacity(count as usize);
+        for mut p in parts {
+            all.append(&mut p);
+        }
+        if all.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err("is damaged (its keys are out of order)".into());
+        }
+        // Sorted: a bulk build.
+        Ok(PositionsFile { version, generation, files: all.into_iter().collect() })
+    }
+}
+
+/// Where and why a log stopped before its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEnd {
+    /// True for a last frame cut short (a commit that died while
+    /// appending: its batch is still pending); false for damage.
+    pub torn: bool,
+    /// The byte the unread frame starts at.
+    pub at: usize,
+    /// What is wrong, in words that follow the file's name.
+    pub why: String,
+}
+
+/// One frame of `positions.log`: the positions one commit changed.
+/// `removed` is applied before `files`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogFrame {
+    /// The generation of `positions.bin` it applies to; frames of an older
+    /// generation (left by a run that died while folding the log in) are
+    /// skipped.
+    pub generation: u64,
+    /// The acknowledged batch this commit followed (informational).
+    pub seq: u64,
+    /// New states of the files that changed.
+    pub files: BTreeMap<String, FileState>,
+    /// Entries that went away.
+    pub removed: Vec<String>,
+}
+
+impl LogFrame {
+    /// Encodes the frame for the entries `files` (sorted) and `removed`.
+    pub fn encode<'a>(
+        generation: u64,
+        seq: u64,
+        files: impl Iterator<Item = (&'a str, &'a FileState)>,
+        removed: &[String],
+    ) -> Vec<u8> {
+        let mut payload = Vec::new();
+        varint(removed.len() as u64, &mut payload);
+        for k in removed {
+            bytes(k.as_bytes(), &mut payload);
+        }
+        let entries: Vec<_> = files.collect();
+        encode_block(&entries, &mut payload);
+        let mut out = Vec::with_capacity(36 + payload.len());
+        out.extend_from_slice(LOG_MAGIC);
+        out.extend_from_slice(&generation.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Reads the frames of a log in order. Returns them, and how the log
+    /// ended when not cleanly.
+    pub fn decode_all(b: &[u8]) -> (Vec<LogFrame>, Option<LogEnd>) {
+        let mut frames = Vec::new();
+        let mut c = Cursor::new(b);
+        while !c.is_empty() {
+            let at = c.at;
+            let header = (|| {
+                let magic = c.take(LOG_MAGIC.len())?;
+                if magic != LOG_MAGIC {
+                    return Err("has a frame that is not a positions frame".to_string());
+                }
+                Ok((c.u64()?, c.u64()?, c.u32()? as usize, c.u64()?))
+            })();
+            let (generation, seq, len, sum) = match header {
+                Ok(h) => h,
+                Err(e) => return (frames, Some(LogEnd { torn: e == "is truncated", at, why: e })),
+            };
+            let Ok(payload) = c.take(len) else {
+                return (frames, Some(LogEnd { torn: true, at, why: "is truncated".into() }));
+            };
+            if xxhash_rust::xxh3::xxh3_64(payload) != sum {
+                // A frame cut short and then appended to cannot happen (a
+                // commit that dies leaves the rest of the log alone): a
+                // checksum that does not match is damage, unless it is the
+                // last frame (a torn write).
+                let torn = c.is_empty();
+                return (frames, Some(LogEnd { torn, at, why: "has a damaged frame".into() }));
+            }
+            let frame = (|| {
+                let mut p = Cursor::new(payload);
+                let n = p.varint()?;
+                let mut removed = Vec::new();
+                for _ in 0..n {
+                    let k = std::str::from_utf8(p.bytes()?).map_err(|_| "has a bad key")?;
+                    removed.push(k.to_string());
+                }
+                let block = next_block(&mut p)?;
+                let files = decode_block(&block)?.into_iter().collect();
+                Ok::<_, String>(LogFrame { generation, seq, files, removed })
+            })();
+            match frame {
+                Ok(f) => frames.push(f),
+                Err(why) => return (frames, Some(LogEnd { torn: false, at, why })),
+            }
+        }
+        (frames, None)
+    }
+
+    /// Applies it to `files`.
+    pub fn apply_to(self, files: &mut BTreeMap<String, FileState>) {
+        for k in &self.removed {
+            files.remove(k);
+        }
+        files.extend(self.files);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::pi::records::StoredModel;
+
+    fn pi_state(i: u64) -> FileState {
+        let mut st = FileState {
+            pack: "pi".into(),
+            dev: 65024,
+            ino: 10_027_518 + i,
+            offset: 2538 + i,
+            size: 2538 + i,
+            mtime_ns: 1_796_381_680_302_945_907 + i as i64,
+            head_len: 1024,
+            head_hash: 0x9526_5842_7977_5929 ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            tail_len: 64,
+            tail_hash: 0x8425_0277_1086_4758 ^ i.wrapping_mul(0xc2b2_ae3d_27d4_eb4f),
+            prefix: Some(0x9223_4558_9143_8447 ^ i.wrapping_mul(0x1656_67b1_9e37_79f9)),
+            chain: 8_387_229_063_930_279_026,
+            first_line: 0x5841_2823_3402_3017 ^ i.wrapping_mul(0x27d4_eb2f_1656_67c5),
+            session_type: "main".into(),
+            lines: 5,
+            ..FileState::default()
+        };
+        st.pi.session = Some(0x5592_3077_6882_2156 ^ i.wrapping_mul(0x9e37_79b9));
+        st.pi.last_model = Some(StoredModel {
+            family: "anthropic".into(),
+            name: "claude-sonnet-4-5".into(),
+            price: Some("claude-sonnet-4-5-20250929".into()),
+        });
+        st.pi.high_ts = Some(format!("2026-01-16T04:19:{:02}.766Z", i % 60));
+        st.pi.high_ids = vec![0x1321_2071_7208_8312 ^ i.wrapping_mul(0x85eb_ca6b)];
+        st
+    }
+
+    fn sample(n: u64) -> PositionsFile {
+        let files = (0..n)
+            .map(|i| {
+                let key = format!(
+                    "/home/dev/.pi/agent/sessions/--home-dev-proj{}--/2026-01-16T04-07-{:02}-137Z_\
+                     {:08x}-e1fb-4f0e-83a1-{:012x}.jsonl",
+                    i % 7,
+                    i % 60,
+                    i.wrapping_mul(0x9e37_79b9) as u32,
+                    i.wrapping_mul(0x1656_67b1_9e37) & 0xffff_ffff_ffff
+                );
+                (key, pi_state(i))
+            })
+            .collect();
+        PositionsFile { version: crate::state::STATE_VERSION, generation: 3, files }
+    }
+
+    #[test]
+    fn positions_round_trip_in_about_150_bytes_a_file() {
+        let f = sample(5000);
+        let bytes = f.encode();
+        assert_eq!(PositionsFile::decode(&bytes).unwrap(), f);
+        let per_file = bytes.len() / 5000;
+        assert!(per_file <= 200, "{per_file} bytes a file");
+        // Every kind of context and the optional fields survive.
+        let mut g = sample(3);
+        let st = g.files.values_mut().next().unwrap();
+        st.prefix = None;
+        st.missing_since_unix_nano = Some(7);
+        st.mtime_ns = -5;
+        st.codex.totals = [1, 2, 3, 4];
+        st.claude.sessions = vec![9];
+        st.gemini.header_seen = true;
+        st.hermes.cost_picos = 11;
+        st.usage.records = 3;
+        g.files.insert("é/ü".into(), FileState::default());
+        g.files.insert("é/üx".into(), FileState::default());
+        assert_eq!(PositionsFile::decode(&g.encode()).unwrap(), g);
+        assert_eq!(
+            PositionsFile::decode(&PositionsFile::default().encode()).unwrap().files.len(),
+            0
+        );
+    }
+
+    #[test]
+    fn damage_is_reported_never_misread() {
+        let bytes = sample(1200).encode();
+        assert_eq!(
+            PositionsFile::decode(b"{\"version\":1}").unwrap_err(),
+            "is not a telemetron positions file"
+        );
+        for cut in [bytes.len() - 1, bytes.len() / 2, 30] {
+            assert!(PositionsFile::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for at in [40, bytes.len() / 3, bytes.len() - 3] {
+            let mut b = bytes.clone();
+            b[at] ^= 0x40;
+            assert!(PositionsFile::decode(&b).is_err(), "flipped at {at}");
+        }
+    }
+
+    #[test]
+    fn log_frames_replay_in_order_and_a_torn_tail_is_told_from_damage() {
+        let f = sample(4);
+        let mut log = Vec::new();
+        let first: Vec<_> = f.files.iter().take(2).map(|(k, v)| (k.as_str(), v)).collect();
+        log.extend(LogFrame::encode(3, 8, first.into_iter(), &[]));
+        let gone = vec![f.files.keys().next().unwrap().clone()];
+        log.extend(LogFrame::encode(3, 9, std::iter::empty(), &gone));
+        let (frames, end) = LogFrame::decode_all(&log);
+        assert!(end.is_none());
+        assert_eq!(frames.len(), 2);
+        assert_eq!((frames[0].seq, frames[0].files.len()), (8, 2));
+        assert_eq!(frames[1].removed, gone);
+        let mut files = BTreeMap::new();
+        for fr in frames {
+            fr.apply_to(&mut files);
+        }
+        assert_eq!(files.len(), 1);
+        // Cut short: torn. Flipped in the middle: damaged.
+        let (frames, end) = LogFrame::decode_all(&log[..log.len() - 2]);
+        assert_eq!(frames.len(), 1);
+        assert!(end.unwrap().torn);
+        let mut bad = log.clone();
+        bad[50] ^= 1;
+        let (frames, end) = LogFrame::decode_all(&bad);
+        assert_eq!(frames.len(), 0);
+        assert!(!end.unwrap().torn);
+    }
+}
