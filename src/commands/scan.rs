@@ -156,7 +156,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
                 );
                 print_dry_run(settings, &p, &resource);
                 eprintln!("telemetron: and then the new counts:");
-                state.apply(&p);
+                state.apply_owned(p);
             }
             Some(t) => {
                 let d = deliver(
@@ -167,7 +167,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
                     "re-sent unacknowledged batch",
                     info,
                 )?;
-                exit = exit.max(settle(&mut state, &p, d));
+                exit = exit.max(settle(&mut state, p, d));
                 dir.commit(&mut state).or_exit(Exit::Local)?;
             }
         }
@@ -229,7 +229,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
         started.elapsed().as_millis()
     );
     let d = deliver(settings, target.as_ref(), &pending, &resource, &what, info)?;
-    exit = exit.max(settle(&mut state, &pending, d));
+    exit = exit.max(settle(&mut state, pending, d));
     if !state.files_unloaded {
         state.covered = (warnings.is_empty()
             && covers(&state, found.sources.iter().chain(&found.stores)))
@@ -269,15 +269,16 @@ fn covers<'a>(state: &State, mut sources: impl Iterator<Item = &'a discover::Sou
 /// Applies a delivered or refused batch to the state and says how the run
 /// ends so far. A refused batch is dropped (the collector will never
 /// accept it, and keeping it would wedge every later run) and recorded.
-fn settle(state: &mut State, p: &Pending, d: Delivery) -> Exit {
-    state.apply(p);
+fn settle(state: &mut State, p: Pending, d: Delivery) -> Exit {
+    let points = p.points.len() as u64;
+    state.apply_owned(p);
     match d {
         Delivery::Acked { rejected } => {
             state.dropped_points = state.dropped_points.saturating_add(rejected);
             Exit::Ok
         }
         Delivery::Refused => {
-            state.dropped_points = state.dropped_points.saturating_add(p.points.len() as u64);
+            state.dropped_points = state.dropped_points.saturating_add(points);
             state.dropped_batches += 1;
             Exit::Dropped
         }

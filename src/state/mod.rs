@@ -34,6 +34,7 @@ use crate::agents::codex::records::CodexState;
 use crate::agents::gemini_cli::records::GeminiState;
 use crate::agents::pi::records::PiState;
 use crate::metrics::SeriesKey;
+use crate::state::positions::PositionsFile;
 
 /// Version of the files written by this build.
 pub const STATE_VERSION: u32 = 1;
@@ -231,7 +232,9 @@ pub struct Pending {
     pub points: Vec<Point>,
     /// Series totals once acknowledged (only the series that changed).
     pub series_after: BTreeMap<SeriesKey, SeriesTotal>,
-    /// File states once acknowledged (only the files that changed).
+    /// File states once acknowledged (only the files that changed), in
+    /// the binary form of the positions (see [`positions::in_pending`]).
+    #[serde(default, with = "positions::in_pending")]
     pub files_after: BTreeMap<String, FileState>,
     /// Files whose state entries go once acknowledged.
     pub files_removed: Vec<String>,
@@ -393,39 +396,42 @@ impl FilesStore {
     }
 }
 
-/// One line of `files.log`: the file positions one commit changed.
-/// `removed` is applied before `files`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The positions changed since the last commit: what the next frame of
+/// `positions.log` holds (the states themselves are those of
+/// [`State::files`]).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FilesDelta {
-    /// The generation of `files.json` this line applies to; lines of an
-    /// older generation (left by a run that died while folding the log
-    /// in) are skipped.
-    pub generation: u64,
-    /// The acknowledged batch this commit followed (informational).
-    #[serde(default)]
+    /// The acknowledged batch this commit follows (informational).
     pub seq: u64,
-    /// New states of the files that changed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub files: BTreeMap<String, FileState>,
+    /// The keys whose state changed.
+    pub changed: std::collections::BTreeSet<String>,
     /// Entries that went away.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
 }
 
 impl FilesDelta {
     /// True when it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.removed.is_empty()
+        self.changed.is_empty() && self.removed.is_empty()
     }
+}
 
-    /// Applies it to `files`.
-    fn apply_to(&self, files: &mut BTreeMap<String, FileState>) {
-        for k in &self.removed {
-            files.remove(k);
-        }
-        files.extend(self.files.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
+/// One line of the legacy `files.log` (before `positions.log`): read once,
+/// when a state directory of an older telemetron is taken over.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyDelta {
+    /// The generation of `files.json` this line applies to.
+    pub generation: u64,
+    /// The acknowledged batch this commit followed.
+    #[serde(default)]
+    pub seq: u64,
+    /// New states of the files that changed.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileState>,
+    /// Entries that went away.
+    #[serde(default)]
+    pub removed: Vec<String>,
 }
 
 /// One data point of a batch.
@@ -453,20 +459,26 @@ impl State {
 
     /// Applies an acknowledged batch.
     pub fn apply(&mut self, p: &Pending) {
-        self.series.extend(p.series_after.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.apply_owned(p.clone());
+    }
+
+    /// Applies an acknowledged batch, taking its file states (a first
+    /// run's batch holds one per file: they are moved, not copied).
+    pub fn apply_owned(&mut self, p: Pending) {
+        self.series.extend(p.series_after);
         let delta = &mut self.files_delta;
-        for k in &p.files_removed {
-            self.files.remove(k);
-            delta.files.remove(k);
-            delta.removed.push(k.clone());
+        for k in p.files_removed {
+            self.files.remove(&k);
+            delta.changed.remove(&k);
+            delta.removed.push(k);
         }
-        for (k, v) in &p.files_after {
-            self.files.insert(k.clone(), v.clone());
-            delta.files.insert(k.clone(), v.clone());
+        for (k, v) in p.files_after {
+            delta.changed.insert(k.clone());
+            self.files.insert(k, v);
         }
         delta.seq = p.seq;
         if !p.history.is_empty() {
-            self.history_batches.push((p.seq, p.history.clone()));
+            self.history_batches.push((p.seq, p.history));
         }
         self.last_ack_unix_nano = p.time_unix_nano;
         self.last_ack_seq = p.seq;
@@ -538,18 +550,35 @@ impl StateDir {
         self.dir.join("state.bak.json")
     }
 
-    /// `files.json`: per-file reading positions.
+    /// `positions.bin`: per-file reading positions (see
+    /// [`positions`]).
+    pub fn positions_path(&self) -> PathBuf {
+        self.dir.join("positions.bin")
+    }
+
+    /// `positions.log`: positions changed since `positions.bin` was
+    /// written, one frame per commit.
+    pub fn positions_log_path(&self) -> PathBuf {
+        self.dir.join("positions.log")
+    }
+
+    /// `positions.bak.bin`: a copy of the last committed `positions.bin`.
+    pub fn positions_backup_path(&self) -> PathBuf {
+        self.dir.join("positions.bak.bin")
+    }
+
+    /// `files.json`: the positions as earlier versions kept them (JSON),
+    /// read once to take such a state directory over.
     pub fn files_path(&self) -> PathBuf {
         self.dir.join("files.json")
     }
 
-    /// `files.log`: positions changed since `files.json` was written, one
-    /// JSON line per commit.
+    /// `files.log`: the earlier versions' log of changed positions.
     pub fn files_log_path(&self) -> PathBuf {
         self.dir.join("files.log")
     }
 
-    /// `files.bak.json`: a copy of the last committed `files.json`.
+    /// `files.bak.json`: the earlier versions' copy of `files.json`.
     pub fn files_backup_path(&self) -> PathBuf {
         self.dir.join("files.bak.json")
     }
@@ -667,8 +696,28 @@ impl StateDir {
             }
             other => other,
         };
-        let (fp, fpb) = (self.files_path(), self.files_backup_path());
-        let files = self.read_recovering::<FilesFile>(&fp, &fpb, now, repair, &mut recovered)?;
+        let (pp, ppb) = (self.positions_path(), self.positions_backup_path());
+        let mut files =
+            self.read_recovering::<PositionsFile>(&pp, &ppb, now, repair, &mut recovered)?;
+        // A state directory of an earlier version: its JSON positions are
+        // read once and written in the binary form by the next commit.
+        let mut legacy = false;
+        if matches!(files, Got::Missing) {
+            let (fp, fpb) = (self.files_path(), self.files_backup_path());
+            files =
+                match self.read_recovering::<FilesFile>(&fp, &fpb, now, repair, &mut recovered)? {
+                    Got::Found(f) => {
+                        legacy = true;
+                        Got::Found(PositionsFile {
+                            version: f.version,
+                            generation: f.generation,
+                            files: f.files,
+                        })
+                    }
+                    Got::Missing => Got::Missing,
+                    Got::Lost => Got::Lost,
+                };
+        }
         let first_run = matches!((&state, &files), (Got::Missing, Got::Missing));
         let mut start_at_end = false;
         // A first run writes files.json even when no file was found, so
@@ -690,7 +739,7 @@ impl StateDir {
             Got::Found(f) => {
                 st.files = f.files;
                 st.files_store.generation = f.generation;
-                st.files_store.base_len = fs::metadata(&fp).map_or(0, |m| m.len());
+                st.files_store.base_len = fs::metadata(&pp).map_or(0, |m| m.len());
             }
             Got::Missing if first_run => st.files_dirty = true,
             Got::Missing | Got::Lost => {
@@ -700,11 +749,16 @@ impl StateDir {
                     "{} is unusable and has no usable backup, so every file is taken up from \
                      its current end: lines written meanwhile are not counted, and nothing \
                      already sent is sent again",
-                    self.files_path().display()
+                    self.positions_path().display()
                 ));
             }
         }
-        self.replay_files_log(&mut st, &mut recovered)?;
+        if legacy {
+            self.replay_legacy_log(&mut st, &mut recovered)?;
+            st.files_dirty = true;
+        } else {
+            self.replay_positions_log(&mut st, &mut recovered)?;
+        }
         let pending = match read_json::<Pending>(&self.pending_path()) {
             Ok(Some(_)) if start_at_end => {
                 recovered.push(format!(
@@ -736,32 +790,56 @@ impl StateDir {
         Ok(Loaded { state: st, pending, first_run, recovered, start_at_end })
     }
 
-    /// Applies the lines of `files.log` of the loaded generation, in order.
-    /// A line cut short (a run died while appending it; that commit never
-    /// completed, and its batch is still pending) or a damaged line ends
-    /// the replay, and the next commit folds what was read into a new
-    /// `files.json`.
-    fn replay_files_log(&self, st: &mut State, recovered: &mut Vec<String>) -> anyhow::Result<()> {
-        let path = self.files_log_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "cannot read {}: {e}; check the state directory's permissions",
-                    path.display()
-                ))
-            }
-        };
+    /// Applies the frames of `positions.log` of the loaded generation, in
+    /// order. A frame cut short (a run died while appending it; that
+    /// commit never completed, and its batch is still pending) or a
+    /// damaged frame ends the replay, and the next commit folds what was
+    /// read into a new `positions.bin`.
+    fn replay_positions_log(
+        &self,
+        st: &mut State,
+        recovered: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        let path = self.positions_log_path();
+        let Some(bytes) = read_if_there(&path)? else { return Ok(()) };
         st.files_store.log_len = bytes.len() as u64;
+        let (frames, end) = positions::LogFrame::decode_all(&bytes);
+        for f in frames {
+            if f.generation == st.files_store.generation {
+                f.apply_to(&mut st.files);
+            }
+        }
+        if let Some(end) = end {
+            st.files_dirty = true;
+            if !end.torn {
+                recovered.push(format!(
+                    "{} {} at byte {}; the positions recorded from there on are lost, so \
+                     those files are read again from the positions before",
+                    path.display(),
+                    end.why,
+                    end.at
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the lines of the legacy `files.log` of the loaded
+    /// generation, in order (see [`StateDir::replay_positions_log`]).
+    fn replay_legacy_log(&self, st: &mut State, recovered: &mut Vec<String>) -> anyhow::Result<()> {
+        let path = self.files_log_path();
+        let Some(bytes) = read_if_there(&path)? else { return Ok(()) };
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
             if !line.ends_with(b"\n") {
-                // Harmless: its batch is re-sent and applied again.
-                st.files_dirty = true;
                 break;
             }
-            match serde_json::from_slice::<FilesDelta>(line) {
-                Ok(d) if d.generation == st.files_store.generation => d.apply_to(&mut st.files),
+            match serde_json::from_slice::<LegacyDelta>(line) {
+                Ok(d) if d.generation == st.files_store.generation => {
+                    for k in &d.removed {
+                        st.files.remove(k);
+                    }
+                    st.files.extend(d.files);
+                }
                 Ok(_) => {}
                 Err(e) => {
                     recovered.push(format!(
@@ -770,7 +848,6 @@ impl StateDir {
                         path.display(),
                         n + 1
                     ));
-                    st.files_dirty = true;
                     break;
                 }
             }
@@ -779,7 +856,7 @@ impl StateDir {
     }
 
     /// Reads `path`, falling back to its backup `bak`; says what was wrong.
-    fn read_recovering<T: serde::de::DeserializeOwned + Versioned>(
+    fn read_recovering<T: Versioned>(
         &self,
         path: &Path,
         bak: &Path,
@@ -839,8 +916,8 @@ impl StateDir {
             let name = name.to_string_lossy();
             let ours = name.starts_with(".state.json.")
                 || name.starts_with(".state.bak.json.")
-                || name.starts_with(".files.json.")
-                || name.starts_with(".files.bak.json.")
+                || name.starts_with(".positions.bin.")
+                || name.starts_with(".positions.bak.bin.")
                 || name.starts_with(".pending.json.")
                 || name.starts_with(".seen.next.bin.")
                 || name.starts_with(".status.json.")
@@ -922,7 +999,8 @@ impl StateDir {
 }
 
 impl StateDir {
-    /// Length and modification time of `files.json` and `files.log`.
+    /// Length and modification time of `positions.bin` and
+    /// `positions.log`.
     fn files_stamp(&self) -> [u64; 4] {
         let stamp = |p: PathBuf| {
             fs::metadata(p).map_or((0, 0), |m| {
@@ -935,58 +1013,69 @@ impl StateDir {
                 )
             })
         };
-        let (a, b) = (stamp(self.files_path()), stamp(self.files_log_path()));
+        let (a, b) = (stamp(self.positions_path()), stamp(self.positions_log_path()));
         [a.0, a.1, b.0, b.1]
     }
 
     /// Makes the file positions durable: the changes since the last commit
-    /// are appended to `files.log` as one line, unless `files.json` must be
-    /// rewritten anyway or the log has grown enough to be folded into it.
-    /// Folding writes `files.json` with the next generation, which retires
-    /// every line of the log at once; the log is then removed.
+    /// are appended to `positions.log` as one frame, unless
+    /// `positions.bin` must be rewritten anyway or the log has grown
+    /// enough to be folded into it. Folding writes `positions.bin` with the
+    /// next generation, which retires every frame of the log at once; the
+    /// log is then removed (and so are the JSON positions of an earlier
+    /// version, once taken over).
     fn commit_files(&self, state: &mut State) -> anyhow::Result<()> {
         let store = state.files_store;
-        let line = if state.files_delta.is_empty() {
+        let frame = if state.files_delta.is_empty() {
             None
         } else {
-            state.files_delta.generation = store.generation;
-            let mut l = serde_json::to_vec(&state.files_delta)?;
-            l.push(b'\n');
-            Some(l)
+            let d = &state.files_delta;
+            let changed = d
+                .changed
+                .iter()
+                .filter_map(|k| state.files.get_key_value(k))
+                .map(|(k, v)| (k.as_str(), v));
+            Some(positions::LogFrame::encode(store.generation, d.seq, changed, &d.removed))
         };
         let fold =
-            state.files_dirty || line.as_ref().is_some_and(|l| store.should_fold(l.len() as u64));
+            state.files_dirty || frame.as_ref().is_some_and(|l| store.should_fold(l.len() as u64));
         if fold {
-            let f = FilesFile {
+            let f = PositionsFile {
                 version: STATE_VERSION,
                 generation: store.generation + 1,
                 files: std::mem::take(&mut state.files),
             };
             let bytes = f.encode();
             state.files = f.files;
-            let bytes = bytes?;
-            write_atomic(&self.files_path(), &bytes)?;
-            let _ = write_file_replace(&self.files_backup_path(), &bytes, false);
-            match fs::remove_file(self.files_log_path()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(with_path(e, &self.files_log_path())),
+            write_atomic(&self.positions_path(), &bytes)?;
+            let _ = write_file_replace(&self.positions_backup_path(), &bytes, false);
+            for old in [
+                self.positions_log_path(),
+                self.files_path(),
+                self.files_log_path(),
+                self.files_backup_path(),
+            ] {
+                match fs::remove_file(&old) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(with_path(e, &old)),
+                }
             }
             state.files_store = FilesStore {
                 generation: store.generation + 1,
                 base_len: bytes.len() as u64,
                 log_len: 0,
             };
-        } else if let Some(line) = line {
-            let path = self.files_log_path();
+        } else if let Some(frame) = frame {
+            let path = self.positions_log_path();
             let mut f = private_append().open(&path).map_err(|e| with_path(e, &path))?;
-            f.write_all(&line).map_err(|e| with_path(e, &path))?;
+            f.write_all(&frame).map_err(|e| with_path(e, &path))?;
             f.sync_data().map_err(|e| with_path(e, &path))?;
             if store.log_len == 0 {
                 // The log may be new: make its name durable too.
                 sync_dir(&self.dir).map_err(|e| with_path(e, &self.dir))?;
             }
-            state.files_store.log_len += line.len() as u64;
+            state.files_store.log_len += frame.len() as u64;
         }
         state.files_dirty = false;
         state.files_delta = FilesDelta::default();
@@ -1005,9 +1094,7 @@ enum Got<T> {
 }
 
 /// Reads and parses a JSON file; `Ok(None)` when it does not exist.
-fn read_json<T: serde::de::DeserializeOwned + Versioned>(
-    path: &Path,
-) -> Result<Option<T>, LoadError> {
+fn read_json<T: Versioned>(path: &Path) -> Result<Option<T>, LoadError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -1030,31 +1117,65 @@ fn read_json<T: serde::de::DeserializeOwned + Versioned>(
             v.version()
         ))),
         Ok(v) => Ok(Some(v)),
-        Err(e) => Err(match serde_json::from_slice::<VersionProbe>(&bytes) {
-            Ok(p) if p.version != STATE_VERSION => invalid(format!(
-                "was written with state version {} (this telemetron reads {STATE_VERSION})",
-                p.version
-            )),
-            Ok(_) => invalid(format!("is corrupt ({e})")),
-            Err(_) => invalid(format!("is not a telemetron state file ({e})")),
-        }),
+        Err(why) => Err(invalid(why)),
+    }
+}
+
+/// Why a JSON state file does not parse, in words that follow its name.
+fn explain_json(bytes: &[u8], e: serde_json::Error) -> String {
+    match serde_json::from_slice::<VersionProbe>(bytes) {
+        Ok(p) if p.version != STATE_VERSION => format!(
+            "was written with state version {} (this telemetron reads {STATE_VERSION})",
+            p.version
+        ),
+        Ok(_) => format!("is corrupt ({e})"),
+        Err(_) => format!("is not a telemetron state file ({e})"),
+    }
+}
+
+/// The contents of `path`, or `None` when it does not exist.
+fn read_if_there(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read {}: {e}; check the state directory's permissions",
+            path.display()
+        )),
     }
 }
 
 /// The files of the state directory carry a format version.
-trait Versioned: serde::de::DeserializeOwned {
+trait Versioned: Sized {
     /// The version the file was written with.
     fn version(&self) -> u32;
 
-    /// Parses the file.
-    fn decode(bytes: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(bytes)
-    }
+    /// Parses the file; says what is wrong otherwise.
+    fn decode(bytes: &[u8]) -> Result<Self, String>;
 }
 
-impl Versioned for State {
+/// The JSON files of the state directory.
+macro_rules! json_versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn version(&self) -> u32 {
+                self.version
+            }
+            fn decode(bytes: &[u8]) -> Result<Self, String> {
+                serde_json::from_slice(bytes).map_err(|e| explain_json(bytes, e))
+            }
+        }
+    )*};
+}
+
+json_versioned!(State, Pending);
+
+impl Versioned for PositionsFile {
     fn version(&self) -> u32 {
         self.version
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        PositionsFile::decode(bytes)
     }
 }
 
@@ -1063,14 +1184,8 @@ impl Versioned for FilesFile {
         self.version
     }
 
-    fn decode(bytes: &[u8]) -> serde_json::Result<Self> {
-        FilesFile::decode(bytes)
-    }
-}
-
-impl Versioned for Pending {
-    fn version(&self) -> u32 {
-        self.version
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        FilesFile::decode(bytes).map_err(|e| explain_json(bytes, e))
     }
 }
 
@@ -1191,21 +1306,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loaded = StateDir::new(dir.path()).load(7, true).unwrap();
         assert!(loaded.first_run);
-        assert!(loaded.state.files_dirty, "a first run writes files.json");
+        assert!(loaded.state.files_dirty, "a first run writes positions.bin");
         assert_eq!(loaded.state.created_unix_nano, 7);
         assert_eq!(loaded.state.last_ack_unix_nano, 7);
     }
 
     #[test]
-    fn an_idle_commit_leaves_files_json_alone() {
+    fn an_idle_commit_leaves_the_positions_alone() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         let mut s = committed(&sd, sample());
-        let before = fs::metadata(sd.files_path()).unwrap().modified().unwrap();
+        let before = fs::metadata(sd.positions_path()).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         s.last_ack_seq += 1;
         sd.commit(&mut s).unwrap();
-        assert_eq!(fs::metadata(sd.files_path()).unwrap().modified().unwrap(), before);
+        assert_eq!(fs::metadata(sd.positions_path()).unwrap().modified().unwrap(), before);
+        assert!(!sd.positions_log_path().exists());
         assert_eq!(sd.load(0, true).unwrap().state.last_ack_seq, s.last_ack_seq);
     }
 
@@ -1221,22 +1337,48 @@ mod tests {
         let sd = StateDir::new(dir.path());
         fs::write(sd.state_path(), state).unwrap();
         fs::write(sd.files_path(), files).unwrap();
+        // The JSON positions of earlier versions are taken over: loaded,
+        // then written as positions.bin by the next commit, which removes
+        // them.
+        fs::write(sd.files_log_path(), b"").unwrap();
         let mut want = sample();
-        want.files_dirty = false;
-        want.files_store.base_len = files.len() as u64;
-        assert_eq!(sd.load(0, true).unwrap().state, want);
-        let mut s = want.clone();
-        s.files_dirty = true;
-        sd.commit(&mut s).unwrap();
-        for (path, text) in [(sd.state_path(), state), (sd.files_path(), files)] {
-            let mut back: serde_json::Value =
-                serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-            // Rewriting files.json starts a new generation of files.log.
-            if let Some(g) = back.as_object_mut().unwrap().remove("generation") {
-                assert_eq!(g, 1);
-            }
-            assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
-        }
+        want.files_dirty = true;
+        let mut got = sd.load(0, true).unwrap().state;
+        assert_eq!(got, want);
+        sd.commit(&mut got).unwrap();
+        assert!(!sd.files_path().exists() && !sd.files_log_path().exists());
+        let f = PositionsFile::decode(&fs::read(sd.positions_path()).unwrap()).unwrap();
+        assert_eq!((f.version, f.generation), (1, 1));
+        assert_eq!(f.files, want.files);
+        let back: serde_json::Value =
+            serde_json::from_slice(&fs::read(sd.state_path()).unwrap()).unwrap();
+        assert_eq!(back, serde_json::from_str::<serde_json::Value>(state).unwrap());
+        assert_eq!(sd.load(0, true).unwrap().state.files, want.files);
+    }
+
+    #[test]
+    fn a_legacy_log_is_replayed_when_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        write_json_atomic(&sd.state_path(), &State::new(1)).unwrap();
+        let files = FilesFile { version: 1, generation: 4, files: sample().files };
+        fs::write(sd.files_path(), files.encode().unwrap()).unwrap();
+        let line = LegacyDelta {
+            generation: 4,
+            seq: 2,
+            files: [("/h/b.jsonl".to_string(), FileState { offset: 3, ..FileState::default() })]
+                .into(),
+            removed: vec!["/h/.pi/agent/sessions/a.jsonl".into()],
+        };
+        let old = LegacyDelta { generation: 3, ..line.clone() };
+        let mut log = serde_json::to_vec(&old).unwrap();
+        log.push(b'\n');
+        log.extend(serde_json::to_vec(&line).unwrap());
+        log.extend(b"\n{\"generation\":4,\"fi");
+        fs::write(sd.files_log_path(), log).unwrap();
+        let l = sd.load(0, true).unwrap();
+        assert_eq!(l.state.files.keys().collect::<Vec<_>>(), ["/h/b.jsonl"]);
+        assert!(l.state.files_dirty && l.recovered.is_empty(), "{:?}", l.recovered);
     }
 
     #[test]
@@ -1258,14 +1400,14 @@ mod tests {
     fn unusable_files_are_recovered_from_their_backups() {
         let bads: [&[u8]; 5] =
             [b"{\"version\":1,\"files\":", b"", b"\0\0\0", b"{\"version\":9}", b"[]"];
-        for which in ["state.json", "files.json"] {
+        for which in ["state.json", "positions.bin"] {
             for bad in bads {
                 let dir = tempfile::tempdir().unwrap();
                 let sd = StateDir::new(dir.path());
                 let s = committed(&sd, sample());
                 fs::write(dir.path().join(which), bad).unwrap();
                 let mut l = sd.load(1_000_000_000_000, true).unwrap();
-                // Only where the recovered files.json stands differs.
+                // Only where the recovered positions.bin stands differs.
                 l.state.files_store = s.files_store;
                 assert_eq!(l.state, s, "{which} {bad:?}");
                 assert!(!l.start_at_end);
@@ -1294,8 +1436,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         committed(&sd, sample());
-        fs::write(sd.files_path(), b"garbage").unwrap();
-        fs::remove_file(sd.files_backup_path()).unwrap();
+        fs::write(sd.positions_path(), b"garbage").unwrap();
+        fs::remove_file(sd.positions_backup_path()).unwrap();
         write_json_atomic(
             &sd.pending_path(),
             &Pending { version: 1, seq: 5, ..Pending::default() },
@@ -1358,20 +1500,25 @@ mod tests {
     }
 
     #[test]
-    fn changed_positions_are_appended_to_files_log() {
+    fn changed_positions_are_appended_to_the_positions_log() {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         let mut s = committed(&sd, sample());
-        let base = fs::read(sd.files_path()).unwrap();
+        let base = fs::read(sd.positions_path()).unwrap();
         s.apply(&moved_to("/h/b.jsonl", 7, 1));
         sd.commit(&mut s).unwrap();
         let mut p = moved_to("/h/b.jsonl", 9, 2);
         p.files_removed.push("/h/.pi/agent/sessions/a.jsonl".into());
         s.apply(&p);
         sd.commit(&mut s).unwrap();
-        assert_eq!(fs::read(sd.files_path()).unwrap(), base, "files.json is not rewritten");
-        let log = fs::read_to_string(sd.files_log_path()).unwrap();
-        assert_eq!(log.lines().count(), 2, "{log}");
+        assert_eq!(fs::read(sd.positions_path()).unwrap(), base, "positions.bin is not rewritten");
+        let (frames, end) =
+            positions::LogFrame::decode_all(&fs::read(sd.positions_log_path()).unwrap());
+        assert!(end.is_none());
+        assert_eq!(
+            frames.iter().map(|f| (f.seq, f.files.len(), f.removed.len())).collect::<Vec<_>>(),
+            [(1, 1, 0), (2, 1, 1)]
+        );
         let loaded = sd.load(0, true).unwrap().state;
         assert_eq!(loaded.files, s.files);
         assert_eq!(loaded.files.keys().collect::<Vec<_>>(), ["/h/b.jsonl"]);
@@ -1392,8 +1539,8 @@ mod tests {
             assert!(seq < 10_000, "never folded");
         }
         assert!(seq > 100, "folded after {seq} commits: too early");
-        assert!(!sd.files_log_path().exists(), "the log goes once folded in");
-        let f: FilesFile = serde_json::from_slice(&fs::read(sd.files_path()).unwrap()).unwrap();
+        assert!(!sd.positions_log_path().exists(), "the log goes once folded in");
+        let f = PositionsFile::decode(&fs::read(sd.positions_path()).unwrap()).unwrap();
         assert_eq!(f.generation, 2);
         assert_eq!(f.files, s.files);
         assert_eq!(sd.load(0, true).unwrap().state.files, s.files);
@@ -1408,35 +1555,40 @@ mod tests {
         let mut s = committed(&sd, sample());
         s.apply(&moved_to("/h/b.jsonl", 7, 1));
         sd.commit(&mut s).unwrap();
-        let log = fs::read(sd.files_log_path()).unwrap();
+        let log = fs::read(sd.positions_log_path()).unwrap();
         s.apply(&moved_to("/h/b.jsonl", 9, 2));
         s.files_dirty = true;
         sd.commit(&mut s).unwrap();
-        fs::write(sd.files_log_path(), log).unwrap();
+        fs::write(sd.positions_log_path(), log).unwrap();
         assert_eq!(sd.load(0, true).unwrap().state.files["/h/b.jsonl"].offset, 9);
     }
 
     #[test]
     fn a_torn_or_corrupt_log_line_ends_the_replay_and_is_folded_away() {
-        for (tail, warned) in [(&b"{\"generation\":1,\"fil"[..], false), (b"garbage\n", true)] {
+        for (tail, warned) in [(&b"TLMPOSLG\x01\0"[..], false), (b"garbage\n", true)] {
             let dir = tempfile::tempdir().unwrap();
             let sd = StateDir::new(dir.path());
             let mut s = committed(&sd, sample());
             s.apply(&moved_to("/h/b.jsonl", 7, 1));
             sd.commit(&mut s).unwrap();
-            let mut log = fs::read(sd.files_log_path()).unwrap();
+            let first = fs::read(sd.positions_log_path()).unwrap();
+            let mut log = first.clone();
             log.extend_from_slice(tail);
             if warned {
-                // Lines after a damaged one are not applied either.
-                log.extend_from_slice(&fs::read(sd.files_log_path()).unwrap());
+                // Frames after a damaged one are not applied either.
+                log.extend_from_slice(&first);
             }
-            fs::write(sd.files_log_path(), &log).unwrap();
+            fs::write(sd.positions_log_path(), &log).unwrap();
             let mut l = sd.load(0, true).unwrap();
             assert_eq!(l.state.files["/h/b.jsonl"].offset, 7);
             assert!(l.state.files_dirty, "the next commit folds the log");
-            assert_eq!(l.recovered.iter().any(|m| m.contains("files.log line 2")), warned);
+            let at = format!(
+                "positions.log has a frame that is not a positions frame at byte {}",
+                first.len()
+            );
+            assert_eq!(l.recovered.iter().any(|m| m.contains(&at)), warned, "{:?}", l.recovered);
             sd.commit(&mut l.state).unwrap();
-            assert!(!sd.files_log_path().exists());
+            assert!(!sd.positions_log_path().exists());
             assert_eq!(sd.load(0, true).unwrap().state.files["/h/b.jsonl"].offset, 7);
         }
     }
@@ -1479,11 +1631,11 @@ mod tests {
         // Other files found, or positions written by anyone else: loaded.
         let other = sd.load_unless_unchanged(0, true, Some(43)).unwrap().state;
         assert!(!other.files_unloaded && other.files.len() == 1);
-        fs::write(sd.files_log_path(), b"").unwrap();
+        fs::write(sd.positions_log_path(), b"").unwrap();
         let touched = sd.load_unless_unchanged(0, true, Some(42)).unwrap().state;
         assert!(!touched.files_unloaded && touched.files.len() == 1);
         // Nor while a batch is pending.
-        fs::remove_file(sd.files_log_path()).unwrap();
+        fs::remove_file(sd.positions_log_path()).unwrap();
         assert!(sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
         sd.write_pending(&moved_to("/h/b.jsonl", 7, 1)).unwrap();
         assert!(!sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
@@ -1494,7 +1646,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sd = StateDir::new(dir.path());
         fs::write(dir.path().join(".state.json.Ab12.tmp"), b"{").unwrap();
-        fs::write(dir.path().join(".files.json.x.tmp"), b"{").unwrap();
+        fs::write(dir.path().join(".positions.bin.x.tmp"), b"{").unwrap();
         fs::write(dir.path().join(".pending.json.x.tmp"), b"{").unwrap();
         fs::write(dir.path().join("keep.tmp"), b"").unwrap();
         assert_eq!(sd.remove_stray_temp_files(), 3);

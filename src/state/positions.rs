@@ -256,6 +256,67 @@ fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
     Ok(out)
 }
 
+/// [`PositionsFile::encode`] from its parts.
+pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileState>) -> Vec<u8> {
+    let entries: Vec<(&str, &FileState)> = files.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let blocks: Vec<Vec<u8>> = entries
+        .par_chunks(BLOCK)
+        .map(|chunk| {
+            let mut out = Vec::new();
+            encode_block(chunk, &mut out);
+            out
+        })
+        .collect();
+    let mut out = Vec::with_capacity(28 + blocks.iter().map(Vec::len).sum::<usize>());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&(files.len() as u64).to_le_bytes());
+    for b in blocks {
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+/// How a batch in flight (`pending.json`) keeps its file states: one
+/// base64 string of [`PositionsFile`]'s binary form (a first run's batch
+/// holds every file's state). A map of JSON states, as earlier versions
+/// wrote it, is read too.
+pub mod in_pending {
+    use super::*;
+    use base64::Engine;
+
+    /// Writes the states.
+    pub fn serialize<S: serde::Serializer>(
+        files: &BTreeMap<String, FileState>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let bin = encode_file(crate::state::STATE_VERSION, 0, files);
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bin))
+    }
+
+    /// Reads the states.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, FileState>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Packed(String),
+            Json(BTreeMap<String, FileState>),
+        }
+        match Form::deserialize(d)? {
+            Form::Json(m) => Ok(m),
+            Form::Packed(b64) => {
+                let bin = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(serde::de::Error::custom)?;
+                PositionsFile::decode(&bin).map(|f| f.files).map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
 /// `positions.bin`: every file's position, as committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PositionsFile {
@@ -272,25 +333,7 @@ impl PositionsFile {
     /// The binary form (see the module's documentation). Blocks are
     /// compressed in parallel.
     pub fn encode(&self) -> Vec<u8> {
-        let entries: Vec<(&str, &FileState)> =
-            self.files.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let blocks: Vec<Vec<u8>> = entries
-            .par_chunks(BLOCK)
-            .map(|chunk| {
-                let mut out = Vec::new();
-                encode_block(chunk, &mut out);
-                out
-            })
-            .collect();
-        let mut out = Vec::with_capacity(28 + blocks.iter().map(Vec::len).sum::<usize>());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.generation.to_le_bytes());
-        out.extend_from_slice(&(self.files.len() as u64).to_le_bytes());
-        for b in blocks {
-            out.extend_from_slice(&b);
-        }
-        out
+        encode_file(self.version, self.generation, &self.files)
     }
 
     /// Parses [`PositionsFile::encode`]'s form; says what is wrong

@@ -237,10 +237,10 @@ fn the_lock_is_a_separate_file_beside_the_state() {
     assert_eq!(
         names,
         vec![
-            "files.bak.json",
-            "files.json",
             "history",
             "install-id",
+            "positions.bak.bin",
+            "positions.bin",
             "seen.bak.bin",
             "seen.bin",
             "state.bak.json",

@@ -106,7 +106,7 @@ fn with_no_usable_state_history_is_not_sent_again() {
     // Lost file positions: every file is taken up from its current end.
     // Lost totals alone: the positions say what was sent already.
     for (lost, says) in [
-        (["files.json", "files.bak.json"], "current end"),
+        (["positions.bin", "positions.bak.bin"], "current end"),
         (["state.json", "state.bak.json"], "totals start over"),
     ] {
         let env = TestEnv::with_demo_home();

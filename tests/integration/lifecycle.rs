@@ -204,7 +204,7 @@ fn a_deleted_file_keeps_its_totals() {
         last["pack.user.prompt{pack=pi,session.type=main}"], 2,
         "totals keep the deleted file's counts"
     );
-    // files.json plus the changes logged in files.log since.
+    // positions.bin plus the changes logged in positions.log since.
     let files = telemetron::state::StateDir::new(b.env.state_dir()).load(0, false).unwrap();
     let entry = files.state.files.iter().find(|(k, _)| k.ends_with("a.jsonl")).unwrap().1;
     assert!(entry.missing_since_unix_nano.is_some(), "kept for a grace period: {entry:?}");
