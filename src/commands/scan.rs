@@ -107,10 +107,21 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     // even be loaded (and when they must be, they are parsed on the scan's
     // threads).
     let places = places(settings);
-    let found = discover::discover(&places);
+    let mut found = discover::discover(&places);
     let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
+    let keys = scan::keys_of(&found.sources);
+    // The positions of files found exactly as they were left are not
+    // loaded: only what other files may need of them is kept.
+    let by_key: std::collections::HashMap<&str, u32> =
+        keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
+    let leave = |k: &str, st: &crate::state::FileState| {
+        let i = *by_key.get(k)?;
+        let found_as_left = st.missing_since_unix_nano.is_none()
+            && scan::unchanged(st, &found.sources[i as usize].meta);
+        found_as_left.then_some(i)
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
-    let load = || dir.load_unless_unchanged(now, !dry_run, Some(fingerprint));
+    let load = || dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), Some(&leave));
     let loaded = match &pool {
         Ok(pool) => pool.install(load),
         Err(_) => load(),
@@ -194,10 +205,18 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     let mut scanned = if state.files_unloaded {
         scan::ScanOutput::default()
     } else {
-        scan::scan_with(&found.sources, &found.stores, &state.files, &opts, &mut settle_claims)
+        scan::scan_known(
+            &found.sources,
+            &keys,
+            &found.stores,
+            &state.files,
+            state.skipped.as_ref(),
+            &opts,
+            &mut settle_claims,
+        )
     };
     crate::failpoint::hit("after-scan");
-    let mut warnings = found.warnings;
+    let mut warnings = std::mem::take(&mut found.warnings);
     warnings.append(&mut scanned.warnings);
     for w in &warnings {
         eprintln!("telemetron: warning: {w}");
@@ -231,9 +250,8 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     let d = deliver(settings, target.as_ref(), &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, pending, d));
     if !state.files_unloaded {
-        state.covered = (warnings.is_empty()
-            && covers(&state, found.sources.iter().chain(&found.stores)))
-        .then_some(fingerprint);
+        state.covered =
+            (warnings.is_empty() && covers(&state, &found, &keys)).then_some(fingerprint);
     }
     dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
@@ -257,13 +275,19 @@ fn fingerprint<'a>(sources: impl Iterator<Item = &'a discover::Source>) -> u64 {
 
 /// True when the positions cover every session file exactly as found:
 /// then a next run that finds the same has nothing to read.
-fn covers<'a>(state: &State, mut sources: impl Iterator<Item = &'a discover::Source>) -> bool {
-    sources.all(|s| {
+fn covers(state: &State, found: &discover::Found, keys: &[String]) -> bool {
+    let mut left_out = vec![false; found.sources.len()];
+    for (i, _) in state.skipped.iter().flat_map(|sk| &sk.heads) {
+        left_out[*i as usize] = true;
+    }
+    let covered = |key: &str, s: &discover::Source| {
         state
             .files
-            .get(&scan::key_of(&s.path))
+            .get(key)
             .is_some_and(|f| scan::unchanged(f, &s.meta) && f.missing_since_unix_nano.is_none())
-    })
+    };
+    found.sources.iter().zip(keys).zip(left_out).all(|((s, k), left)| left || covered(k, s))
+        && found.stores.iter().all(|s| covered(&scan::key_of(&s.path), s))
 }
 
 /// Applies a delivered or refused batch to the state and says how the run

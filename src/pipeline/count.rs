@@ -29,6 +29,7 @@
 //! then path order): a later one whose bytes repeat what an earlier one
 //! counted is read again from where they part ([`settle_overlaps`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -48,6 +49,7 @@ use crate::sources::compressed;
 use crate::sources::growing::{self, Limits};
 use crate::sources::identity::{self, Hasher, Prefix};
 use crate::state::claims::Claims;
+use crate::state::positions::Skipped;
 use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
 
 /// How long a vanished file's entry is kept (it may come back, e.g. a
@@ -161,6 +163,12 @@ const SECOND_WINDOW: u64 = 64 * 1024;
 /// What every file's scan shares.
 struct Ctx<'a> {
     files: &'a BTreeMap<String, FileState>,
+    /// The entries left out of `files` (files found as they were left).
+    skipped: Option<&'a Skipped>,
+    /// Which found files (by index) were left out: nothing to read.
+    left_out: Vec<bool>,
+    /// Blocks of `positions.bin` holding the entries left out, by key.
+    blocks: HashMap<&'a str, u32>,
     opts: &'a ScanOptions,
     indexes: IndexCache,
     /// Known states by their first bytes, built when a file needs it.
@@ -170,11 +178,23 @@ struct Ctx<'a> {
     /// The discovered files (by key): the only files read as a fork's
     /// parent.
     discovered: HashSet<&'a str>,
+    /// The found files' keys.
+    keys: &'a [String],
     /// Fork parents' entries, each read at most once a run.
     parents: Mutex<HashMap<String, Option<Arc<pi::ParentEntries>>>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The state of `key`: loaded, or (rarely: another file holds a copy
+    /// of it) read again from the positions it was left out of.
+    fn state(&self, key: &str) -> Option<Cow<'a, FileState>> {
+        if let Some(st) = self.files.get(key) {
+            return Some(Cow::Borrowed(st));
+        }
+        let block = *self.blocks.get(key)?;
+        self.skipped?.fetch(block, key).map(Cow::Owned)
+    }
+
     /// The entries of a fork's parent session file, when it is one of the
     /// discovered transcripts.
     fn parent_entries(&self, path: &str) -> Option<Arc<pi::ParentEntries>> {
@@ -214,15 +234,52 @@ pub fn scan_with(
     opts: &ScanOptions,
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
-    // Each path's state key, made once (paths are long and many).
-    let keys: Vec<String> = sources.iter().map(|s| key_of(&s.path)).collect();
+    let keys = keys_of(sources);
+    scan_known(sources, &keys, stores, files, None, opts, settle)
+}
+
+/// Each found file's state key, made once (paths are long and many).
+pub fn keys_of(sources: &[Source]) -> Vec<String> {
+    sources.iter().map(|s| key_of(&s.path)).collect()
+}
+
+/// [`scan_with`], given the found files' keys ([`keys_of`]) and the
+/// entries left out of `files` when it was loaded (found as they were
+/// left: nothing is read of them).
+pub fn scan_known(
+    sources: &[Source],
+    keys: &[String],
+    stores: &[Source],
+    files: &BTreeMap<String, FileState>,
+    skipped: Option<&Skipped>,
+    opts: &ScanOptions,
+    settle: &mut dyn FnMut(Claims),
+) -> ScanOutput {
+    let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
+    let mut left_out = vec![false; sources.len()];
+    let mut blocks = HashMap::new();
+    if let Some(sk) = skipped {
+        for m in &sk.marks {
+            pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
+        }
+        for (i, h) in &sk.heads {
+            left_out[*i as usize] = true;
+            if h.offset > 0 {
+                blocks.insert(keys[*i as usize].as_str(), h.block);
+            }
+        }
+    }
     let ctx = Ctx {
         files,
+        skipped,
+        left_out,
+        blocks,
         opts,
         indexes: IndexCache::default(),
         content: OnceLock::new(),
-        known: pi::known_sessions(files.values().map(|f| &*f.pi)),
+        known,
         discovered: keys.iter().map(String::as_str).collect(),
+        keys,
         parents: Mutex::default(),
     };
     // Files are scanned in parallel; their results come back in any
@@ -233,8 +290,9 @@ pub fn scan_with(
         // The sender moves in (its clones go when the work is done, which
         // ends the loop below); everything else is borrowed.
         let tx = tx;
-        sources.par_iter().zip(&keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
-            let _ = tx.send((i, scan_file(s, key, &ctx)));
+        sources.par_iter().zip(keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
+            let r = if ctx.left_out[i] { FileScan::default() } else { scan_file(s, key, &ctx) };
+            let _ = tx.send((i, r));
         })
     };
     let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
@@ -264,8 +322,8 @@ pub fn scan_with(
     });
     let mut results: Vec<FileScan> =
         slots.into_iter().map(|r| r.expect("every file scanned")).collect();
-    settle_overlaps(sources, &keys, &mut results, &ctx, &mut total);
-    settle_copies(sources, &keys, &mut results, &ctx, &mut total);
+    settle_overlaps(sources, keys, &mut results, &ctx, &mut total);
+    settle_copies(sources, keys, &mut results, &ctx, &mut total);
     // Stores last, knowing how far this run's files counted each session.
     let from_stores = {
         let mut marks = ctx.known.clone();
@@ -635,29 +693,37 @@ fn settle_copies(
 /// Only states that counted something are in it.
 struct ContentIndex<'a> {
     by_head: HashMap<(u32, u64), Vec<&'a str>>,
-    /// First line → the state that counted the most after it.
-    by_first: HashMap<u64, &'a str>,
+    /// First line → the state that counted the most after it, and how far.
+    by_first: HashMap<u64, (&'a str, u64)>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
 }
 
 impl<'a> ContentIndex<'a> {
-    fn new(files: &'a BTreeMap<String, FileState>) -> ContentIndex<'a> {
+    /// The index of the loaded states and of those left out.
+    fn new(ctx: &Ctx<'a>, keys: &'a [String]) -> ContentIndex<'a> {
         let mut by_head: HashMap<(u32, u64), Vec<&'a str>> = HashMap::new();
         let mut lens = vec![false; HEAD_LEN as usize + 1];
-        let mut by_first: HashMap<u64, &'a str> = HashMap::new();
-        for (k, f) in files {
-            if f.offset == 0 || f.head_len == 0 || f.head_len > HEAD_LEN {
+        let mut by_first: HashMap<u64, (&'a str, u64)> = HashMap::new();
+        let loaded = ctx
+            .files
+            .iter()
+            .map(|(k, f)| (k.as_str(), (f.offset, f.head_len, f.head_hash, f.first_line)));
+        let left = ctx.skipped.into_iter().flat_map(|sk| &sk.heads).map(|(i, h)| {
+            (keys[*i as usize].as_str(), (h.offset, h.head_len, h.head_hash, h.first_line))
+        });
+        for (k, (offset, head_len, head_hash, first_line)) in loaded.chain(left) {
+            if offset == 0 || head_len == 0 || head_len > HEAD_LEN {
                 continue;
             }
-            if f.first_line != 0 {
-                let e = by_first.entry(f.first_line).or_insert(k);
-                if files[*e].offset < f.offset {
-                    *e = k;
+            if first_line != 0 {
+                let e = by_first.entry(first_line).or_insert((k, offset));
+                if e.1 < offset {
+                    *e = (k, offset);
                 }
             }
-            lens[f.head_len as usize] = true;
-            by_head.entry((f.head_len, f.head_hash)).or_default().push(k);
+            lens[head_len as usize] = true;
+            by_head.entry((head_len, head_hash)).or_default().push(k);
         }
         ContentIndex { by_head, by_first, lens }
     }
@@ -867,18 +933,18 @@ fn identify<'a>(
     ctx: &Ctx<'a>,
     floor: u64,
 ) -> io::Result<Option<(&'a str, u64, Prefix)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, ctx.keys));
     if index.by_head.is_empty() || meta.size == 0 {
         return Ok(None);
     }
     let mut head = vec![0u8; (HEAD_LEN as u64).min(meta.size) as usize];
     let n = read_full_at(file, &mut head, 0)?;
     head.truncate(n);
-    let mut cands: Vec<(&'a str, &FileState)> = index
+    let mut cands: Vec<(&'a str, Cow<'a, FileState>)> = index
         .candidates(&head)
         .into_iter()
         .filter(|k| *k != key)
-        .map(|k| (k, &ctx.files[k]))
+        .filter_map(|k| Some((k, ctx.state(k)?)))
         .filter(|(_, f)| f.offset > floor && f.offset <= meta.size && f.prefix.is_some())
         .collect();
     // The longest first; a vanished file (a move) before a live one.
@@ -886,7 +952,7 @@ fn identify<'a>(
         (std::cmp::Reverse(f.offset), f.missing_since_unix_nano.is_none(), *k)
     });
     for (k, f) in cands {
-        if let Some(known) = continues(file, meta, f)? {
+        if let Some(known) = continues(file, meta, &f)? {
             return Ok(Some((k, f.offset, known)));
         }
     }
@@ -901,12 +967,12 @@ fn same_start<'a>(
     meta: &Meta,
     ctx: &Ctx<'a>,
 ) -> io::Result<Option<(&'a str, u64)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx.files));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, ctx.keys));
     if index.by_first.is_empty() {
         return Ok(None);
     }
     let Some(first) = first_line_hash(file, meta)? else { return Ok(None) };
-    Ok(index.by_first.get(&first).copied().filter(|k| *k != key).map(|k| (k, ctx.files[k].offset)))
+    Ok(index.by_first.get(&first).copied().filter(|(k, _)| *k != key))
 }
 
 /// The hash of a file's first complete line, given its first bytes (at
@@ -928,17 +994,17 @@ fn first_line_hash(file: &File, meta: &Meta) -> io::Result<Option<u64>> {
 /// The state a read starts from: the state it continues (under this
 /// file's pack), the path's old entry made ready to replay, or a new one.
 fn start_state(src: &Source, key: &str, begin: &Begin, ctx: &Ctx) -> FileState {
-    let pred = begin.pred.as_deref().and_then(|k| ctx.files.get(k));
+    let pred = begin.pred.as_deref().and_then(|k| ctx.state(k));
     let mut st = match (begin.kind, pred) {
         (Kind::Resume, Some(p)) => {
-            let mut st = p.clone();
+            let mut st = p.into_owned();
             if begin.pred.as_deref() != Some(key) {
                 adopt(&mut st, src, ctx);
             }
             st
         }
         (Kind::Fresh, Some(p)) => {
-            let mut st = p.clone();
+            let mut st = p.into_owned();
             if begin.pred.as_deref() != Some(key) {
                 adopt(&mut st, src, ctx);
             }

@@ -384,6 +384,13 @@ impl HistoryDir {
     /// and a rename (the previous good copy kept as its backup), then one
     /// sync of the directory for every rename.
     pub fn write_all(&self, months: &[(String, MonthFile)]) -> anyhow::Result<()> {
+        let encoded: Vec<(String, Vec<u8>)> =
+            months.iter().map(|(m, f)| (m.clone(), f.encode())).collect();
+        self.write_encoded(&encoded)
+    }
+
+    /// [`HistoryDir::write_all`] of months already encoded.
+    fn write_encoded(&self, months: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
         use std::io::Write as _;
         if months.is_empty() {
             return Ok(());
@@ -402,7 +409,7 @@ impl HistoryDir {
                 .suffix(".tmp")
                 .tempfile_in(&self.dir)
                 .map_err(|e| ctx(e, &self.dir))?;
-            tmp.write_all(&f.encode()).map_err(|e| ctx(e, tmp.path()))?;
+            tmp.write_all(f).map_err(|e| ctx(e, tmp.path()))?;
             tmp.as_file().sync_data().map_err(|e| ctx(e, tmp.path()))?;
             tmp.persist(&main).map_err(|e| ctx(e.error, &main))?;
         }
@@ -426,19 +433,28 @@ impl HistoryDir {
     pub fn apply(&self, epoch: u64, seq: u64, rows: &[Row]) -> anyhow::Result<()> {
         let mut warnings = Vec::new();
         let mut changed = Vec::new();
-        for (month, batch) in by_month(rows.iter().map(|r| (&r.key, &r.values))) {
+        // A month at a time, each encoded as soon as it is done: a first
+        // run over years of transcripts touches many.
+        let mut months: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            months.entry(month_of(r.key.hour)).or_default().push(i);
+        }
+        for (month, of_month) in months {
             let mut f = self.read(&month, &mut warnings);
             if f.stamp.epoch == epoch && f.stamp.seq >= seq {
                 continue;
             }
+            let of_month = of_month.into_iter().map(|i| (&rows[i].key, &rows[i].values));
+            let mut batch = by_month(of_month);
+            let batch = batch.remove(&month).unwrap_or_default();
             for (k, v) in &batch {
                 add(f.rows.entry(k.clone()).or_insert([0; 12]), v);
             }
             f.stamp = Stamp { epoch, seq };
             f.last = batch;
-            changed.push((month, f));
+            changed.push((month, f.encode()));
         }
-        self.write_all(&changed)?;
+        self.write_encoded(&changed)?;
         warn(warnings);
         Ok(())
     }

@@ -99,6 +99,16 @@ pub struct State {
     /// sequence number: the commit adds them to the history.
     #[serde(skip)]
     pub history_batches: Vec<(u64, Vec<history::Row>)>,
+    /// The entries of `positions.bin` left out of `files` when loading
+    /// (files found exactly as their entry left them), and what was kept
+    /// of them; the commit that rewrites `positions.bin` copies them over.
+    #[serde(skip)]
+    pub skipped: Option<positions::Skipped>,
+    /// Keys removed since `positions.bin` was written (by the frames of
+    /// `positions.log` and by the batches applied since): its entries of
+    /// these keys are not copied over.
+    #[serde(skip)]
+    pub removed_since_base: std::collections::BTreeSet<String>,
 }
 
 /// The session files a run found and the position files it committed, in
@@ -470,6 +480,7 @@ impl State {
         for k in p.files_removed {
             self.files.remove(&k);
             delta.changed.remove(&k);
+            self.removed_since_base.insert(k.clone());
             delta.removed.push(k);
         }
         for (k, v) in p.files_after {
@@ -661,18 +672,22 @@ impl StateDir {
     /// A pending batch already covered by the state (the run died between
     /// committing and removing it) is dropped.
     pub fn load(&self, now: u64, repair: bool) -> anyhow::Result<Loaded> {
-        self.load_unless_unchanged(now, repair, None)
+        self.load_unless_unchanged(now, repair, None, None)
     }
 
     /// [`StateDir::load`], but when the state says the last run found
     /// exactly the session files fingerprinted `sources` and committed
     /// positions covering them, and nothing is pending, the positions are
     /// not loaded ([`State::files_unloaded`]): no file has new bytes.
+    /// Otherwise, with `leave`, the entries it gives a found file for
+    /// (files found exactly as their entry left them) are left out of
+    /// [`State::files`] ([`State::skipped`]).
     pub fn load_unless_unchanged(
         &self,
         now: u64,
         repair: bool,
         sources: Option<u64>,
+        leave: Option<&positions::Leave<'_>>,
     ) -> anyhow::Result<Loaded> {
         let mut recovered = Vec::new();
         let (st, stb) = (self.state_path(), self.backup_path());
@@ -697,8 +712,33 @@ impl StateDir {
             other => other,
         };
         let (pp, ppb) = (self.positions_path(), self.positions_backup_path());
-        let mut files =
-            self.read_recovering::<PositionsFile>(&pp, &ppb, now, repair, &mut recovered)?;
+        // The log first: the entries it changes are never left out.
+        let log = read_if_there(&self.positions_log_path())?;
+        let (frames, log_end) =
+            log.as_deref().map_or((Vec::new(), None), positions::LogFrame::decode_all);
+        let logged: std::collections::HashSet<&str> = frames
+            .iter()
+            .flat_map(|f| f.files.keys().chain(&f.removed))
+            .map(String::as_str)
+            .collect();
+        let leave_unlogged =
+            |k: &str, st: &FileState| leave.filter(|_| !logged.contains(k)).and_then(|l| l(k, st));
+        let decode = |b: &[u8]| PositionsFile::decode_leaving_out(b, Some(&leave_unlogged));
+        let (got, read_from) =
+            self.read_recovering_with(&pp, &ppb, now, repair, &mut recovered, &decode)?;
+        let mut skipped = None;
+        let mut files = match got {
+            Got::Found((f, mut sk)) => {
+                if !sk.heads.is_empty() {
+                    sk.path = read_from;
+                    skipped = Some(sk);
+                }
+                Got::Found(f)
+            }
+            Got::Missing => Got::Missing,
+            Got::Lost => Got::Lost,
+        };
+        drop(logged);
         // A state directory of an earlier version: its JSON positions are
         // read once and written in the binary form by the next commit.
         let mut legacy = false;
@@ -757,7 +797,9 @@ impl StateDir {
             self.replay_legacy_log(&mut st, &mut recovered)?;
             st.files_dirty = true;
         } else {
-            self.replay_positions_log(&mut st, &mut recovered)?;
+            st.files_store.log_len = log.as_ref().map_or(0, |l| l.len() as u64);
+            self.replay_positions_log(&mut st, frames, log_end, &mut recovered);
+            st.skipped = skipped;
         }
         let pending = match read_json::<Pending>(&self.pending_path()) {
             Ok(Some(_)) if start_at_end => {
@@ -798,14 +840,14 @@ impl StateDir {
     fn replay_positions_log(
         &self,
         st: &mut State,
+        frames: Vec<positions::LogFrame>,
+        end: Option<positions::LogEnd>,
         recovered: &mut Vec<String>,
-    ) -> anyhow::Result<()> {
+    ) {
         let path = self.positions_log_path();
-        let Some(bytes) = read_if_there(&path)? else { return Ok(()) };
-        st.files_store.log_len = bytes.len() as u64;
-        let (frames, end) = positions::LogFrame::decode_all(&bytes);
         for f in frames {
             if f.generation == st.files_store.generation {
+                st.removed_since_base.extend(f.removed.iter().cloned());
                 f.apply_to(&mut st.files);
             }
         }
@@ -821,7 +863,6 @@ impl StateDir {
                 ));
             }
         }
-        Ok(())
     }
 
     /// Applies the lines of the legacy `files.log` of the loaded
@@ -864,25 +905,41 @@ impl StateDir {
         repair: bool,
         recovered: &mut Vec<String>,
     ) -> anyhow::Result<Got<T>> {
-        let why = match read_json::<T>(path) {
-            Ok(Some(v)) => return Ok(Got::Found(v)),
+        self.read_recovering_with(path, bak, now, repair, recovered, &T::decode).map(|(got, _)| got)
+    }
+
+    /// [`StateDir::read_recovering`] with its own parser; also says which
+    /// file was read.
+    fn read_recovering_with<T: Versioned>(
+        &self,
+        path: &Path,
+        bak: &Path,
+        now: u64,
+        repair: bool,
+        recovered: &mut Vec<String>,
+        decode: &dyn Fn(&[u8]) -> Result<T, String>,
+    ) -> anyhow::Result<(Got<T>, PathBuf)> {
+        let read_json = |p: &Path| read_json_with(p, decode);
+        let why = match read_json(path) {
+            Ok(Some(v)) => return Ok((Got::Found(v), path.to_path_buf())),
             Ok(None) => None,
             Err(LoadError::Io(e)) => return Err(e),
             Err(LoadError::Invalid(why)) => Some(why),
         };
         let aside = if why.is_some() { self.move_aside(path, now, repair) } else { String::new() };
-        match (read_json::<T>(bak), why) {
+        let got = match (read_json(bak), why) {
             (Ok(Some(v)), why) => {
                 let what = why.unwrap_or_else(|| format!("{} is missing", path.display()));
                 recovered.push(format!("{what}{aside}; recovered from {}", bak.display()));
-                Ok(Got::Found(v))
+                return Ok((Got::Found(v), bak.to_path_buf()));
             }
-            (_, None) => Ok(Got::Missing),
+            (_, None) => Got::Missing,
             (_, Some(why)) => {
                 recovered.push(format!("{why}{aside}"));
-                Ok(Got::Lost)
+                Got::Lost
             }
-        }
+        };
+        Ok((got, path.to_path_buf()))
     }
 
     /// Renames an unusable file out of the way (when `repair`), returning
@@ -1040,14 +1097,21 @@ impl StateDir {
         let fold =
             state.files_dirty || frame.as_ref().is_some_and(|l| store.should_fold(l.len() as u64));
         if fold {
-            let f = PositionsFile {
-                version: STATE_VERSION,
-                generation: store.generation + 1,
-                files: std::mem::take(&mut state.files),
+            let generation = store.generation + 1;
+            let bytes = match &state.skipped {
+                // Entries were left out: they are copied from the file
+                // they were read from.
+                Some(sk) => sk
+                    .merge(generation, &state.files, &state.removed_since_base)
+                    .map_err(|why| anyhow::anyhow!("{} {why}; run again", sk.path.display()))?,
+                None => positions::encode_file(STATE_VERSION, generation, &state.files),
             };
-            let bytes = f.encode();
-            state.files = f.files;
             write_atomic(&self.positions_path(), &bytes)?;
+            if let Some(sk) = &mut state.skipped {
+                sk.spans = positions::spans_of(&bytes);
+                sk.path = self.positions_path();
+            }
+            state.removed_since_base.clear();
             let _ = write_file_replace(&self.positions_backup_path(), &bytes, false);
             for old in [
                 self.positions_log_path(),
@@ -1095,6 +1159,14 @@ enum Got<T> {
 
 /// Reads and parses a JSON file; `Ok(None)` when it does not exist.
 fn read_json<T: Versioned>(path: &Path) -> Result<Option<T>, LoadError> {
+    read_json_with(path, &T::decode)
+}
+
+/// [`read_json`] with its own parser.
+fn read_json_with<T: Versioned>(
+    path: &Path,
+    decode: &dyn Fn(&[u8]) -> Result<T, String>,
+) -> Result<Option<T>, LoadError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -1111,7 +1183,7 @@ fn read_json<T: Versioned>(path: &Path) -> Result<Option<T>, LoadError> {
     }
     // One parse in the common case; the version is only probed to explain
     // a failure.
-    match T::decode(&bytes) {
+    match decode(&bytes) {
         Ok(v) if v.version() != STATE_VERSION => Err(invalid(format!(
             "was written with state version {} (this telemetron reads {STATE_VERSION})",
             v.version()
@@ -1169,6 +1241,15 @@ macro_rules! json_versioned {
 }
 
 json_versioned!(State, Pending);
+
+impl Versioned for (PositionsFile, positions::Skipped) {
+    fn version(&self) -> u32 {
+        self.0.version
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        PositionsFile::decode_leaving_out(bytes, None)
+    }
+}
 
 impl Versioned for PositionsFile {
     fn version(&self) -> u32 {
@@ -1620,25 +1701,86 @@ mod tests {
         let mut s = sample();
         s.covered = Some(42);
         sd.commit(&mut s).unwrap();
-        let fast = sd.load_unless_unchanged(0, true, Some(42)).unwrap().state;
+        let fast = sd.load_unless_unchanged(0, true, Some(42), None).unwrap().state;
         assert!(fast.files_unloaded && fast.files.is_empty());
         // An idle commit keeps the fingerprint; writing positions then is a bug.
         let mut idle = fast.clone();
         sd.commit(&mut idle).unwrap();
-        assert!(sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
+        assert!(sd.load_unless_unchanged(0, true, Some(42), None).unwrap().state.files_unloaded);
         idle.apply(&moved_to("/h/b.jsonl", 7, 1));
         assert!(sd.commit(&mut idle).is_err());
         // Other files found, or positions written by anyone else: loaded.
-        let other = sd.load_unless_unchanged(0, true, Some(43)).unwrap().state;
+        let other = sd.load_unless_unchanged(0, true, Some(43), None).unwrap().state;
         assert!(!other.files_unloaded && other.files.len() == 1);
         fs::write(sd.positions_log_path(), b"").unwrap();
-        let touched = sd.load_unless_unchanged(0, true, Some(42)).unwrap().state;
+        let touched = sd.load_unless_unchanged(0, true, Some(42), None).unwrap().state;
         assert!(!touched.files_unloaded && touched.files.len() == 1);
         // Nor while a batch is pending.
         fs::remove_file(sd.positions_log_path()).unwrap();
-        assert!(sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
+        assert!(sd.load_unless_unchanged(0, true, Some(42), None).unwrap().state.files_unloaded);
         sd.write_pending(&moved_to("/h/b.jsonl", 7, 1)).unwrap();
-        assert!(!sd.load_unless_unchanged(0, true, Some(42)).unwrap().state.files_unloaded);
+        assert!(!sd.load_unless_unchanged(0, true, Some(42), None).unwrap().state.files_unloaded);
+    }
+
+    #[test]
+    fn entries_left_out_are_copied_over_when_the_positions_are_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::new(dir.path());
+        let mut s = sample();
+        for (i, name) in ["/h/b.jsonl", "/h/c.jsonl", "/h/d.jsonl"].iter().enumerate() {
+            let st = FileState {
+                pack: "pi".into(),
+                offset: 5 + i as u64,
+                head_len: 5,
+                ..FileState::default()
+            };
+            s.files.insert(name.to_string(), st);
+        }
+        let all = committed(&sd, s).files;
+        // d is logged (a later commit): never left out.
+        let mut s = sd.load(0, true).unwrap().state;
+        s.apply(&moved_to("/h/d.jsonl", 20, 1));
+        sd.commit(&mut s).unwrap();
+        let leave = |k: &str, _: &FileState| match k {
+            "/h/b.jsonl" => Some(0),
+            "/h/c.jsonl" => Some(1),
+            "/h/d.jsonl" => Some(2),
+            _ => None,
+        };
+        let l = sd.load_unless_unchanged(0, true, None, Some(&leave)).unwrap();
+        let mut s = l.state;
+        assert_eq!(
+            s.files.keys().collect::<Vec<_>>(),
+            ["/h/.pi/agent/sessions/a.jsonl", "/h/d.jsonl"]
+        );
+        let sk = s.skipped.clone().unwrap();
+        assert_eq!(
+            sk.heads.iter().map(|(i, h)| (*i, h.offset)).collect::<Vec<_>>(),
+            [(0, 5), (1, 6)]
+        );
+        assert_eq!(sk.fetch(sk.heads[1].1.block, "/h/c.jsonl").unwrap(), all["/h/c.jsonl"]);
+        // c goes, e comes, and the positions are rewritten: b is copied over.
+        let mut p = moved_to("/h/e.jsonl", 3, 2);
+        p.files_removed.push("/h/c.jsonl".into());
+        s.apply(&p);
+        s.files_dirty = true;
+        sd.commit(&mut s).unwrap();
+        let back = sd.load(0, true).unwrap().state.files;
+        assert_eq!(
+            back.iter().map(|(k, v)| (k.as_str(), v.offset)).collect::<Vec<_>>(),
+            [
+                ("/h/.pi/agent/sessions/a.jsonl", 10),
+                ("/h/b.jsonl", 5),
+                ("/h/d.jsonl", 20),
+                ("/h/e.jsonl", 3)
+            ]
+        );
+        assert_eq!(back["/h/b.jsonl"], all["/h/b.jsonl"]);
+        // A second rewrite in the same run reads the new file.
+        s.apply(&moved_to("/h/f.jsonl", 4, 3));
+        s.files_dirty = true;
+        sd.commit(&mut s).unwrap();
+        assert_eq!(sd.load(0, true).unwrap().state.files.len(), 5);
     }
 
     #[test]

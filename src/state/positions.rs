@@ -339,6 +339,16 @@ impl PositionsFile {
     /// Parses [`PositionsFile::encode`]'s form; says what is wrong
     /// otherwise (in words that follow the file's name).
     pub fn decode(b: &[u8]) -> Result<PositionsFile, String> {
+        Self::decode_leaving_out(b, None).map(|(f, _)| f)
+    }
+
+    /// [`PositionsFile::decode`], leaving out the entries `leave` gives a
+    /// found file's index for (files found exactly as their entry left
+    /// them): of those, only what a run may need is kept ([`Skipped`]).
+    pub fn decode_leaving_out(
+        b: &[u8],
+        leave: Option<&Leave<'_>>,
+    ) -> Result<(PositionsFile, Skipped), String> {
         if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
             return Err("is not a telemetron positions file".into());
         }
@@ -346,28 +356,216 @@ impl PositionsFile {
         let version = c.u32()?;
         if version != crate::state::STATE_VERSION {
             // Reported as such by the caller.
-            return Ok(PositionsFile { version, ..PositionsFile::default() });
+            return Ok((PositionsFile { version, ..PositionsFile::default() }, Skipped::default()));
         }
         let generation = c.u64()?;
         let count = c.u64()?;
         let mut blocks = Vec::new();
+        let mut spans = Vec::new();
         while !c.is_empty() {
+            let at = c.at;
             blocks.push(next_block(&mut c)?);
+            spans.push((at, c.at - at));
         }
         if blocks.iter().map(|b| b.entries as u64).sum::<u64>() != count {
             return Err("is truncated (fewer entries than its header says)".into());
         }
-        let parts: Vec<Vec<(String, FileState)>> =
-            blocks.par_iter().map(decode_block).collect::<Result<_, _>>()?;
-        let mut all = Vec::with_capacity(count as usize);
-        for mut p in parts {
-            all.append(&mut p);
-        }
-        if all.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err("is damaged (its keys are out of order)".into());
+        type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, Vec<Mark>, Option<String>);
+        let parts: Vec<Part> = blocks
+            .par_iter()
+            .enumerate()
+            .map(|(n, b)| {
+                let entries = decode_block(b)?;
+                let last = entries.last().map(|e| e.0.clone());
+                let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+                for (k, st) in entries {
+                    match leave.and_then(|l| l(&k, &st)) {
+                        Some(found) => {
+                            heads.push((found, Head::of(&st, n as u32)));
+                            marks.extend(Mark::of(&st));
+                        }
+                        None => kept.push((k, st)),
+                    }
+                }
+                Ok::<Part, String>((kept, heads, marks, last))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut all = Vec::with_capacity(if leave.is_some() { 0 } else { count as usize });
+        let mut skipped = Skipped { spans, ..Skipped::default() };
+        let mut prev_last: Option<String> = None;
+        for (mut kept, heads, marks, last) in parts {
+            if kept.windows(2).any(|w| w[0].0 >= w[1].0)
+                || prev_last.as_ref().zip(kept.first()).is_some_and(|(p, f)| *p >= f.0)
+            {
+                return Err("is damaged (its keys are out of order)".into());
+            }
+            if last.is_some() {
+                prev_last = last;
+            }
+            all.append(&mut kept);
+            skipped.heads.extend(heads);
+            skipped.marks.extend(marks);
         }
         // Sorted: a bulk build.
-        Ok(PositionsFile { version, generation, files: all.into_iter().collect() })
+        let file = PositionsFile { version, generation, files: all.into_iter().collect() };
+        Ok((file, skipped))
+    }
+}
+
+/// Where the blocks of a `positions.bin` lie (a file this build wrote).
+pub fn spans_of(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut c = Cursor { b, at: MAGIC.len() + 4 + 8 + 8 };
+    let mut spans = Vec::new();
+    while !c.is_empty() {
+        let at = c.at;
+        if next_block(&mut c).is_err() {
+            break;
+        }
+        spans.push((at, c.at - at));
+    }
+    spans
+}
+
+/// Says, of an entry (its key and state), the index of the found file it
+/// may be left out for, if any.
+pub type Leave<'a> = dyn Fn(&str, &FileState) -> Option<u32> + Sync + 'a;
+
+/// What loading left out: the entries of files found exactly as their
+/// state left them, which a run reads nothing of. Kept of them is only what
+/// other files may need: how to recognise their content (a copy of one is
+/// found by its first bytes) and how far each pi session was counted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Skipped {
+    /// Where each block of the file lies (byte offset and length).
+    pub spans: Vec<(usize, usize)>,
+    /// Per entry left out: the found file's index and its identity.
+    pub heads: Vec<(u32, Head)>,
+    /// The pi session marks of the entries left out.
+    pub marks: Vec<Mark>,
+    /// The file they were read from (to fetch one whole, rarely).
+    pub path: std::path::PathBuf,
+}
+
+/// What identifies the content of an entry left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Head {
+    /// The block holding the entry.
+    pub block: u32,
+    /// See [`FileState::head_len`].
+    pub head_len: u32,
+    /// See [`FileState::head_hash`].
+    pub head_hash: u64,
+    /// See [`FileState::first_line`].
+    pub first_line: u64,
+    /// See [`FileState::offset`].
+    pub offset: u64,
+}
+
+impl Head {
+    fn of(st: &FileState, block: u32) -> Head {
+        Head {
+            block,
+            head_len: st.head_len,
+            head_hash: st.head_hash,
+            first_line: st.first_line,
+            offset: st.offset,
+        }
+    }
+}
+
+/// How far a pi session was counted by an entry left out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mark {
+    /// The session's hash.
+    pub session: u64,
+    /// The newest entry timestamp counted.
+    pub high_ts: Option<Box<str>>,
+    /// Hashes of the entry ids counted at exactly `high_ts`.
+    pub high_ids: Box<[u64]>,
+}
+
+impl Mark {
+    fn of(st: &FileState) -> Option<Mark> {
+        let pi = &*st.pi;
+        let session = pi.session.filter(|h| *h != 0)?;
+        Some(Mark {
+            session,
+            high_ts: pi.high_ts.as_deref().map(Box::from),
+            high_ids: pi.high_ids.clone().into_boxed_slice(),
+        })
+    }
+}
+
+impl Skipped {
+    /// The whole entry of `key`, read again from block `block`.
+    pub fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&self.path).ok()?;
+        let find = |&(at, len): &(usize, usize)| {
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, at as u64).ok()?;
+            let b = next_block(&mut Cursor::new(&buf)).ok()?;
+            decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
+        };
+        // Its block, unless the file was rewritten since (then any).
+        self.spans.get(block as usize).and_then(find).or_else(|| self.spans.iter().find_map(find))
+    }
+
+    /// Rewrites `path` (the file the entries were left out of) with the
+    /// entries of `files` and, of its own, those neither in `files` nor
+    /// in `removed`: the new `positions.bin`, block by block.
+    pub fn merge(
+        &self,
+        generation: u64,
+        files: &BTreeMap<String, FileState>,
+        removed: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<u8>, String> {
+        let old = std::fs::read(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
+        let mut body = Vec::new();
+        let mut count = 0u64;
+        let mut pending: Vec<(String, FileState)> = Vec::with_capacity(BLOCK);
+        let mut ours = files.iter().peekable();
+        let mut flush = |pending: &mut Vec<(String, FileState)>, body: &mut Vec<u8>| {
+            let refs: Vec<(&str, &FileState)> =
+                pending.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            encode_block(&refs, body);
+            count += pending.len() as u64;
+            pending.clear();
+        };
+        for &(at, len) in &self.spans {
+            let block = next_block(&mut Cursor::new(&old[at..at + len]))?;
+            for (k, st) in decode_block(&block)? {
+                while let Some((ok, ov)) = ours.next_if(|(ok, _)| ok.as_str() < k.as_str()) {
+                    pending.push((ok.clone(), ov.clone()));
+                    if pending.len() == BLOCK {
+                        flush(&mut pending, &mut body);
+                    }
+                }
+                if files.contains_key(&k) || removed.contains(&k) {
+                    continue;
+                }
+                pending.push((k, st));
+                if pending.len() == BLOCK {
+                    flush(&mut pending, &mut body);
+                }
+            }
+        }
+        for (ok, ov) in ours {
+            pending.push((ok.clone(), ov.clone()));
+            if pending.len() == BLOCK {
+                flush(&mut pending, &mut body);
+            }
+        }
+        if !pending.is_empty() {
+            flush(&mut pending, &mut body);
+        }
+        let mut out = Vec::with_capacity(28 + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&crate::state::STATE_VERSION.to_le_bytes());
+        out.extend_from_slice(&generation.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
     }
 }
 

@@ -94,14 +94,28 @@ pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSes
 /// further; at the same timestamp, the entries counted there by either
 /// count as counted.
 pub fn raise_mark<'a>(marks: &mut KnownSessions<'a>, st: &'a PiState) {
-    let Some(h) = st.session.filter(|h| *h != 0) else { return };
-    let mark = marks.entry(h).or_default();
-    if st.high_ts.as_deref() > mark.high_ts {
-        mark.high_ts = st.high_ts.as_deref();
-        mark.high_ids = std::borrow::Cow::Borrowed(&st.high_ids);
-    } else if st.high_ts.is_some() && st.high_ts.as_deref() == mark.high_ts {
+    let Some(h) = st.session else { return };
+    raise_parts(marks, h, st.high_ts.as_deref(), &st.high_ids);
+}
+
+/// [`raise_mark`] from the parts of a state: its session's hash, its
+/// newest timestamp and the ids counted at it.
+pub fn raise_parts<'a>(
+    marks: &mut KnownSessions<'a>,
+    session: u64,
+    high_ts: Option<&'a str>,
+    high_ids: &'a [u64],
+) {
+    if session == 0 {
+        return;
+    }
+    let mark = marks.entry(session).or_default();
+    if high_ts > mark.high_ts {
+        mark.high_ts = high_ts;
+        mark.high_ids = std::borrow::Cow::Borrowed(high_ids);
+    } else if high_ts.is_some() && high_ts == mark.high_ts {
         let more: Vec<u64> =
-            st.high_ids.iter().filter(|i| !mark.high_ids.contains(i)).copied().collect();
+            high_ids.iter().filter(|i| !mark.high_ids.contains(i)).copied().collect();
         if !more.is_empty() {
             mark.high_ids.to_mut().extend(more);
         }
