@@ -35,6 +35,14 @@ impl Fnv64 {
     }
 }
 
+/// A map with a fast hasher for keys that no one chooses to collide (file
+/// paths found on this machine, hashes): std's SipHash protects against
+/// crafted keys at several times the cost.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+
+/// The set of [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+
 /// SplitMix64: a tiny, fast, seedable generator. Not for secrets (the
 /// install id comes from the OS); used for retry jitter, and by the tests
 /// and the benchmark to make reproducible random inputs.

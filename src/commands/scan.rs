@@ -107,27 +107,42 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     // even be loaded (and when they must be, they are parsed on the scan's
     // threads).
     let places = places(settings);
-    let mut found = discover::discover(&places);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
+    let in_pool = |f: &mut (dyn FnMut() + Send)| match &pool {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    };
+    let mut found = discover::Found::default();
+    in_pool(&mut || found = discover::discover(&places));
     let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
-    let keys = scan::keys_of(&found.sources);
-    // The positions of files found exactly as they were left are not
-    // loaded: only what other files may need of them is kept.
-    let by_key: std::collections::HashMap<&str, u32> =
-        keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
+    // Nothing is loaded when the files are found as the last run left
+    // them; else the positions of files found exactly as they were left
+    // are left out: only what other files may need of them is kept.
+    let keys = if dir.found_as_committed(fingerprint) {
+        Vec::new()
+    } else {
+        scan::keys_of(&found.sources)
+    };
+    let by_key: crate::hash::FastMap<&str, u32> =
+        keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)).collect();
     let leave = |k: &str, st: &crate::state::FileState| {
         let i = *by_key.get(k)?;
         let found_as_left = st.missing_since_unix_nano.is_none()
             && scan::unchanged(st, &found.sources[i as usize].meta);
         found_as_left.then_some(i)
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
-    let load = || dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), Some(&leave));
-    let loaded = match &pool {
-        Ok(pool) => pool.install(load),
-        Err(_) => load(),
-    };
+    let mut loaded = None;
+    in_pool(&mut || {
+        loaded = Some(dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), Some(&leave)))
+    });
     drop(pool);
-    let loaded = loaded.or_exit(Exit::Local)?;
+    let loaded = loaded.expect("loaded").or_exit(Exit::Local)?;
+    // Loaded after all (the state had to be recovered): every key.
+    let keys = if keys.len() == found.sources.len() || loaded.state.files_unloaded {
+        keys
+    } else {
+        scan::keys_of(&found.sources)
+    };
     for msg in &loaded.recovered {
         eprintln!("telemetron: warning: state: {msg}");
     }
@@ -275,7 +290,7 @@ fn fingerprint<'a>(sources: impl Iterator<Item = &'a discover::Source>) -> u64 {
 
 /// True when the positions cover every session file exactly as found:
 /// then a next run that finds the same has nothing to read.
-fn covers(state: &State, found: &discover::Found, keys: &[String]) -> bool {
+fn covers(state: &State, found: &discover::Found, keys: &[std::borrow::Cow<str>]) -> bool {
     let mut left_out = vec![false; found.sources.len()];
     for (i, _) in state.skipped.iter().flat_map(|sk| &sk.heads) {
         left_out[*i as usize] = true;

@@ -157,6 +157,57 @@ impl FileScan {
     }
 }
 
+/// The scans of every found file, by index: most are of files with
+/// nothing to read, which take no room (a scan is several hundred bytes,
+/// and a run may find hundreds of thousands of files).
+#[derive(Default)]
+struct Scans(Vec<Option<Box<FileScan>>>);
+
+impl Scans {
+    /// The empty scan the files with nothing to read read as.
+    fn empty() -> &'static FileScan {
+        static EMPTY: OnceLock<FileScan> = OnceLock::new();
+        EMPTY.get_or_init(FileScan::default)
+    }
+
+    /// Keeps a scan (only if it holds anything).
+    fn boxed(r: FileScan) -> Option<Box<FileScan>> {
+        let nothing = r.begin.is_none()
+            && r.state.is_none()
+            && r.warning.is_none()
+            && r.bytes == 0
+            && r.group.is_none()
+            && r.counts.is_empty()
+            && r.claims.is_empty();
+        (!nothing).then(|| Box::new(r))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &FileScan> {
+        self.0.iter().map(|r| r.as_deref().unwrap_or_else(|| Scans::empty()))
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = FileScan> {
+        self.0.into_iter().map(|r| r.map(|b| *b).unwrap_or_default())
+    }
+}
+
+impl std::ops::Index<usize> for Scans {
+    type Output = FileScan;
+    fn index(&self, i: usize) -> &FileScan {
+        self.0[i].as_deref().unwrap_or_else(|| Scans::empty())
+    }
+}
+
+impl std::ops::IndexMut<usize> for Scans {
+    fn index_mut(&mut self, i: usize) -> &mut FileScan {
+        self.0[i].get_or_insert_with(Box::default)
+    }
+}
+
 /// How many bytes of a file's start [`second_of`] covers.
 const SECOND_WINDOW: u64 = 64 * 1024;
 
@@ -168,7 +219,7 @@ struct Ctx<'a> {
     /// Which found files (by index) were left out: nothing to read.
     left_out: Vec<bool>,
     /// Blocks of `positions.bin` holding the entries left out, by key.
-    blocks: HashMap<&'a str, u32>,
+    blocks: crate::hash::FastMap<&'a str, u32>,
     opts: &'a ScanOptions,
     indexes: IndexCache,
     /// Known states by their first bytes, built when a file needs it.
@@ -177,9 +228,9 @@ struct Ctx<'a> {
     known: pi::KnownSessions<'a>,
     /// The discovered files (by key): the only files read as a fork's
     /// parent.
-    discovered: HashSet<&'a str>,
+    discovered: crate::hash::FastSet<&'a str>,
     /// The found files' keys.
-    keys: &'a [String],
+    keys: &'a [Cow<'a, str>],
     /// Fork parents' entries, each read at most once a run.
     parents: Mutex<HashMap<String, Option<Arc<pi::ParentEntries>>>>,
 }
@@ -238,26 +289,27 @@ pub fn scan_with(
     scan_known(sources, &keys, stores, files, None, opts, settle)
 }
 
-/// Each found file's state key, made once (paths are long and many).
-pub fn keys_of(sources: &[Source]) -> Vec<String> {
-    sources.iter().map(|s| key_of(&s.path)).collect()
+/// Each found file's state key: its path's text, borrowed (paths are long
+/// and many; the rare path that is not UTF-8 is read lossily).
+pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
+    sources.iter().map(|s| s.path.to_string_lossy()).collect()
 }
 
 /// [`scan_with`], given the found files' keys ([`keys_of`]) and the
 /// entries left out of `files` when it was loaded (found as they were
 /// left: nothing is read of them).
-pub fn scan_known(
-    sources: &[Source],
-    keys: &[String],
-    stores: &[Source],
-    files: &BTreeMap<String, FileState>,
-    skipped: Option<&Skipped>,
-    opts: &ScanOptions,
+pub fn scan_known<'a>(
+    sources: &'a [Source],
+    keys: &'a [Cow<'a, str>],
+    stores: &'a [Source],
+    files: &'a BTreeMap<String, FileState>,
+    skipped: Option<&'a Skipped>,
+    opts: &'a ScanOptions,
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
     let mut left_out = vec![false; sources.len()];
-    let mut blocks = HashMap::new();
+    let mut blocks = crate::hash::FastMap::default();
     if let Some(sk) = skipped {
         for m in &sk.marks {
             pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
@@ -265,7 +317,7 @@ pub fn scan_known(
         for (i, h) in &sk.heads {
             left_out[*i as usize] = true;
             if h.offset > 0 {
-                blocks.insert(keys[*i as usize].as_str(), h.block);
+                blocks.insert(keys[*i as usize].as_ref(), h.block);
             }
         }
     }
@@ -278,7 +330,7 @@ pub fn scan_known(
         indexes: IndexCache::default(),
         content: OnceLock::new(),
         known,
-        discovered: keys.iter().map(String::as_str).collect(),
+        discovered: keys.iter().map(|k| k.as_ref()).collect(),
         keys,
         parents: Mutex::default(),
     };
@@ -295,7 +347,7 @@ pub fn scan_known(
             let _ = tx.send((i, r));
         })
     };
-    let mut slots: Vec<Option<FileScan>> = sources.iter().map(|_| None).collect();
+    let mut slots: Vec<Option<Option<Box<FileScan>>>> = sources.iter().map(|_| None).collect();
     let mut total = Counts::default();
     std::thread::scope(|scope| {
         scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
@@ -309,8 +361,12 @@ pub fn scan_known(
             // again below gives back what its first read counted).
             let mut r = r;
             total.merge(std::mem::take(&mut r.counts));
-            slots[i] = Some(r);
+            slots[i] = Some(Scans::boxed(r));
             while let Some(Some(r)) = slots.get_mut(next) {
+                let Some(r) = r else {
+                    next += 1;
+                    continue;
+                };
                 let mut claims = std::mem::take(&mut r.claims);
                 if !claims.is_empty() {
                     claims.end_of_file();
@@ -320,8 +376,7 @@ pub fn scan_known(
             }
         }
     });
-    let mut results: Vec<FileScan> =
-        slots.into_iter().map(|r| r.expect("every file scanned")).collect();
+    let mut results = Scans(slots.into_iter().map(|r| r.expect("every file scanned")).collect());
     settle_overlaps(sources, keys, &mut results, &ctx, &mut total);
     settle_copies(sources, keys, &mut results, &ctx, &mut total);
     // Stores last, knowing how far this run's files counted each session.
@@ -337,12 +392,12 @@ pub fn scan_known(
     if !store_claims.is_empty() {
         settle(store_claims);
     }
-    let mut found = ctx.discovered.clone();
-    let store_keys: Vec<String> = stores.iter().map(|s| key_of(&s.path)).collect();
-    found.extend(store_keys.iter().map(String::as_str));
+    let store_keys: crate::hash::FastSet<String> = stores.iter().map(|s| key_of(&s.path)).collect();
+    let found = |k: &str| ctx.discovered.contains(k) || store_keys.contains(k);
+    let found = &found;
     let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
     let in_found_store =
-        |k: &str| stores::store_of(k).is_some_and(|s| found.contains(s)) && !gone.contains(k);
+        |k: &str| stores::store_of(k).is_some_and(found) && !gone.contains(k);
     let mut out = ScanOutput { counts: total, ..ScanOutput::default() };
     out.counts.merge(from_stores.counts);
     out.bytes_read += from_stores.rows;
@@ -360,7 +415,7 @@ pub fn scan_known(
             b.pred.clone().filter(|p| p != key)
         })
         .collect();
-    for (r, key) in results.into_iter().zip(keys.iter()) {
+    for (r, key) in results.into_iter().zip(keys.iter().map(|k| k.as_ref())) {
         out.counts.merge(r.counts);
         out.bytes_read += r.bytes;
         if r.bytes > 0 {
@@ -369,9 +424,9 @@ pub fn scan_known(
         out.warnings.extend(r.warning);
         if let Some(st) = r.state {
             // The path's own lineage: its state resumed, or replayed.
-            let own = r.begin.as_ref().is_some_and(|b| b.pred.as_deref() == Some(key.as_str()));
+            let own = r.begin.as_ref().is_some_and(|b| b.pred.as_deref() == Some(key));
             let pred = r.begin.filter(|b| b.kind == Kind::Resume).and_then(|b| b.pred);
-            if let Some(old) = pred.filter(|p| !found.contains(p.as_str())) {
+            if let Some(old) = pred.filter(|p| !found(p)) {
                 if moved.insert(old.clone()) {
                     out.files_removed.push(old);
                 }
@@ -395,11 +450,11 @@ pub fn scan_known(
                 old.missing_since_unix_nano.get_or_insert(opts.now);
                 out.files_after.insert(format!("{key}\0{:016x}", old.first_line), old);
             }
-            out.files_after.insert(key.clone(), st);
+            out.files_after.insert(key.to_string(), st);
         }
     }
     for (k, f) in files {
-        if found.contains(k.as_str()) || moved.contains(k) || in_found_store(k) {
+        if found(k) || moved.contains(k) || in_found_store(k) {
             continue;
         }
         match f.missing_since_unix_nano {
@@ -438,8 +493,8 @@ fn retired(old: &FileState, new: &FileState) -> bool {
 /// files of one group both had new bytes.
 fn settle_overlaps(
     sources: &[Source],
-    keys: &[String],
-    results: &mut [FileScan],
+    keys: &[Cow<str>],
+    results: &mut Scans,
     ctx: &Ctx,
     total: &mut Counts,
 ) {
@@ -638,8 +693,8 @@ fn give_back(src: &Source, key: &str, r: &FileScan, ctx: &Ctx) -> io::Result<Cou
 /// happens.
 fn settle_copies(
     sources: &[Source],
-    keys: &[String],
-    results: &mut [FileScan],
+    keys: &[Cow<str>],
+    results: &mut Scans,
     ctx: &Ctx,
     total: &mut Counts,
 ) {
@@ -692,25 +747,28 @@ fn settle_copies(
 /// Known states by their first bytes: (head length, head hash) → keys.
 /// Only states that counted something are in it.
 struct ContentIndex<'a> {
-    by_head: HashMap<(u32, u64), Vec<&'a str>>,
+    /// (The first key, then any more: heads are nearly always unique.)
+    by_head: crate::hash::FastMap<(u32, u64), (&'a str, Vec<&'a str>)>,
     /// First line → the state that counted the most after it, and how far.
-    by_first: HashMap<u64, (&'a str, u64)>,
+    by_first: crate::hash::FastMap<u64, (&'a str, u64)>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
 }
 
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
-    fn new(ctx: &Ctx<'a>, keys: &'a [String]) -> ContentIndex<'a> {
-        let mut by_head: HashMap<(u32, u64), Vec<&'a str>> = HashMap::new();
+    fn new(ctx: &Ctx<'a>, keys: &'a [Cow<'a, str>]) -> ContentIndex<'a> {
+        let mut by_head: crate::hash::FastMap<(u32, u64), (&'a str, Vec<&'a str>)> =
+            crate::hash::FastMap::default();
         let mut lens = vec![false; HEAD_LEN as usize + 1];
-        let mut by_first: HashMap<u64, (&'a str, u64)> = HashMap::new();
+        let mut by_first: crate::hash::FastMap<u64, (&'a str, u64)> =
+            crate::hash::FastMap::default();
         let loaded = ctx
             .files
             .iter()
             .map(|(k, f)| (k.as_str(), (f.offset, f.head_len, f.head_hash, f.first_line)));
         let left = ctx.skipped.into_iter().flat_map(|sk| &sk.heads).map(|(i, h)| {
-            (keys[*i as usize].as_str(), (h.offset, h.head_len, h.head_hash, h.first_line))
+            (keys[*i as usize].as_ref(), (h.offset, h.head_len, h.head_hash, h.first_line))
         });
         for (k, (offset, head_len, head_hash, first_line)) in loaded.chain(left) {
             if offset == 0 || head_len == 0 || head_len > HEAD_LEN {
@@ -723,7 +781,10 @@ impl<'a> ContentIndex<'a> {
                 }
             }
             lens[head_len as usize] = true;
-            by_head.entry((head_len, head_hash)).or_default().push(k);
+            by_head
+                .entry((head_len, head_hash))
+                .and_modify(|(_, more)| more.push(k))
+                .or_insert((k, Vec::new()));
         }
         ContentIndex { by_head, by_first, lens }
     }
@@ -735,8 +796,9 @@ impl<'a> ContentIndex<'a> {
         for n in 1..=head.len() {
             h.write(&head[n - 1..n]);
             if self.lens[n] {
-                if let Some(keys) = self.by_head.get(&(n as u32, h.finish())) {
-                    out.extend_from_slice(keys);
+                if let Some((first, more)) = self.by_head.get(&(n as u32, h.finish())) {
+                    out.push(*first);
+                    out.extend_from_slice(more);
                 }
             }
         }

@@ -127,15 +127,15 @@ pub struct Unchanged {
 /// A fingerprint of the session files found: every path with its device,
 /// inode, size and modification time.
 pub fn sources_fingerprint<'a>(found: impl Iterator<Item = (&'a [u8], [u64; 4])>) -> u64 {
-    let mut h = crate::hash::Fnv64::default();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (path, meta) in found {
-        h.write(path);
-        h.write(&[0]);
+        h.update(path);
+        h.update(&[0]);
         for m in meta {
-            h.write(&m.to_le_bytes());
+            h.update(&m.to_le_bytes());
         }
     }
-    h.finish()
+    h.digest()
 }
 
 /// A series' acknowledged running total and the fixed start of its
@@ -673,6 +673,16 @@ impl StateDir {
     /// committing and removing it) is dropped.
     pub fn load(&self, now: u64, repair: bool) -> anyhow::Result<Loaded> {
         self.load_unless_unchanged(now, repair, None, None)
+    }
+
+    /// True when the last run found exactly the session files
+    /// fingerprinted `sources` and committed positions covering them, and
+    /// nothing is pending: [`StateDir::load_unless_unchanged`] then loads
+    /// no position.
+    pub fn found_as_committed(&self, sources: u64) -> bool {
+        let Ok(Some(s)) = read_json::<State>(&self.state_path()) else { return false };
+        s.unchanged == Some(Unchanged { sources, files: self.files_stamp() })
+            && !self.pending_path().exists()
     }
 
     /// [`StateDir::load`], but when the state says the last run found

@@ -156,6 +156,17 @@ fn encode_entry(prev: &str, key: &str, st: &FileState, out: &mut Vec<u8>) {
 
 /// Reads one entry after the key `prev`.
 fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), String> {
+    let (key, mut st, rest) = decode_head(prev, c)?;
+    add_rest(&mut st, rest)?;
+    Ok((key, st))
+}
+
+/// Reads one entry's key and numbers; its JSON part is returned unread
+/// (the state has empty strings and contexts).
+fn decode_head<'b>(
+    prev: &str,
+    c: &mut Cursor<'b>,
+) -> Result<(String, FileState, &'b [u8]), String> {
     let shared = c.varint()? as usize;
     let suffix = c.bytes()?;
     let head = prev.get(..shared).ok_or("has a bad key")?;
@@ -172,10 +183,7 @@ fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), Strin
     let flags = c.u8()?;
     let prefix = if flags & 1 != 0 { Some(c.u64()?) } else { None };
     let missing_since_unix_nano = if flags & 2 != 0 { Some(c.varint()?) } else { None };
-    let rest: RestIn =
-        serde_json::from_slice(c.bytes()?).map_err(|e| format!("has a bad entry ({e})"))?;
     let st = FileState {
-        pack: rest.pack,
         dev,
         ino,
         offset,
@@ -188,17 +196,52 @@ fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), Strin
         prefix,
         chain,
         first_line,
-        session_type: rest.session_type,
         lines,
         missing_since_unix_nano,
-        pi: rest.pi.unwrap_or_default().into(),
-        claude: rest.claude.unwrap_or_default().into(),
-        codex: rest.codex.unwrap_or_default().into(),
-        gemini: rest.gemini.unwrap_or_default().into(),
-        hermes: rest.hermes.unwrap_or_default().into(),
-        usage: rest.usage.unwrap_or_default().into(),
+        ..FileState::default()
     };
-    Ok((key, st))
+    Ok((key, st, c.bytes()?))
+}
+
+/// Adds an entry's JSON part (its strings and contexts) to its state.
+fn add_rest(st: &mut FileState, rest: &[u8]) -> Result<(), String> {
+    let rest: RestIn =
+        serde_json::from_slice(rest).map_err(|e| format!("has a bad entry ({e})"))?;
+    st.pack = rest.pack;
+    st.session_type = rest.session_type;
+    st.pi = rest.pi.unwrap_or_default().into();
+    st.claude = rest.claude.unwrap_or_default().into();
+    st.codex = rest.codex.unwrap_or_default().into();
+    st.gemini = rest.gemini.unwrap_or_default().into();
+    st.hermes = rest.hermes.unwrap_or_default().into();
+    st.usage = rest.usage.unwrap_or_default().into();
+    Ok(())
+}
+
+/// The pi session mark of an entry's JSON part, read without the rest.
+fn mark_of_rest(rest: &[u8]) -> Result<Option<Mark>, String> {
+    #[derive(Deserialize)]
+    struct Only<'a> {
+        #[serde(default, borrow)]
+        pi: Option<PiOnly<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct PiOnly<'a> {
+        #[serde(default)]
+        session: Option<u64>,
+        #[serde(default, borrow)]
+        high_ts: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        high_ids: Vec<u64>,
+    }
+    let only: Only = serde_json::from_slice(rest).map_err(|e| format!("has a bad entry ({e})"))?;
+    Ok(only.pi.and_then(|pi| {
+        Some(Mark {
+            session: pi.session.filter(|h| *h != 0)?,
+            high_ts: pi.high_ts.map(|t| Box::from(t.as_ref())),
+            high_ids: pi.high_ids.into_boxed_slice(),
+        })
+    }))
 }
 
 /// Appends one block of entries: its header and its compressed bytes.
@@ -237,13 +280,19 @@ fn next_block<'a>(c: &mut Cursor<'a>) -> Result<RawBlock<'a>, String> {
     Ok(RawBlock { entries, raw_len, packed })
 }
 
-/// Decodes a block's entries.
-fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
+/// A block's bytes, decompressed.
+fn unpack(b: &RawBlock) -> Result<Vec<u8>, String> {
     let raw = zstd::bulk::decompress(b.packed, b.raw_len)
         .map_err(|e| format!("is damaged (a block does not decompress: {e})"))?;
     if raw.len() != b.raw_len {
         return Err("is damaged (a block has the wrong length)".into());
     }
+    Ok(raw)
+}
+
+/// Decodes a block's entries.
+fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
+    let raw = unpack(b)?;
     let mut c = Cursor::new(&raw);
     let mut out: Vec<(String, FileState)> = Vec::with_capacity(b.entries);
     for _ in 0..b.entries {
@@ -375,18 +424,35 @@ impl PositionsFile {
             .par_iter()
             .enumerate()
             .map(|(n, b)| {
-                let entries = decode_block(b)?;
-                let last = entries.last().map(|e| e.0.clone());
+                let Some(leave) = leave else {
+                    let entries = decode_block(b)?;
+                    let last = entries.last().map(|e| e.0.clone());
+                    return Ok((entries, Vec::new(), Vec::new(), last));
+                };
+                // The entries left out are read only as far as needed.
+                let raw = unpack(b)?;
+                let mut c = Cursor::new(&raw);
                 let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
-                for (k, st) in entries {
-                    match leave.and_then(|l| l(&k, &st)) {
+                let mut prev = String::new();
+                for _ in 0..b.entries {
+                    let (k, mut st, rest) = decode_head(&prev, &mut c)?;
+                    match leave(&k, &st) {
                         Some(found) => {
                             heads.push((found, Head::of(&st, n as u32)));
-                            marks.extend(Mark::of(&st));
+                            marks.extend(mark_of_rest(rest)?);
+                            prev = k;
                         }
-                        None => kept.push((k, st)),
+                        None => {
+                            add_rest(&mut st, rest)?;
+                            prev.clone_from(&k);
+                            kept.push((k, st));
+                        }
                     }
                 }
+                if !c.is_empty() {
+                    return Err("is damaged (a block has bytes past its entries)".into());
+                }
+                let last = (b.entries > 0).then_some(prev);
                 Ok::<Part, String>((kept, heads, marks, last))
             })
             .collect::<Result<_, _>>()?;
@@ -482,18 +548,6 @@ pub struct Mark {
     pub high_ts: Option<Box<str>>,
     /// Hashes of the entry ids counted at exactly `high_ts`.
     pub high_ids: Box<[u64]>,
-}
-
-impl Mark {
-    fn of(st: &FileState) -> Option<Mark> {
-        let pi = &*st.pi;
-        let session = pi.session.filter(|h| *h != 0)?;
-        Some(Mark {
-            session,
-            high_ts: pi.high_ts.as_deref().map(Box::from),
-            high_ids: pi.high_ids.clone().into_boxed_slice(),
-        })
-    }
 }
 
 impl Skipped {
