@@ -49,7 +49,7 @@
 //!
 //! - `--size SIZE` the mixed home's size (`2GiB` default; a quarter per pack)
 //! - `--packs LIST` corpora to measure (default `pi,claude_code,codex,gemini_cli,mixed`)
-//! - `--small-files N` files of the idle corpus (default 10000)
+//! - `--small-files N[,N...]` files of the idle corpus, one stage per count (default 10000)
 //! - `--seed N` generator seed (decimal or 0x hex)
 //! - `--keep DIR` put the corpora in DIR and keep them
 //! - `--only corpus|idle|stores|agents|report` run only these stages
@@ -142,7 +142,7 @@ struct Options {
     size: u64,
     packs: Vec<String>,
     ccusage: Option<PathBuf>,
-    small_files: usize,
+    small_files: Vec<usize>,
     seed: u64,
     keep: Option<PathBuf>,
     only: Vec<Stage>,
@@ -163,7 +163,7 @@ impl Default for Options {
             size: 2 * GIB,
             packs: corpus::PACKS.iter().map(|p| p.to_string()).chain(["mixed".into()]).collect(),
             ccusage: None,
-            small_files: 10_000,
+            small_files: vec![10_000],
             seed: 0x7E1E_3E70_2026,
             keep: None,
             only: Vec::new(),
@@ -216,7 +216,9 @@ impl Options {
                     }
                 }
                 "--ccusage" => o.ccusage = Some(PathBuf::from(value()?)),
-                "--small-files" => o.small_files = value()?.parse()?,
+                "--small-files" => {
+                    o.small_files = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?
+                }
                 "--seed" => o.seed = parse_u64(&value()?)?,
                 "--keep" => o.keep = Some(PathBuf::from(value()?)),
                 "--runs" => o.runs = value()?.parse::<usize>()?.max(1),
@@ -249,7 +251,7 @@ impl Options {
         if o.size < 4 * MIB {
             return Err("--size must be at least 4MiB".into());
         }
-        if o.small_files == 0 || o.threads.is_empty() {
+        if o.small_files.contains(&0) || o.small_files.is_empty() || o.threads.is_empty() {
             return Err("--small-files and --threads must not be zero/empty".into());
         }
         Ok(o)
@@ -1384,11 +1386,10 @@ fn last_json_points(col: &Collector) -> Res<Vec<Point>> {
 }
 
 /// No-new-bytes and incremental real runs over the small-file corpus.
-fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
+fn stage_idle(ctx: &Ctx, root: &Path, n: usize, report: &mut Report) -> Res<()> {
     let dir = root.join("small");
     reset_dir(&dir, ".telemetron-bench")?;
     let started = Instant::now();
-    let n = ctx.opts.small_files;
     let sizing = Sizing::PerFile { count: n, lo: 2 * KIB, hi: 32 * KIB };
     let mut corpus = generate(&dir.join("home"), ctx.opts.seed ^ 0x5111, sizing, SMALL)?;
     let home = corpus.home.clone();
@@ -1398,8 +1399,34 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         fmt_bytes(corpus.tally.bytes),
         started.elapsed().as_secs_f64()
     );
-    let state = ctx.scratch.join("state-idle");
+    let state = ctx.scratch.join(format!("state-idle-{n}"));
+    let _ = fs::remove_dir_all(&state);
     let col = Collector::start()?;
+
+    // The floor: one stat of every file, as `find` does it.
+    wait_quiet(&ctx.quiet, "the stat floor");
+    let probe = LoadProbe::start();
+    let (mut floor, mut floor_cpu, mut floor_rss) = (Samples::default(), Samples::default(), 0);
+    for _ in 0..ctx.opts.idle_runs {
+        let mut cmd = Command::new("find");
+        cmd.arg(&home).args(["-type", "f", "-printf", "%s %T@\n"]).stdout(Stdio::null());
+        let r = run_child(&mut cmd, false)?;
+        if r.code != 0 {
+            return Err("find failed".into());
+        }
+        floor.0.push(r.wall.as_secs_f64());
+        floor_cpu.0.push(r.cpu.as_secs_f64());
+        floor_rss = floor_rss.max(r.max_rss_kib);
+    }
+    let floor_median = floor.median();
+    report.rows.push(Row {
+        name: format!("stat floor: find -printf '%s %T@' over {n} files"),
+        time: floor,
+        bytes: None,
+        rss_kib: Some(floor_rss),
+        cpu: Some(floor_cpu),
+        others: probe.others(),
+    });
 
     // First real run: reads everything and commits the state.
     let first = real_run(ctx, &home, &state, &col, true)?;
@@ -1410,6 +1437,14 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         &observed(&last_json_points(&col)?, &expected),
     )?;
     eprintln!("bench: first real run over {n} files: {}", fmt_secs(first.wall.as_secs_f64()));
+    report.rows.push(Row {
+        name: format!("first (cold) real run, {n} files"),
+        time: Samples(vec![first.wall.as_secs_f64()]),
+        bytes: Some(corpus.tally.bytes),
+        rss_kib: Some(first.max_rss_kib),
+        cpu: Some(Samples(vec![first.cpu.as_secs_f64()])),
+        others: 0.0,
+    });
 
     // A checked run with no new bytes: only the heartbeat is sent.
     real_run(ctx, &home, &state, &col, true)?;
@@ -1428,6 +1463,7 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         rss = rss.max(r.max_rss_kib);
         body_sizes.push(col.last().map_or(0, |l| l.1.len()));
     }
+    let idle_median = time.median();
     report.rows.push(Row {
         name: format!("no new bytes, {n} files (real run, whole process)"),
         time,
@@ -1459,6 +1495,7 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         rss = rss.max(r.max_rss_kib);
     }
     let mean_appended = appended.iter().sum::<u64>() / appended.len() as u64;
+    let incremental_median = time.median();
     report.rows.push(Row {
         name: format!("incremental +{} over {APPEND_FILES} of {n} files", fmt_bytes(mean_appended)),
         time,
@@ -1498,6 +1535,23 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         cpu: Some(cpu),
         others: probe.others(),
     });
+    // What the positions take on disk, a file.
+    let positions: u64 = ["positions.bin", "positions.log"]
+        .iter()
+        .filter_map(|f| fs::metadata(state.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    report.checks.push(format!(
+        "{n} files: stat floor {:.1} ms; no new bytes {:.1} ms ({:.2}x the floor); incremental \
+         {:.1} ms (the floor + {:.1} ms); positions {} ({} bytes a file)",
+        floor_median * 1e3,
+        idle_median * 1e3,
+        idle_median / floor_median,
+        incremental_median * 1e3,
+        (incremental_median - floor_median) * 1e3,
+        fmt_bytes(positions),
+        positions / n as u64,
+    ));
     report.checks.push(format!(
         "real runs: first run over {n} files and an appended round matched all {} expected \
          totals; a no-new-bytes run and a run after {APPEND_FILES} files were replaced by \
@@ -1507,9 +1561,11 @@ fn stage_idle(ctx: &Ctx, root: &Path, report: &mut Report) -> Res<()> {
         col.count()
     ));
     report.json.insert(
-        "idle".into(),
+        format!("idle_{n}"),
         json!({
             "files": n,
+            "positions_bytes": positions,
+            "stat_floor_s": floor_median,
             "corpus_bytes": corpus.tally.bytes,
             "first_run_s": first.wall.as_secs_f64(),
             "first_run_peak_rss_kib": first.max_rss_kib,
@@ -1645,7 +1701,9 @@ fn run() -> Res<()> {
         }
     }
     if opts.wants(Stage::Idle) {
-        stage_idle(&ctx, &root, &mut report)?;
+        for &n in &ctx.opts.small_files {
+            stage_idle(&ctx, &root, n, &mut report)?;
+        }
     }
     if opts.wants(Stage::Stores) {
         stores::stage_stores(&ctx, &root, &mut report)?;

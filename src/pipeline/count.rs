@@ -396,8 +396,7 @@ pub fn scan_known<'a>(
     let found = |k: &str| ctx.discovered.contains(k) || store_keys.contains(k);
     let found = &found;
     let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
-    let in_found_store =
-        |k: &str| stores::store_of(k).is_some_and(found) && !gone.contains(k);
+    let in_found_store = |k: &str| stores::store_of(k).is_some_and(found) && !gone.contains(k);
     let mut out = ScanOutput { counts: total, ..ScanOutput::default() };
     out.counts.merge(from_stores.counts);
     out.bytes_read += from_stores.rows;

@@ -269,6 +269,7 @@ pub fn discover(places: &[Place]) -> Found {
     // thousands of paths, and the order the state file keeps its keys in.
     found.sources.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
     found.sources.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
+    found.sources.shrink_to_fit();
     found
 }
 
@@ -402,7 +403,8 @@ fn source_of(
     entry: fs::DirEntry,
     ft: fs::FileType,
 ) -> Result<Source, String> {
-    let path = entry.path();
+    // Exactly as long as it is (a run may hold hundreds of thousands).
+    let path = PathBuf::from(entry.path().into_boxed_path());
     // A symlink is followed to its target (a dangling one is skipped);
     // anything else is stat'ed through the directory handle, which is
     // cheaper than resolving the whole path again.
