@@ -1408,7 +1408,7 @@ fn stage_idle(ctx: &Ctx, root: &Path, n: usize, report: &mut Report) -> Res<()> 
     let probe = LoadProbe::start();
     let (mut floor, mut floor_cpu, mut floor_rss) = (Samples::default(), Samples::default(), 0);
     for _ in 0..ctx.opts.idle_runs {
-        let mut cmd = Command::new("find");
+        let mut cmd = measured("find");
         cmd.arg(&home).args(["-type", "f", "-printf", "%s %T@\n"]).stdout(Stdio::null());
         let r = run_child(&mut cmd, false)?;
         if r.code != 0 {
