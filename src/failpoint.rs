@@ -18,6 +18,12 @@ fn configured() -> Option<&'static str> {
     POINT.get_or_init(|| std::env::var("TELEMETRON_FAILPOINT").ok()).as_deref()
 }
 
+/// True when `name` is the configured point (for a point that must first
+/// leave something half done).
+pub fn armed(name: &str) -> bool {
+    configured() == Some(name)
+}
+
 /// Kills the process with SIGKILL if `name` is the configured point.
 pub fn hit(name: &str) {
     if configured() == Some(name) {

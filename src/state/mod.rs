@@ -1143,6 +1143,12 @@ impl StateDir {
         } else if let Some(frame) = frame {
             let path = self.positions_log_path();
             let mut f = private_append().open(&path).map_err(|e| with_path(e, &path))?;
+            if crate::failpoint::armed("mid-positions-log") {
+                // A commit that dies halfway through its frame.
+                f.write_all(&frame[..frame.len() / 2]).map_err(|e| with_path(e, &path))?;
+                f.sync_data().map_err(|e| with_path(e, &path))?;
+                crate::failpoint::hit("mid-positions-log");
+            }
             f.write_all(&frame).map_err(|e| with_path(e, &path))?;
             f.sync_data().map_err(|e| with_path(e, &path))?;
             if store.log_len == 0 {

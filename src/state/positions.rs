@@ -305,6 +305,14 @@ fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
     Ok(out)
 }
 
+/// The header of a `positions.bin`.
+fn header(version: u32, generation: u64, entries: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&entries.to_le_bytes());
+}
+
 /// [`PositionsFile::encode`] from its parts.
 pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileState>) -> Vec<u8> {
     let entries: Vec<(&str, &FileState)> = files.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -317,10 +325,7 @@ pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileS
         })
         .collect();
     let mut out = Vec::with_capacity(28 + blocks.iter().map(Vec::len).sum::<usize>());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&generation.to_le_bytes());
-    out.extend_from_slice(&(files.len() as u64).to_le_bytes());
+    header(version, generation, files.len() as u64, &mut out);
     for b in blocks {
         out.extend_from_slice(&b);
     }
@@ -614,10 +619,7 @@ impl Skipped {
             flush(&mut pending, &mut body);
         }
         let mut out = Vec::with_capacity(28 + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&crate::state::STATE_VERSION.to_le_bytes());
-        out.extend_from_slice(&generation.to_le_bytes());
-        out.extend_from_slice(&count.to_le_bytes());
+        header(crate::state::STATE_VERSION, generation, count, &mut out);
         out.extend_from_slice(&body);
         Ok(out)
     }

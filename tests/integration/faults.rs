@@ -71,6 +71,35 @@ fn a_run_killed_at_any_point_loses_and_duplicates_nothing() {
 }
 
 #[test]
+fn a_commit_torn_in_the_positions_log_copies_the_positions_left_out_back() {
+    // The next run finds the torn frame: it rewrites positions.bin, whose
+    // entries of the files found as they were left it never loaded.
+    let env = TestEnv::with_demo_home();
+    let rx = Receiver::start();
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let dir = telemetron::state::StateDir::new(env.state_dir());
+    let known = dir.load(0, false).unwrap().state.files.len();
+    env.append(PI_FILE, &(pi_user_line(4) + "\n"));
+    let run =
+        env.scan_env(&["--endpoint", &rx.url], &[("TELEMETRON_FAILPOINT", "mid-positions-log")]);
+    assert_eq!(run.code, -1, "killed halfway through the frame\n{}", run.stderr);
+    assert!(dir.positions_log_path().exists() && dir.pending_path().exists());
+    env.append(PI_FILE, &(pi_user_line(5) + "\n"));
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    assert!(!dir.pending_path().exists());
+    let files = dir.load(0, false).unwrap().state.files;
+    assert_eq!(files.len(), known, "every position is still there");
+    let size = std::fs::metadata(env.home().join(PI_FILE)).unwrap().len();
+    assert_eq!(files.iter().find(|(k, _)| k.ends_with(PI_FILE)).unwrap().1.offset, size);
+    env.scan(&["--endpoint", &rx.url]).expect_code(0);
+    let mut want = demo_plus_one();
+    for (k, v) in one_pi_prompt() {
+        *want.entry(k).or_insert(0) += v;
+    }
+    assert_eq!(without_heartbeat(dedup_total(&rx.requests())), want);
+}
+
+#[test]
 fn a_run_killed_after_the_ack_resends_the_identical_batch() {
     let env = TestEnv::with_demo_home();
     let rx = Receiver::start();
