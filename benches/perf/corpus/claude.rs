@@ -382,6 +382,10 @@ impl Fam<'_> {
         // id: noise, counted `ignored`, or broken lines, `malformed`).
         let shared =
             at.first().map_or(0, |&i| memchr::memrchr(b'\n', &prefix[..i]).map_or(0, |nl| nl + 1));
+        // Files that share only their first line are not compared (see
+        // `settle_overlaps`): that line is read in each.
+        let lines_shared = prefix[..shared].iter().filter(|b| **b == b'\n').count();
+        let shared = if lines_shared > 1 { shared } else { 0 };
         for line in prefix[..shared].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let class = match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(v) if v.is_object() => Class::Ignored,
