@@ -1,7 +1,8 @@
 //! Model-based test: random sequences of file operations (append, partial
 //! append, complete, copy-truncate, rewrite in place, rotate, replace,
 //! rename, delete, new file) and scans that succeed, fail to send, or are
-//! killed at a failpoint, run against a temporary home and the loopback
+//! killed at a failpoint (one of them halfway through the positions log,
+//! which makes the next run rewrite the positions it partly left out), run against a temporary home and the loopback
 //! receiver, and checked against an in-memory model of what must have been
 //! delivered.
 //!
@@ -128,6 +129,9 @@ enum ScanKind {
     Ok,
     Fail500,
     Kill(&'static str),
+    /// Killed halfway through the frame its first commit appends to
+    /// `positions.log`, if that commit appends one (else a good scan).
+    TearLog,
 }
 
 /// Runs one random sequence; returns how many scans it made.
@@ -256,6 +260,7 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
                     3 => ScanKind::Kill("after-ack"),
                     4 => ScanKind::Kill("after-commit"),
                     5 => ScanKind::Kill("after-history"),
+                    6 => ScanKind::TearLog,
                     _ => ScanKind::Ok,
                 };
                 log.push(format!("{step}: scan {kind:?} (pending={})", m.pending));
@@ -286,6 +291,16 @@ fn scan(env: &TestEnv, rx: &Receiver, m: &mut Model, kind: ScanKind, log: &[Stri
             rx.script([Reply::status(500)]);
             env.scan(&args).expect_code(3);
             (!had, true)
+        }
+        ScanKind::TearLog => {
+            let run = env.scan_env(&args, &[("TELEMETRON_FAILPOINT", "mid-positions-log")]);
+            match run.code {
+                // Its first commit was torn: the re-sent batch's when one
+                // was pending, else its own (acknowledged, still pending).
+                -1 => (!had, true),
+                0 => (true, false),
+                c => panic!("tear-log scan exited {c}: {}", run.stderr),
+            }
         }
         ScanKind::Kill(point) => {
             let run = env.scan_env(&args, &[("TELEMETRON_FAILPOINT", point)]);
