@@ -484,7 +484,10 @@ impl State {
             delta.removed.push(k);
         }
         for (k, v) in p.files_after {
-            delta.changed.insert(k.clone());
+            // (All positions are written anyway when they are dirty.)
+            if !self.files_dirty {
+                delta.changed.insert(k.clone());
+            }
             self.files.insert(k, v);
         }
         delta.seq = p.seq;
@@ -1095,7 +1098,8 @@ impl StateDir {
         static COMMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let first = !COMMITTED.swap(true, std::sync::atomic::Ordering::Relaxed);
         let store = state.files_store;
-        let frame = if state.files_delta.is_empty() {
+        // Rewritten whole anyway: no frame.
+        let frame = if state.files_delta.is_empty() || state.files_dirty {
             None
         } else {
             let d = &state.files_delta;
@@ -1313,8 +1317,12 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 /// Serialises `value` and atomically replaces `path` with it: a temp file
 /// in the same directory, fsync, rename, fsync of the directory.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec(value)?;
-    write_atomic(path, &bytes)
+    // Streamed to the temp file: a first run's batch is large.
+    write_replace_with(path, true, &mut |w| {
+        let mut w = io::BufWriter::new(w);
+        serde_json::to_writer(&mut w, value).map_err(io::Error::other)?;
+        w.flush()
+    })
 }
 
 /// Atomically and durably replaces `path` with `bytes` (see
@@ -1331,6 +1339,15 @@ pub fn write_informational(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Replaces `path` with `bytes` through a temp file and a rename; with
 /// `durable`, the temp file and the directory are fsynced too.
 fn write_file_replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
+    write_replace_with(path, durable, &mut |w| w.write_all(bytes))
+}
+
+/// [`write_file_replace`] of what `write` writes.
+fn write_replace_with(
+    path: &Path,
+    durable: bool,
+    write: &mut dyn FnMut(&mut File) -> io::Result<()>,
+) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let mut tmp = tempfile::Builder::new()
@@ -1338,7 +1355,7 @@ fn write_file_replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Resul
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| with_path(e, dir))?;
-    tmp.write_all(bytes).map_err(|e| with_path(e, tmp.path()))?;
+    write(tmp.as_file_mut()).map_err(|e| with_path(e, tmp.path()))?;
     if !durable {
         tmp.persist(path).map_err(|e| with_path(e.error, path))?;
         return Ok(());

@@ -24,8 +24,8 @@
 //!
 //! `positions.log`: frames appended by commits, each the magic `TLMPOSLG`,
 //! the generation it applies to (u64), the batch (u64), its length (u32),
-//! the xxh3 of the payload (u64) and the payload: one compressed block
-//! whose entries are the changed positions, preceded by the removed keys.
+//! the xxh3 of the payload (u64) and the payload: the removed keys, then
+//! the changed positions in blocks as above.
 
 use std::collections::BTreeMap;
 
@@ -667,7 +667,9 @@ impl LogFrame {
             bytes(k.as_bytes(), &mut payload);
         }
         let entries: Vec<_> = files.collect();
-        encode_block(&entries, &mut payload);
+        for chunk in entries.chunks(BLOCK) {
+            encode_block(chunk, &mut payload);
+        }
         let mut out = Vec::with_capacity(36 + payload.len());
         out.extend_from_slice(LOG_MAGIC);
         out.extend_from_slice(&generation.to_le_bytes());
@@ -715,8 +717,10 @@ impl LogFrame {
                     let k = std::str::from_utf8(p.bytes()?).map_err(|_| "has a bad key")?;
                     removed.push(k.to_string());
                 }
-                let block = next_block(&mut p)?;
-                let files = decode_block(&block)?.into_iter().collect();
+                let mut files = BTreeMap::new();
+                while !p.is_empty() {
+                    files.extend(decode_block(&next_block(&mut p)?)?);
+                }
                 Ok::<_, String>(LogFrame { generation, seq, files, removed })
             })();
             match frame {
@@ -850,6 +854,12 @@ mod tests {
             fr.apply_to(&mut files);
         }
         assert_eq!(files.len(), 1);
+        // A frame of many entries is several blocks.
+        let big = sample(1200);
+        let all: Vec<_> = big.files.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let (frames, end) = LogFrame::decode_all(&LogFrame::encode(1, 2, all.into_iter(), &[]));
+        assert!(end.is_none());
+        assert_eq!(frames[0].files, big.files);
         // Cut short: torn. Flipped in the middle: damaged.
         let (frames, end) = LogFrame::decode_all(&log[..log.len() - 2]);
         assert_eq!(frames.len(), 1);
