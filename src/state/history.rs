@@ -19,6 +19,16 @@
 //! - a month that holds a batch the state never acknowledged and no pending
 //!   batch will re-send is read without that batch (its rows are kept
 //!   apart for exactly that), so that no day is ever counted twice.
+//!
+//! A batch is first appended to `history/journal.bin` (one synced append
+//! a run, however many months its records fall in) and folded into its
+//! months once the journal passes [`JOURNAL_FOLD`] bytes, or before
+//! `report --rebuild` replaces rows. Reading the history reads the journal
+//! too. Each frame is a month file's encoding of the batch (its stamp, its
+//! rows, a checksum) after a magic and a length: a frame cut short (a run
+//! died while appending) is dropped and the rest of the journal kept; a
+//! frame whose batch a month already holds (a run died between writing
+//! the months and removing the journal) is not read twice.
 
 use crate::state::bytes::{varint, Cursor};
 use std::collections::BTreeMap;
@@ -223,6 +233,12 @@ fn warn(warnings: Vec<String>) {
 /// File magic and format version.
 const MAGIC: &[u8; 8] = b"TLMHIST1";
 
+/// Magic of each frame of the journal.
+const JOURNAL_MAGIC: &[u8; 8] = b"TLMHJRN1";
+
+/// The journal is folded into its months past this many bytes.
+pub const JOURNAL_FOLD: u64 = 256 << 10;
+
 impl MonthFile {
     /// The binary form: magic, epoch and seq (u64 LE), a table of the
     /// names used (u16 count, then each as u8 length and bytes), the rows
@@ -335,6 +351,107 @@ impl HistoryDir {
         self.dir.join(format!("{month}.bak.bin"))
     }
 
+    /// `journal.bin`: batches not yet folded into their months.
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.bin")
+    }
+
+    /// The journal's whole frames, in order, and the bytes they take (a
+    /// frame cut short after them is a write that died; a damaged one
+    /// ends the reading with a warning).
+    fn read_journal(&self, warnings: &mut Vec<String>) -> (Vec<MonthFile>, u64) {
+        let path = self.journal_path();
+        let b = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), 0),
+            Err(e) => {
+                warnings.push(format!("cannot read {}: {e}", path.display()));
+                return (Vec::new(), 0);
+            }
+        };
+        let mut out = Vec::new();
+        let mut c = Cursor::new(&b);
+        loop {
+            let at = c.at;
+            if c.is_empty() {
+                return (out, at as u64);
+            }
+            let frame = (|| {
+                if c.take(JOURNAL_MAGIC.len())? != JOURNAL_MAGIC {
+                    return Err("has a damaged frame".to_string());
+                }
+                let len = c.u32()? as usize;
+                MonthFile::decode(c.take(len)?)
+            })();
+            match frame {
+                Ok(f) => out.push(f),
+                Err(e) if e == "is truncated" => return (out, at as u64),
+                Err(e) => {
+                    warnings.push(format!(
+                        "{} {e} at byte {at}; the batches from there on are not in the \
+                         history (`telemetron report --rebuild` recounts what is still on disk)",
+                        path.display()
+                    ));
+                    return (out, at as u64);
+                }
+            }
+        }
+    }
+
+    /// Folds the journal into its months and removes it.
+    pub fn fold_journal(&self) -> anyhow::Result<()> {
+        let mut warnings = Vec::new();
+        let (batches, _) = self.read_journal(&mut warnings);
+        self.fold(&batches, &mut warnings)?;
+        warn(warnings);
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => crate::state::sync_dir(&self.dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", self.journal_path().display())),
+        }
+    }
+
+    /// Adds batches (each a stamp and its rows, in order) to their months,
+    /// a month at a time; a month that already holds a batch is left
+    /// alone for it.
+    fn fold(&self, batches: &[MonthFile], warnings: &mut Vec<String>) -> anyhow::Result<()> {
+        let mut months: BTreeMap<String, Vec<(usize, &Key)>> = BTreeMap::new();
+        for (i, b) in batches.iter().enumerate() {
+            for k in b.rows.keys() {
+                months.entry(month_of(k.hour)).or_default().push((i, k));
+            }
+        }
+        let mut changed = Vec::new();
+        for (month, keys) in months {
+            let mut f = self.read(&month, warnings);
+            let mut touched = false;
+            for (i, b) in batches.iter().enumerate() {
+                if f.stamp.epoch == b.stamp.epoch && f.stamp.seq >= b.stamp.seq {
+                    continue;
+                }
+                let batch: Rows = keys
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .map(|(_, k)| ((*k).clone(), b.rows[*k]))
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
+                for (k, v) in &batch {
+                    add(f.rows.entry(k.clone()).or_insert([0; 12]), v);
+                }
+                f.stamp = b.stamp;
+                f.last = batch;
+                touched = true;
+            }
+            if touched {
+                changed.push((month, f.encode()));
+            }
+        }
+        self.write_encoded(&changed)
+    }
+
     /// The months kept, in order.
     pub fn months(&self) -> Vec<String> {
         let Ok(rd) = fs::read_dir(&self.dir) else { return Vec::new() };
@@ -343,7 +460,11 @@ impl HistoryDir {
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
                 let m = name.strip_suffix(".bin")?;
-                (m.len() == 7 && !m.contains(".bak")).then(|| m.to_string())
+                let b = m.as_bytes();
+                let month = b.len() == 7
+                    && b[4] == b'-'
+                    && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+                month.then(|| m.to_string())
             })
             .collect();
         out.sort();
@@ -431,32 +552,53 @@ impl HistoryDir {
     /// Adds batch `seq` of the state of epoch `epoch` to the months its
     /// rows fall in; a month that already holds it is left alone.
     pub fn apply(&self, epoch: u64, seq: u64, rows: &[Row]) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let mut warnings = Vec::new();
-        let mut changed = Vec::new();
-        // A month at a time, each encoded as soon as it is done: a first
-        // run over years of transcripts touches many.
-        let mut months: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            months.entry(month_of(r.key.hour)).or_default().push(i);
+        let stamp = Stamp { epoch, seq };
+        let (mut batches, good) = self.read_journal(&mut warnings);
+        if batches.iter().any(|b| b.stamp == stamp) {
+            // Applied again (its commit was cut short): nothing more.
+            warn(warnings);
+            return Ok(());
         }
-        for (month, of_month) in months {
-            let mut f = self.read(&month, &mut warnings);
-            if f.stamp.epoch == epoch && f.stamp.seq >= seq {
-                continue;
-            }
-            let of_month = of_month.into_iter().map(|i| (&rows[i].key, &rows[i].values));
-            let mut batch = by_month(of_month);
-            let batch = batch.remove(&month).unwrap_or_default();
-            for (k, v) in &batch {
-                add(f.rows.entry(k.clone()).or_insert([0; 12]), v);
-            }
-            f.stamp = Stamp { epoch, seq };
-            f.last = batch;
-            changed.push((month, f.encode()));
+        let mut batch = MonthFile { stamp, ..MonthFile::default() };
+        for r in rows {
+            add(batch.rows.entry(r.key.clone()).or_insert([0; 12]), &r.values);
         }
-        self.write_encoded(&changed)?;
+        let mut frame = JOURNAL_MAGIC.to_vec();
+        let body = batch.encode();
+        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&body);
+        if good + frame.len() as u64 <= JOURNAL_FOLD {
+            crate::state::private_dir(&self.dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create {}: {e}; check the state directory",
+                    self.dir.display()
+                )
+            })?;
+            let path = self.journal_path();
+            let ctx = |e: io::Error| anyhow::anyhow!("{}: {e}", path.display());
+            let mut f = crate::state::private_append().open(&path).map_err(ctx)?;
+            // A frame cut short by a run that died goes.
+            f.set_len(good).map_err(ctx)?;
+            f.write_all(&frame).map_err(ctx)?;
+            f.sync_data().map_err(ctx)?;
+            if good == 0 {
+                crate::state::sync_dir(&self.dir).map_err(ctx)?;
+            }
+            warn(warnings);
+            return Ok(());
+        }
+        // Folded with the batches before it, a month at a time.
+        batches.push(batch);
+        self.fold(&batches, &mut warnings)?;
         warn(warnings);
-        Ok(())
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => crate::state::sync_dir(&self.dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", self.journal_path().display())),
+        }
     }
 
     /// Every row of the months `from..=to` (all when `None`) as of the
@@ -472,11 +614,14 @@ impl HistoryDir {
         warnings: &mut Vec<String>,
     ) -> Rows {
         let mut out = Rows::new();
+        let in_range = |month: &str| range.is_none_or(|(a, b)| month >= a && month <= b);
+        let mut stamps = BTreeMap::new();
         for month in self.months() {
-            if range.is_some_and(|(a, b)| month.as_str() < a || month.as_str() > b) {
+            if !in_range(&month) {
                 continue;
             }
             let mut f = self.read(&month, warnings);
+            stamps.insert(month, f.stamp);
             if f.stamp.holds_unacknowledged(epoch, acked, pending) {
                 f.give_back();
             }
@@ -484,6 +629,19 @@ impl HistoryDir {
                 out = f.rows;
             } else {
                 out.append(&mut f.rows);
+            }
+        }
+        // The batches not folded yet, unless a month holds them already.
+        let (batches, _) = self.read_journal(warnings);
+        for b in batches.iter().filter(|b| !b.stamp.holds_unacknowledged(epoch, acked, pending)) {
+            for (k, v) in &b.rows {
+                let month = month_of(k.hour);
+                let folded = stamps
+                    .get(&month)
+                    .is_some_and(|s: &Stamp| s.epoch == b.stamp.epoch && s.seq >= b.stamp.seq);
+                if in_range(&month) && !folded {
+                    add(out.entry(k.clone()).or_insert([0; 12]), v);
+                }
             }
         }
         out
@@ -512,6 +670,22 @@ impl HistoryDir {
             changed.push((month, f));
         }
         self.write_all(&changed)?;
+        // And the journal's frames of such batches go.
+        let (batches, _) = if self.journal_path().exists() {
+            self.read_journal(&mut warnings)
+        } else {
+            (Vec::new(), 0)
+        };
+        if batches.iter().any(|b| unsettled(b.stamp)) {
+            let mut kept = Vec::new();
+            for b in batches.iter().filter(|b| !unsettled(b.stamp)) {
+                let body = b.encode();
+                kept.extend_from_slice(JOURNAL_MAGIC);
+                kept.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                kept.extend_from_slice(&body);
+            }
+            crate::state::write_atomic(&self.journal_path(), &kept)?;
+        }
         warn(warnings);
         Ok(())
     }
@@ -519,6 +693,7 @@ impl HistoryDir {
     /// Replaces the rows of the given (UTC day, pack) pairs by `rows`
     /// (`report --rebuild`), keeping every other row and the stamp.
     pub fn replace(&self, rows: &Rows, stamp: Stamp) -> anyhow::Result<()> {
+        self.fold_journal()?;
         let mut warnings = Vec::new();
         let mut changed = Vec::new();
         for (month, new) in by_month(rows.iter()) {
@@ -608,12 +783,13 @@ mod tests {
         let mut w = Vec::new();
         let all = h.load(None, 1, 2, None, &mut w);
         assert_eq!(all[&key(hour, "codex", "gpt-5")][0], 15);
-        assert_eq!(h.months().len(), 2);
+        // In the journal so far: no month written.
+        assert_eq!(h.months().len(), 0);
         // Seen from a state that acknowledged only batch 1, with nothing
         // pending: batch 2 is not there.
         let back = h.load(None, 1, 1, None, &mut w);
         assert_eq!(back[&key(hour, "codex", "gpt-5")][0], 10);
-        assert_eq!(back[&key(hour + 24 * 40, "codex", "gpt-5")][0], 0);
+        assert_eq!(back.get(&key(hour + 24 * 40, "codex", "gpt-5")).map_or(0, |v| v[0]), 0);
         // ... unless it is the batch in flight.
         assert_eq!(h.load(None, 1, 1, Some(2), &mut w)[&key(hour, "codex", "gpt-5")][0], 15);
         // Settling gives it back for good; the batch can come again.
@@ -628,11 +804,85 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_journaled_then_folded_into_their_months_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HistoryDir::new(dir.path());
+        let (jan, mar) = (491_000, 491_000 + 24 * 60);
+        h.apply(1, 1, &[row(jan, "gpt-5", 10), row(mar, "gpt-5", 1)]).unwrap();
+        h.apply(1, 2, &[row(jan, "gpt-5", 5)]).unwrap();
+        assert!(h.journal_path().exists() && h.months().is_empty());
+        let mut w = Vec::new();
+        let want = h.load(None, 1, 2, None, &mut w);
+        assert_eq!(want[&key(jan, "codex", "gpt-5")][0], 15);
+        // Only the months in range.
+        assert!(h
+            .load(Some(("2026-03", "2026-03")), 1, 2, None, &mut w)
+            .keys()
+            .all(|k| k.hour == mar));
+        // A run that died after writing the months, before removing the
+        // journal: what the months hold is not read twice, nor added twice.
+        let journal = fs::read(h.journal_path()).unwrap();
+        h.fold_journal().unwrap();
+        assert_eq!(h.months(), ["2026-01", "2026-03"]);
+        fs::write(h.journal_path(), &journal).unwrap();
+        assert_eq!(h.load(None, 1, 2, None, &mut w), want);
+        h.fold_journal().unwrap();
+        assert!(!h.journal_path().exists());
+        assert_eq!(h.load(None, 1, 2, None, &mut w), want);
+        // The month files keep the last batch apart, as before.
+        let f = h.read("2026-01", &mut w);
+        assert_eq!((f.stamp.seq, f.last[&key(jan, "codex", "gpt-5")][0]), (2, 5));
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn a_torn_journal_frame_goes_and_a_long_journal_is_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HistoryDir::new(dir.path());
+        h.apply(1, 1, &[row(491_000, "gpt-5", 10)]).unwrap();
+        let whole = fs::read(h.journal_path()).unwrap();
+        h.apply(1, 2, &[row(491_000, "gpt-5", 5)]).unwrap();
+        // Cut short inside batch 2's frame: it is not there, and applying
+        // it again (its batch is still pending) replaces the torn bytes.
+        let len = fs::metadata(h.journal_path()).unwrap().len();
+        let f = fs::OpenOptions::new().write(true).open(h.journal_path()).unwrap();
+        f.set_len(len - 3).unwrap();
+        let mut w = Vec::new();
+        assert_eq!(h.load(None, 1, 2, None, &mut w)[&key(491_000, "codex", "gpt-5")][0], 10);
+        assert!(w.is_empty(), "a torn frame is not damage: {w:?}");
+        h.apply(1, 2, &[row(491_000, "gpt-5", 5)]).unwrap();
+        assert_eq!(h.load(None, 1, 2, None, &mut w)[&key(491_000, "codex", "gpt-5")][0], 15);
+        assert_eq!(fs::metadata(h.journal_path()).unwrap().len(), len);
+        // Damage in the middle is told.
+        let mut bad = fs::read(h.journal_path()).unwrap();
+        bad[whole.len() + 2] ^= 1;
+        fs::write(h.journal_path(), &bad).unwrap();
+        h.load(None, 1, 2, None, &mut w);
+        assert!(w[0].contains("journal.bin") && w[0].contains("damaged"), "{w:?}");
+        // Past the threshold the journal is folded into the months.
+        fs::write(h.journal_path(), &whole).unwrap();
+        let mut seq = 1;
+        while h.journal_path().exists() {
+            seq += 1;
+            let rows: Vec<Row> = (0..50).map(|i| row(491_000 + i * 24, "gpt-5", 1)).collect();
+            h.apply(1, seq, &rows).unwrap();
+            assert!(seq < 10_000, "never folded");
+        }
+        assert!(seq > 10, "folded after {seq} batches");
+        let mut w = Vec::new();
+        let all = h.load(None, 1, seq, None, &mut w);
+        let total: u64 = all.values().map(|v| v[0]).sum();
+        assert_eq!(total, 10 + 50 * (seq - 1));
+    }
+
+    #[test]
     fn a_damaged_month_is_read_from_its_backup_loudly() {
         let dir = tempfile::tempdir().unwrap();
         let h = HistoryDir::new(dir.path());
         h.apply(1, 1, &[row(491_000, "gpt-5", 10)]).unwrap();
+        h.fold_journal().unwrap();
         h.apply(1, 2, &[row(491_000, "gpt-5", 5)]).unwrap();
+        h.fold_journal().unwrap();
         fs::write(h.path("2026-01"), b"TLMHIST1garbage").unwrap();
         let mut w = Vec::new();
         let rows = h.load(None, 1, 2, None, &mut w);
