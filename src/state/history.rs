@@ -236,6 +236,16 @@ const MAGIC: &[u8; 8] = b"TLMHIST1";
 /// Magic of each frame of the journal.
 const JOURNAL_MAGIC: &[u8; 8] = b"TLMHJRN1";
 
+/// A batch as a frame of the journal: the magic, the length, and the
+/// batch encoded as a month file (its stamp, its rows, a checksum).
+fn journal_frame(batch: &MonthFile) -> Vec<u8> {
+    let body = batch.encode();
+    let mut frame = JOURNAL_MAGIC.to_vec();
+    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
 /// The journal is folded into its months past this many bytes.
 pub const JOURNAL_FOLD: u64 = 256 << 10;
 
@@ -404,6 +414,11 @@ impl HistoryDir {
         let (batches, _) = self.read_journal(&mut warnings);
         self.fold(&batches, &mut warnings)?;
         warn(warnings);
+        self.remove_journal()
+    }
+
+    /// Removes the journal (once folded), durably.
+    fn remove_journal(&self) -> anyhow::Result<()> {
         match fs::remove_file(self.journal_path()) {
             Ok(()) => crate::state::sync_dir(&self.dir)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display())),
@@ -565,10 +580,7 @@ impl HistoryDir {
         for r in rows {
             add(batch.rows.entry(r.key.clone()).or_insert([0; 12]), &r.values);
         }
-        let mut frame = JOURNAL_MAGIC.to_vec();
-        let body = batch.encode();
-        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&body);
+        let frame = journal_frame(&batch);
         if good + frame.len() as u64 <= JOURNAL_FOLD {
             crate::state::private_dir(&self.dir).map_err(|e| {
                 anyhow::anyhow!(
@@ -593,12 +605,7 @@ impl HistoryDir {
         batches.push(batch);
         self.fold(&batches, &mut warnings)?;
         warn(warnings);
-        match fs::remove_file(self.journal_path()) {
-            Ok(()) => crate::state::sync_dir(&self.dir)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(anyhow::anyhow!("{}: {e}", self.journal_path().display())),
-        }
+        self.remove_journal()
     }
 
     /// Every row of the months `from..=to` (all when `None`) as of the
@@ -679,10 +686,7 @@ impl HistoryDir {
         if batches.iter().any(|b| unsettled(b.stamp)) {
             let mut kept = Vec::new();
             for b in batches.iter().filter(|b| !unsettled(b.stamp)) {
-                let body = b.encode();
-                kept.extend_from_slice(JOURNAL_MAGIC);
-                kept.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                kept.extend_from_slice(&body);
+                kept.extend(journal_frame(b));
             }
             crate::state::write_atomic(&self.journal_path(), &kept)?;
         }
