@@ -118,14 +118,12 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     // Nothing is loaded when the files are found as the last run left
     // them; else the positions of files found exactly as they were left
     // are left out: only what other files may need of them is kept.
-    let keys = if dir.found_as_committed(fingerprint) {
-        Vec::new()
-    } else {
-        scan::keys_of(&found.sources)
-    };
-    let by_key: crate::hash::FastMap<&str, u32> =
-        keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)).collect();
+    // (The keys borrow the paths; their index is made only if needed.)
+    let keys = scan::keys_of(&found.sources);
+    let by_key = std::sync::OnceLock::<crate::hash::FastMap<&str, u32>>::new();
     let leave = |k: &str, st: &crate::state::FileState| {
+        let by_key = by_key
+            .get_or_init(|| keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)).collect());
         let i = *by_key.get(k)?;
         let found_as_left = st.missing_since_unix_nano.is_none()
             && scan::unchanged(st, &found.sources[i as usize].meta);
@@ -137,12 +135,6 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     });
     drop(pool);
     let loaded = loaded.expect("loaded").or_exit(Exit::Local)?;
-    // Loaded after all (the state had to be recovered): every key.
-    let keys = if keys.len() == found.sources.len() || loaded.state.files_unloaded {
-        keys
-    } else {
-        scan::keys_of(&found.sources)
-    };
     for msg in &loaded.recovered {
         eprintln!("telemetron: warning: state: {msg}");
     }
@@ -291,10 +283,8 @@ fn fingerprint<'a>(sources: impl Iterator<Item = &'a discover::Source>) -> u64 {
 /// True when the positions cover every session file exactly as found:
 /// then a next run that finds the same has nothing to read.
 fn covers(state: &State, found: &discover::Found, keys: &[std::borrow::Cow<str>]) -> bool {
-    let mut left_out = vec![false; found.sources.len()];
-    for (i, _) in state.skipped.iter().flat_map(|sk| &sk.heads) {
-        left_out[*i as usize] = true;
-    }
+    let n = found.sources.len();
+    let left_out = state.skipped.as_ref().map_or_else(|| vec![false; n], |sk| sk.left_out(n));
     let covered = |key: &str, s: &discover::Source| {
         state
             .files

@@ -218,8 +218,6 @@ struct Ctx<'a> {
     skipped: Option<&'a Skipped>,
     /// Which found files (by index) were left out: nothing to read.
     left_out: Vec<bool>,
-    /// Blocks of `positions.bin` holding the entries left out, by key.
-    blocks: crate::hash::FastMap<&'a str, u32>,
     opts: &'a ScanOptions,
     indexes: IndexCache,
     /// Known states by their first bytes, built when a file needs it.
@@ -242,8 +240,7 @@ impl<'a> Ctx<'a> {
         if let Some(st) = self.files.get(key) {
             return Some(Cow::Borrowed(st));
         }
-        let block = *self.blocks.get(key)?;
-        self.skipped?.fetch(block, key).map(Cow::Owned)
+        self.skipped?.fetch_key(key, |i| self.keys[i as usize].as_ref()).map(Cow::Owned)
     }
 
     /// The entries of a fork's parent session file, when it is one of the
@@ -308,24 +305,14 @@ pub fn scan_known<'a>(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
-    let mut left_out = vec![false; sources.len()];
-    let mut blocks = crate::hash::FastMap::default();
-    if let Some(sk) = skipped {
-        for m in &sk.marks {
-            pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
-        }
-        for (i, h) in &sk.heads {
-            left_out[*i as usize] = true;
-            if h.offset > 0 {
-                blocks.insert(keys[*i as usize].as_ref(), h.block);
-            }
-        }
+    for m in skipped.iter().flat_map(|sk| &sk.marks) {
+        pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
     }
     let ctx = Ctx {
         files,
         skipped,
-        left_out,
-        blocks,
+        left_out: skipped
+            .map_or_else(|| vec![false; sources.len()], |sk| sk.left_out(sources.len())),
         opts,
         indexes: IndexCache::default(),
         content: OnceLock::new(),
@@ -756,7 +743,8 @@ struct ContentIndex<'a> {
 
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
-    fn new(ctx: &Ctx<'a>, keys: &'a [Cow<'a, str>]) -> ContentIndex<'a> {
+    fn new(ctx: &Ctx<'a>) -> ContentIndex<'a> {
+        let keys = ctx.keys;
         let mut by_head: crate::hash::FastMap<(u32, u64), (&'a str, Vec<&'a str>)> =
             crate::hash::FastMap::default();
         let mut lens = vec![false; HEAD_LEN as usize + 1];
@@ -994,7 +982,7 @@ fn identify<'a>(
     ctx: &Ctx<'a>,
     floor: u64,
 ) -> io::Result<Option<(&'a str, u64, Prefix)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, ctx.keys));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx));
     if index.by_head.is_empty() || meta.size == 0 {
         return Ok(None);
     }
@@ -1028,7 +1016,7 @@ fn same_start<'a>(
     meta: &Meta,
     ctx: &Ctx<'a>,
 ) -> io::Result<Option<(&'a str, u64)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, ctx.keys));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx));
     if index.by_first.is_empty() {
         return Ok(None);
     }

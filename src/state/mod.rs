@@ -678,16 +678,6 @@ impl StateDir {
         self.load_unless_unchanged(now, repair, None, None)
     }
 
-    /// True when the last run found exactly the session files
-    /// fingerprinted `sources` and committed positions covering them, and
-    /// nothing is pending: [`StateDir::load_unless_unchanged`] then loads
-    /// no position.
-    pub fn found_as_committed(&self, sources: u64) -> bool {
-        let Ok(Some(s)) = read_json::<State>(&self.state_path()) else { return false };
-        s.unchanged == Some(Unchanged { sources, files: self.files_stamp() })
-            && !self.pending_path().exists()
-    }
-
     /// [`StateDir::load`], but when the state says the last run found
     /// exactly the session files fingerprinted `sources` and committed
     /// positions covering them, and nothing is pending, the positions are
@@ -1793,7 +1783,10 @@ mod tests {
             sk.heads.iter().map(|(i, h)| (*i, h.offset)).collect::<Vec<_>>(),
             [(0, 5), (1, 6)]
         );
-        assert_eq!(sk.fetch(sk.heads[1].1.block, "/h/c.jsonl").unwrap(), all["/h/c.jsonl"]);
+        let key_of = |i: u32| ["/h/b.jsonl", "/h/c.jsonl", "/h/d.jsonl"][i as usize];
+        assert_eq!(sk.fetch_key("/h/c.jsonl", key_of).unwrap(), all["/h/c.jsonl"]);
+        assert_eq!(sk.fetch_key("/h/x.jsonl", key_of), None);
+        assert_eq!(sk.left_out(3), [true, true, false]);
         // c goes, e comes, and the positions are rewritten: b is copied over.
         let mut p = moved_to("/h/e.jsonl", 3, 2);
         p.files_removed.push("/h/c.jsonl".into());

@@ -556,8 +556,28 @@ pub struct Mark {
 }
 
 impl Skipped {
+    /// Which of `found` files (by index) were left out.
+    pub fn left_out(&self, found: usize) -> Vec<bool> {
+        let mut out = vec![false; found];
+        for (i, _) in &self.heads {
+            out[*i as usize] = true;
+        }
+        out
+    }
+
+    /// The whole entry of `key`, left out for a found file whose key is
+    /// `key_of(index)`, read again from its block (rarely: another file
+    /// holds a copy of it). The entries left out are in key order.
+    pub fn fetch_key<'k>(&self, key: &str, key_of: impl Fn(u32) -> &'k str) -> Option<FileState> {
+        let at = self.heads.binary_search_by(|(i, _)| key_of(*i).cmp(key)).ok().or_else(|| {
+            // Keys read lossily (not UTF-8) may be out of order.
+            self.heads.iter().position(|(i, _)| key_of(*i) == key)
+        })?;
+        self.fetch(self.heads[at].1.block, key)
+    }
+
     /// The whole entry of `key`, read again from block `block`.
-    pub fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
+    fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::open(&self.path).ok()?;
         let find = |&(at, len): &(usize, usize)| {
@@ -580,48 +600,58 @@ impl Skipped {
         removed: &std::collections::BTreeSet<String>,
     ) -> Result<Vec<u8>, String> {
         let old = std::fs::read(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
-        let mut body = Vec::new();
-        let mut count = 0u64;
-        let mut pending: Vec<(String, FileState)> = Vec::with_capacity(BLOCK);
+        let mut w = BlockWriter::default();
         let mut ours = files.iter().peekable();
-        let mut flush = |pending: &mut Vec<(String, FileState)>, body: &mut Vec<u8>| {
-            let refs: Vec<(&str, &FileState)> =
-                pending.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            encode_block(&refs, body);
-            count += pending.len() as u64;
-            pending.clear();
-        };
         for &(at, len) in &self.spans {
             let block = next_block(&mut Cursor::new(&old[at..at + len]))?;
             for (k, st) in decode_block(&block)? {
                 while let Some((ok, ov)) = ours.next_if(|(ok, _)| ok.as_str() < k.as_str()) {
-                    pending.push((ok.clone(), ov.clone()));
-                    if pending.len() == BLOCK {
-                        flush(&mut pending, &mut body);
-                    }
+                    w.push(ok.clone(), ov.clone());
                 }
-                if files.contains_key(&k) || removed.contains(&k) {
-                    continue;
-                }
-                pending.push((k, st));
-                if pending.len() == BLOCK {
-                    flush(&mut pending, &mut body);
+                if !files.contains_key(&k) && !removed.contains(&k) {
+                    w.push(k, st);
                 }
             }
         }
         for (ok, ov) in ours {
-            pending.push((ok.clone(), ov.clone()));
-            if pending.len() == BLOCK {
-                flush(&mut pending, &mut body);
-            }
+            w.push(ok.clone(), ov.clone());
         }
-        if !pending.is_empty() {
-            flush(&mut pending, &mut body);
-        }
+        w.flush();
+        let (body, count) = (w.body, w.count);
         let mut out = Vec::with_capacity(28 + body.len());
         header(crate::state::STATE_VERSION, generation, count, &mut out);
         out.extend_from_slice(&body);
         Ok(out)
+    }
+}
+
+/// Entries written a block at a time, in order.
+#[derive(Default)]
+struct BlockWriter {
+    body: Vec<u8>,
+    count: u64,
+    pending: Vec<(String, FileState)>,
+}
+
+impl BlockWriter {
+    /// Adds the next entry (a full block is written out).
+    fn push(&mut self, key: String, st: FileState) {
+        self.pending.push((key, st));
+        if self.pending.len() == BLOCK {
+            self.flush();
+        }
+    }
+
+    /// Writes out the entries pushed since the last block.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let refs: Vec<(&str, &FileState)> =
+            self.pending.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        encode_block(&refs, &mut self.body);
+        self.count += self.pending.len() as u64;
+        self.pending.clear();
     }
 }
 
