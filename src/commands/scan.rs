@@ -120,10 +120,9 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     // are left out: only what other files may need of them is kept.
     // (The keys borrow the paths; their index is made only if needed.)
     let keys = scan::keys_of(&found.sources);
-    let by_key = std::sync::OnceLock::<crate::hash::FastMap<&str, u32>>::new();
+    let by_key = std::sync::OnceLock::new();
     let leave = |k: &str, st: &crate::state::FileState| {
-        let by_key = by_key
-            .get_or_init(|| keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)).collect());
+        let by_key = by_key.get_or_init(|| scan::key_index(&keys));
         let i = *by_key.get(k)?;
         let found_as_left = st.missing_since_unix_nano.is_none()
             && scan::unchanged(st, &found.sources[i as usize].meta);
@@ -214,7 +213,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     } else {
         scan::scan_known(
             &found.sources,
-            &keys,
+            scan::Keys { list: &keys, index: &by_key },
             &found.stores,
             &state.files,
             state.skipped.as_ref(),

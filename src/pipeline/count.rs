@@ -224,9 +224,9 @@ struct Ctx<'a> {
     content: OnceLock<ContentIndex<'a>>,
     /// How far every pi session was counted.
     known: pi::KnownSessions<'a>,
-    /// The discovered files (by key): the only files read as a fork's
-    /// parent.
-    discovered: crate::hash::FastSet<&'a str>,
+    /// The discovered files by key (the only files read as a fork's
+    /// parent), made on first use unless the load made it.
+    discovered: &'a OnceLock<KeyIndex<'a>>,
     /// The found files' keys.
     keys: &'a [Cow<'a, str>],
     /// Fork parents' entries, each read at most once a run.
@@ -243,10 +243,15 @@ impl<'a> Ctx<'a> {
         self.skipped?.fetch_key(key, |i| self.keys[i as usize].as_ref()).map(Cow::Owned)
     }
 
+    /// True when `key` is a discovered file's.
+    fn found(&self, key: &str) -> bool {
+        self.discovered.get_or_init(|| key_index(self.keys)).contains_key(key)
+    }
+
     /// The entries of a fork's parent session file, when it is one of the
     /// discovered transcripts.
     fn parent_entries(&self, path: &str) -> Option<Arc<pi::ParentEntries>> {
-        if !self.discovered.contains(path) {
+        if !self.found(path) {
             return None;
         }
         let mut cache = self.parents.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,13 +288,34 @@ pub fn scan_with(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let keys = keys_of(sources);
-    scan_known(sources, &keys, stores, files, None, opts, settle)
+    let index = OnceLock::new();
+    scan_known(sources, Keys { list: &keys, index: &index }, stores, files, None, opts, settle)
 }
 
 /// Each found file's state key: its path's text, borrowed (paths are long
 /// and many; the rare path that is not UTF-8 is read lossily).
 pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
-    sources.iter().map(|s| s.path.to_string_lossy()).collect()
+    sources.par_iter().map(|s| s.path.to_string_lossy()).collect()
+}
+
+/// The found files' indexes by key.
+pub type KeyIndex<'a> = crate::hash::FastMap<&'a str, u32>;
+
+/// The found files' keys ([`keys_of`]), and their index by key, made on
+/// first use (by the load, when it left entries out, or by the scan).
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    /// Each found file's key, in the files' order.
+    pub list: &'a [Cow<'a, str>],
+    /// [`key_index`] of `list`.
+    pub index: &'a OnceLock<KeyIndex<'a>>,
+}
+
+/// The index of `keys` ([`keys_of`]).
+pub fn key_index<'a>(keys: &'a [Cow<'a, str>]) -> KeyIndex<'a> {
+    let mut index = KeyIndex::with_capacity_and_hasher(keys.len(), Default::default());
+    index.extend(keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)));
+    index
 }
 
 /// [`scan_with`], given the found files' keys ([`keys_of`]) and the
@@ -297,14 +323,21 @@ pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
 /// left: nothing is read of them).
 pub fn scan_known<'a>(
     sources: &'a [Source],
-    keys: &'a [Cow<'a, str>],
+    keys: Keys<'a>,
     stores: &'a [Source],
     files: &'a BTreeMap<String, FileState>,
     skipped: Option<&'a Skipped>,
     opts: &'a ScanOptions,
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
-    let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
+    let Keys { list: keys, index: discovered } = keys;
+    let mut known = pi::KnownSessions::with_capacity_and_hasher(
+        files.len() + skipped.map_or(0, |sk| sk.marks.len()),
+        Default::default(),
+    );
+    for f in files.values() {
+        pi::raise_mark(&mut known, &f.pi);
+    }
     for m in skipped.iter().flat_map(|sk| &sk.marks) {
         pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
     }
@@ -317,24 +350,30 @@ pub fn scan_known<'a>(
         indexes: IndexCache::default(),
         content: OnceLock::new(),
         known,
-        discovered: keys.iter().map(|k| k.as_ref()).collect(),
+        discovered,
         keys,
         parents: Mutex::default(),
     };
     // Files are scanned in parallel; their results come back in any
     // order and are put back in path order here, where each file's claims
     // are settled as soon as every file before it is done.
+    // The files left out have nothing to read: they are done already.
+    let to_read: Vec<usize> = (0..sources.len()).filter(|&i| !ctx.left_out[i]).collect();
+    let mut slots: Vec<Option<Option<Box<FileScan>>>> =
+        ctx.left_out.iter().map(|&left| left.then_some(None)).collect();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, FileScan)>();
     let run = || {
         // The sender moves in (its clones go when the work is done, which
         // ends the loop below); everything else is borrowed.
         let tx = tx;
-        sources.par_iter().zip(keys).enumerate().for_each_with(tx, |tx, (i, (s, key))| {
-            let r = if ctx.left_out[i] { FileScan::default() } else { scan_file(s, key, &ctx) };
-            let _ = tx.send((i, r));
+        // Built before any file asks for it, on all the threads.
+        if !to_read.is_empty() {
+            ctx.content.get_or_init(|| ContentIndex::new(&ctx));
+        }
+        to_read.par_iter().for_each_with(tx, |tx, &i| {
+            let _ = tx.send((i, scan_file(&sources[i], &keys[i], &ctx)));
         })
     };
-    let mut slots: Vec<Option<Option<Box<FileScan>>>> = sources.iter().map(|_| None).collect();
     let mut total = Counts::default();
     std::thread::scope(|scope| {
         scope.spawn(|| match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
@@ -380,7 +419,7 @@ pub fn scan_known<'a>(
         settle(store_claims);
     }
     let store_keys: crate::hash::FastSet<String> = stores.iter().map(|s| key_of(&s.path)).collect();
-    let found = |k: &str| ctx.discovered.contains(k) || store_keys.contains(k);
+    let found = |k: &str| ctx.found(k) || store_keys.contains(k);
     let found = &found;
     let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
     let in_found_store = |k: &str| stores::store_of(k).is_some_and(found) && !gone.contains(k);
@@ -731,12 +770,14 @@ fn settle_copies(
 }
 
 /// Known states by their first bytes: (head length, head hash) → keys.
-/// Only states that counted something are in it.
+/// Only states that counted something are in it. Sorted arrays, built on
+/// the scan's threads (a run may know hundreds of thousands of files).
 struct ContentIndex<'a> {
-    /// (The first key, then any more: heads are nearly always unique.)
-    by_head: crate::hash::FastMap<(u32, u64), (&'a str, Vec<&'a str>)>,
-    /// First line → the state that counted the most after it, and how far.
-    by_first: crate::hash::FastMap<u64, (&'a str, u64)>,
+    /// (head length, head hash, key), sorted.
+    by_head: Vec<(u32, u64, &'a str)>,
+    /// First line → the state that counted the most after it, and how far
+    /// (the first of equals in load order); sorted by first line.
+    by_first: Vec<(u64, &'a str, u64)>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
 }
@@ -745,35 +786,52 @@ impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
     fn new(ctx: &Ctx<'a>) -> ContentIndex<'a> {
         let keys = ctx.keys;
-        let mut by_head: crate::hash::FastMap<(u32, u64), (&'a str, Vec<&'a str>)> =
-            crate::hash::FastMap::default();
-        let mut lens = vec![false; HEAD_LEN as usize + 1];
-        let mut by_first: crate::hash::FastMap<u64, (&'a str, u64)> =
-            crate::hash::FastMap::default();
-        let loaded = ctx
+        type Known<'k> = (&'k str, (u64, u32, u64, u64));
+        let loaded: Vec<Known<'a>> = ctx
             .files
             .iter()
-            .map(|(k, f)| (k.as_str(), (f.offset, f.head_len, f.head_hash, f.first_line)));
-        let left = ctx.skipped.into_iter().flat_map(|sk| &sk.heads).map(|(i, h)| {
-            (keys[*i as usize].as_ref(), (h.offset, h.head_len, h.head_hash, h.first_line))
-        });
-        for (k, (offset, head_len, head_hash, first_line)) in loaded.chain(left) {
-            if offset == 0 || head_len == 0 || head_len > HEAD_LEN {
-                continue;
-            }
-            if first_line != 0 {
-                let e = by_first.entry(first_line).or_insert((k, offset));
-                if e.1 < offset {
-                    *e = (k, offset);
-                }
-            }
-            lens[head_len as usize] = true;
-            by_head
-                .entry((head_len, head_hash))
-                .and_modify(|(_, more)| more.push(k))
-                .or_insert((k, Vec::new()));
+            .map(|(k, f)| (k.as_str(), (f.offset, f.head_len, f.head_hash, f.first_line)))
+            .collect();
+        let left: Vec<Known<'a>> = ctx
+            .skipped
+            .map(|sk| {
+                sk.heads
+                    .par_iter()
+                    .map(|(i, h)| {
+                        let k: &'a str = keys[*i as usize].as_ref();
+                        (k, (h.offset, h.head_len, h.head_hash, h.first_line))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let all = || loaded.par_iter().chain(left.par_iter());
+        let counted = |(_, (offset, head_len, _, _)): &&Known| {
+            *offset > 0 && *head_len > 0 && *head_len <= HEAD_LEN
+        };
+        let mut by_head: Vec<(u32, u64, &'a str)> =
+            all().filter(counted).map(|(k, (_, len, hash, _))| (*len, *hash, *k)).collect();
+        by_head.par_sort_unstable();
+        // By first line, the most counted first, then in load order.
+        let mut firsts: Vec<(u64, std::cmp::Reverse<u64>, usize, &'a str)> = all()
+            .enumerate()
+            .filter(|(_, e)| counted(e) && e.1 .3 != 0)
+            .map(|(n, (k, (offset, _, _, first)))| (*first, std::cmp::Reverse(*offset), n, *k))
+            .collect();
+        firsts.par_sort_unstable();
+        firsts.dedup_by_key(|e| e.0);
+        let by_first = firsts.into_iter().map(|(f, off, _, k)| (f, k, off.0)).collect();
+        let mut lens = vec![false; HEAD_LEN as usize + 1];
+        for (len, _, _) in &by_head {
+            lens[*len as usize] = true;
         }
         ContentIndex { by_head, by_first, lens }
+    }
+
+    /// The state that counted the most after the first line `first`.
+    fn first(&self, first: u64) -> Option<(&'a str, u64)> {
+        let at = self.by_first.binary_search_by_key(&first, |e| e.0).ok()?;
+        let (_, k, offset) = self.by_first[at];
+        Some((k, offset))
     }
 
     /// The keys of the states whose head `head` starts with.
@@ -783,10 +841,10 @@ impl<'a> ContentIndex<'a> {
         for n in 1..=head.len() {
             h.write(&head[n - 1..n]);
             if self.lens[n] {
-                if let Some((first, more)) = self.by_head.get(&(n as u32, h.finish())) {
-                    out.push(*first);
-                    out.extend_from_slice(more);
-                }
+                let at = (n as u32, h.finish());
+                let from = self.by_head.partition_point(|e| (e.0, e.1) < at);
+                let to = from + self.by_head[from..].partition_point(|e| (e.0, e.1) == at);
+                out.extend(self.by_head[from..to].iter().map(|e| e.2));
             }
         }
         out
@@ -1021,7 +1079,7 @@ fn same_start<'a>(
         return Ok(None);
     }
     let Some(first) = first_line_hash(file, meta)? else { return Ok(None) };
-    Ok(index.by_first.get(&first).copied().filter(|(k, _)| *k != key))
+    Ok(index.first(first).filter(|(k, _)| *k != key))
 }
 
 /// The hash of a file's first complete line, given its first bytes (at

@@ -9,6 +9,9 @@
 //!   the rest (paths of one directory share most of their bytes);
 //! - device, inode, offset, size, mtime, head and tail lengths and the
 //!   line count as LEB128 varints, and the five hashes as 8 bytes each;
+//! - for a pi-format file, its session mark (session hash, newest
+//!   timestamp, ids counted at it) in binary, so that an entry left out is
+//!   read without its JSON part;
 //! - its pack, session type and format context as compact JSON (a few
 //!   dozen bytes, and the one part whose fields change as formats learn);
 //!
@@ -48,6 +51,10 @@ pub const MAGIC: &[u8; 8] = b"TLMPOS01";
 pub const LOG_MAGIC: &[u8; 8] = b"TLMPOSLG";
 /// Entries per block.
 pub const BLOCK: usize = 512;
+/// Entry flag: the pi session mark follows in binary.
+const MARK: u8 = 4;
+/// Entry flag: the entry has no pi session mark.
+const NO_MARK: u8 = 8;
 /// zstd level: 3 packs these blocks within a few percent of 19, at
 /// several times the speed.
 const LEVEL: i32 = 3;
@@ -132,7 +139,12 @@ fn encode_entry(prev: &str, key: &str, st: &FileState, out: &mut Vec<u8>) {
     for h in [*head_hash, *tail_hash, *chain, *first_line] {
         out.extend_from_slice(&h.to_le_bytes());
     }
-    let flags = u8::from(prefix.is_some()) | (u8::from(missing_since_unix_nano.is_some()) << 1);
+    // The pi session mark is also kept in binary (flag 4; 8: none), so
+    // that an entry left out is read without its JSON part.
+    let session = pi.session.filter(|h| *h != 0);
+    let flags = u8::from(prefix.is_some())
+        | (u8::from(missing_since_unix_nano.is_some()) << 1)
+        | if session.is_some() { MARK } else { NO_MARK };
     out.push(flags);
     if let Some(p) = prefix {
         out.extend_from_slice(&p.to_le_bytes());
@@ -140,10 +152,35 @@ fn encode_entry(prev: &str, key: &str, st: &FileState, out: &mut Vec<u8>) {
     if let Some(t) = missing_since_unix_nano {
         varint(*t, out);
     }
+    if let Some(h) = session {
+        out.extend_from_slice(&h.to_le_bytes());
+        match &pi.high_ts {
+            Some(t) => {
+                varint(t.len() as u64 + 1, out);
+                out.extend_from_slice(t.as_bytes());
+            }
+            None => varint(0, out),
+        }
+        varint(pi.high_ids.len() as u64, out);
+        for id in &pi.high_ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    // The mark written in binary is not written again in the JSON part.
+    let pi_rest = session.map(|_| crate::agents::pi::records::PiState {
+        session: None,
+        high_ts: None,
+        high_ids: Vec::new(),
+        ..(**pi).clone()
+    });
+    let pi_rest = match &pi_rest {
+        Some(p) => (*p != Default::default()).then_some(p),
+        None => some(pi),
+    };
     let rest: RestOut = Rest {
         pack: pack.clone(),
         session_type: session_type.clone(),
-        pi: some(pi),
+        pi: pi_rest,
         claude: some(claude),
         codex: some(codex),
         gemini: some(gemini),
@@ -156,17 +193,25 @@ fn encode_entry(prev: &str, key: &str, st: &FileState, out: &mut Vec<u8>) {
 
 /// Reads one entry after the key `prev`.
 fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), String> {
-    let (key, mut st, rest) = decode_head(prev, c)?;
-    add_rest(&mut st, rest)?;
+    let (key, mut st, mark, rest) = decode_head(prev, c)?;
+    add_rest(&mut st, rest, mark)?;
     Ok((key, st))
 }
 
-/// Reads one entry's key and numbers; its JSON part is returned unread
-/// (the state has empty strings and contexts).
+/// How an entry keeps its pi session mark.
+enum MarkIn {
+    /// In binary (`None`: the entry has none).
+    Binary(Option<Mark>),
+    /// Only in its JSON part (an entry written before the binary mark).
+    Rest,
+}
+
+/// Reads one entry's key, numbers and pi session mark; its JSON part is
+/// returned unread (the state has empty strings and contexts).
 fn decode_head<'b>(
     prev: &str,
     c: &mut Cursor<'b>,
-) -> Result<(String, FileState, &'b [u8]), String> {
+) -> Result<(String, FileState, MarkIn, &'b [u8]), String> {
     let shared = c.varint()? as usize;
     let suffix = c.bytes()?;
     let head = prev.get(..shared).ok_or("has a bad key")?;
@@ -183,6 +228,24 @@ fn decode_head<'b>(
     let flags = c.u8()?;
     let prefix = if flags & 1 != 0 { Some(c.u64()?) } else { None };
     let missing_since_unix_nano = if flags & 2 != 0 { Some(c.varint()?) } else { None };
+    let mark = if flags & MARK != 0 {
+        let session = c.u64()?;
+        let high_ts = match c.varint()? {
+            0 => None,
+            n => {
+                let n = usize::try_from(n - 1).map_err(|_| "has a bad length")?;
+                let t = std::str::from_utf8(c.take(n)?).map_err(|_| "has a bad mark")?;
+                Some(Box::from(t))
+            }
+        };
+        let n = c.varint()?;
+        let high_ids = (0..n).map(|_| c.u64()).collect::<Result<Box<[u64]>, String>>()?;
+        MarkIn::Binary(Some(Mark { session, high_ts, high_ids }))
+    } else if flags & NO_MARK != 0 {
+        MarkIn::Binary(None)
+    } else {
+        MarkIn::Rest
+    };
     let st = FileState {
         dev,
         ino,
@@ -200,16 +263,22 @@ fn decode_head<'b>(
         missing_since_unix_nano,
         ..FileState::default()
     };
-    Ok((key, st, c.bytes()?))
+    Ok((key, st, mark, c.bytes()?))
 }
 
 /// Adds an entry's JSON part (its strings and contexts) to its state.
-fn add_rest(st: &mut FileState, rest: &[u8]) -> Result<(), String> {
+fn add_rest(st: &mut FileState, rest: &[u8], mark: MarkIn) -> Result<(), String> {
     let rest: RestIn =
         serde_json::from_slice(rest).map_err(|e| format!("has a bad entry ({e})"))?;
     st.pack = rest.pack;
     st.session_type = rest.session_type;
-    st.pi = rest.pi.unwrap_or_default().into();
+    let mut pi = rest.pi.unwrap_or_default();
+    if let MarkIn::Binary(Some(m)) = mark {
+        pi.session = Some(m.session);
+        pi.high_ts = m.high_ts.map(String::from);
+        pi.high_ids = m.high_ids.into_vec();
+    }
+    st.pi = pi.into();
     st.claude = rest.claude.unwrap_or_default().into();
     st.codex = rest.codex.unwrap_or_default().into();
     st.gemini = rest.gemini.unwrap_or_default().into();
@@ -252,8 +321,13 @@ fn encode_block<'a>(entries: &[(&'a str, &'a FileState)], out: &mut Vec<u8>) {
         encode_entry(prev, k, st, &mut raw);
         prev = k;
     }
-    let packed = zstd::bulk::compress(&raw, LEVEL).expect("zstd compresses in memory");
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    pack_block(entries.len(), &raw, out);
+}
+
+/// Appends a block of `n` entries encoded as `raw`.
+fn pack_block(n: usize, raw: &[u8], out: &mut Vec<u8>) {
+    let packed = zstd::bulk::compress(raw, LEVEL).expect("zstd compresses in memory");
+    out.extend_from_slice(&(n as u32).to_le_bytes());
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
     out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
     out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&packed).to_le_bytes());
@@ -440,15 +514,18 @@ impl PositionsFile {
                 let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
                 let mut prev = String::new();
                 for _ in 0..b.entries {
-                    let (k, mut st, rest) = decode_head(&prev, &mut c)?;
+                    let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
                     match leave(&k, &st) {
                         Some(found) => {
                             heads.push((found, Head::of(&st, n as u32)));
-                            marks.extend(mark_of_rest(rest)?);
+                            marks.extend(match mark {
+                                MarkIn::Binary(m) => m,
+                                MarkIn::Rest => mark_of_rest(rest)?,
+                            });
                             prev = k;
                         }
                         None => {
-                            add_rest(&mut st, rest)?;
+                            add_rest(&mut st, rest, mark)?;
                             prev.clone_from(&k);
                             kept.push((k, st));
                         }
@@ -847,6 +924,51 @@ mod tests {
             PositionsFile::decode(&PositionsFile::default().encode()).unwrap().files.len(),
             0
         );
+    }
+
+    #[test]
+    fn the_pi_mark_is_kept_once_in_binary_and_read_from_json_in_older_entries() {
+        let f = sample(2);
+        let enc = f.encode();
+        // The one block's compressed bytes follow the file's header (28
+        // bytes) and the block's (20).
+        let raw = zstd::stream::decode_all(&enc[MAGIC.len() + 20 + 20..]).unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("high_ts"), "the mark is written once");
+        assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
+        let mark = |st: &FileState| Mark {
+            session: st.pi.session.unwrap(),
+            high_ts: st.pi.high_ts.as_deref().map(Box::from),
+            high_ids: st.pi.high_ids.clone().into_boxed_slice(),
+        };
+        let every: &Leave = &|_, _| Some(0);
+        let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
+        assert_eq!(sk.marks, f.files.values().map(mark).collect::<Vec<_>>());
+        // An entry as an earlier build wrote it: no mark flags, the whole
+        // pi context in its JSON part.
+        let (key, st) = f.files.iter().next().unwrap();
+        let mut raw = Vec::new();
+        varint(0, &mut raw);
+        bytes(key.as_bytes(), &mut raw);
+        let lens = [u64::from(st.head_len), u64::from(st.tail_len)];
+        for x in [st.dev, st.ino, st.offset, st.size, lens[0], lens[1], st.lines] {
+            varint(x, &mut raw);
+        }
+        varint(((st.mtime_ns << 1) ^ (st.mtime_ns >> 63)) as u64, &mut raw);
+        for h in [st.head_hash, st.tail_hash, st.chain, st.first_line] {
+            raw.extend_from_slice(&h.to_le_bytes());
+        }
+        raw.push(1);
+        raw.extend_from_slice(&st.prefix.unwrap().to_le_bytes());
+        let json = serde_json::json!({"k": st.pack, "t": st.session_type, "pi": *st.pi});
+        bytes(&serde_json::to_vec(&json).unwrap(), &mut raw);
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&crate::state::STATE_VERSION.to_le_bytes());
+        old.extend_from_slice(&3u64.to_le_bytes());
+        old.extend_from_slice(&1u64.to_le_bytes());
+        pack_block(1, &raw, &mut old);
+        assert_eq!(PositionsFile::decode(&old).unwrap().files.get(key), Some(st));
+        let (_, sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
+        assert_eq!(sk.marks, vec![mark(st)]);
     }
 
     #[test]

@@ -295,7 +295,7 @@ fn oracle(lines: &[String]) -> Counts {
 /// Runs the deriver over lines, with or without the pre-filter.
 fn derive(lines: &[String], filtered: bool) -> (Counts, Vec<LineResult>) {
     let mut st = PiState::default();
-    let known = KnownSessions::new();
+    let known = KnownSessions::default();
     let mut d = Deriver {
         pack: Pack::Pi,
         session_type: SessionType::Main,
@@ -381,7 +381,7 @@ fn arbitrary_bytes_never_panic() {
     let seeds: Vec<Vec<u8>> =
         random_file(&mut Rng::new(1)).into_iter().map(String::into_bytes).collect();
     let mut st = PiState::default();
-    let known = KnownSessions::new();
+    let known = KnownSessions::default();
     let mut d = Deriver {
         pack: Pack::Openclaw,
         session_type: SessionType::Main,

@@ -78,12 +78,12 @@ pub struct SessionMark<'a> {
 }
 
 /// The sessions the state knows, by hash of their header id.
-pub type KnownSessions<'a> = std::collections::HashMap<u64, SessionMark<'a>>;
+pub type KnownSessions<'a> = crate::hash::FastMap<u64, SessionMark<'a>>;
 
 /// Collects the high-water mark of every session that some file state
 /// (live or recently vanished) has counted.
 pub fn known_sessions<'a>(states: impl Iterator<Item = &'a PiState>) -> KnownSessions<'a> {
-    let mut out = KnownSessions::new();
+    let mut out = KnownSessions::default();
     for st in states {
         raise_mark(&mut out, st);
     }
@@ -703,7 +703,7 @@ mod tests {
     use std::sync::Arc;
 
     fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
-        run_known(lines, state, &KnownSessions::new())
+        run_known(lines, state, &KnownSessions::default())
     }
 
     fn run_known(
@@ -802,7 +802,7 @@ mod tests {
         let copy = USER.to_string();
         for filtered in [true, false] {
             let mut st = PiState::default();
-            let known = KnownSessions::new();
+            let known = KnownSessions::default();
             let mut d = Deriver {
                 pack: Pack::Pi,
                 session_type: SessionType::Main,
@@ -833,7 +833,7 @@ mod tests {
         let entries = Arc::new(parent_entries(parent.as_bytes()));
         let lookup = |p: &str| (p == "/p/parent.jsonl").then(|| entries.clone());
         let mut st = PiState::default();
-        let known = KnownSessions::new();
+        let known = KnownSessions::default();
         let mut d = Deriver {
             pack: Pack::Pi,
             session_type: SessionType::Main,
