@@ -773,65 +773,69 @@ fn settle_copies(
 /// Only states that counted something are in it. Sorted arrays, built on
 /// the scan's threads (a run may know hundreds of thousands of files).
 struct ContentIndex<'a> {
-    /// (head length, head hash, key), sorted.
-    by_head: Vec<(u32, u64, &'a str)>,
-    /// First line → the state that counted the most after it, and how far
-    /// (the first of equals in load order); sorted by first line.
-    by_first: Vec<(u64, &'a str, u64)>,
+    /// (head length, head hash, state), sorted.
+    by_head: Vec<(u32, u64, u32)>,
+    /// (first line, how far counted (reversed), state), sorted, one per
+    /// first line: the state that counted the most after it (the first of
+    /// equals in load order).
+    by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
+    /// States are numbered in load order: the loaded ones, then those
+    /// left out (by their place in `left`).
+    loaded: Vec<&'a str>,
+    left: &'a [(u32, crate::state::positions::Head)],
+    keys: &'a [Cow<'a, str>],
 }
 
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
     fn new(ctx: &Ctx<'a>) -> ContentIndex<'a> {
-        let keys = ctx.keys;
-        type Known<'k> = (&'k str, (u64, u32, u64, u64));
-        let loaded: Vec<Known<'a>> = ctx
-            .files
-            .iter()
-            .map(|(k, f)| (k.as_str(), (f.offset, f.head_len, f.head_hash, f.first_line)))
-            .collect();
-        let left: Vec<Known<'a>> = ctx
-            .skipped
-            .map(|sk| {
-                sk.heads
-                    .par_iter()
-                    .map(|(i, h)| {
-                        let k: &'a str = keys[*i as usize].as_ref();
-                        (k, (h.offset, h.head_len, h.head_hash, h.first_line))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let all = || loaded.par_iter().chain(left.par_iter());
-        let counted = |(_, (offset, head_len, _, _)): &&Known| {
-            *offset > 0 && *head_len > 0 && *head_len <= HEAD_LEN
+        let files: Vec<(&'a str, &'a FileState)> =
+            ctx.files.iter().map(|(k, f)| (k.as_str(), f)).collect();
+        let left = ctx.skipped.map_or(&[][..], |sk| &sk.heads[..]);
+        // (offset, head length, head hash, first line) of state `r`.
+        let of = |r: usize| match files.get(r) {
+            Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
+            None => {
+                let h = &left[r - files.len()].1;
+                (h.offset, h.head_len, h.head_hash, h.first_line)
+            }
         };
-        let mut by_head: Vec<(u32, u64, &'a str)> =
-            all().filter(counted).map(|(k, (_, len, hash, _))| (*len, *hash, *k)).collect();
+        let counted = (0..files.len() + left.len()).map(|r| (r as u32, of(r))).filter(
+            |(_, (offset, head_len, _, _))| *offset > 0 && *head_len > 0 && *head_len <= HEAD_LEN,
+        );
+        let mut by_head: Vec<(u32, u64, u32)> =
+            counted.clone().map(|(r, (_, len, hash, _))| (len, hash, r)).collect();
         by_head.par_sort_unstable();
-        // By first line, the most counted first, then in load order.
-        let mut firsts: Vec<(u64, std::cmp::Reverse<u64>, usize, &'a str)> = all()
-            .enumerate()
-            .filter(|(_, e)| counted(e) && e.1 .3 != 0)
-            .map(|(n, (k, (offset, _, _, first)))| (*first, std::cmp::Reverse(*offset), n, *k))
+        let mut by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)> = counted
+            .filter(|(_, e)| e.3 != 0)
+            .map(|(r, (offset, _, _, first))| (first, std::cmp::Reverse(offset), r))
             .collect();
-        firsts.par_sort_unstable();
-        firsts.dedup_by_key(|e| e.0);
-        let by_first = firsts.into_iter().map(|(f, off, _, k)| (f, k, off.0)).collect();
+        by_first.par_sort_unstable();
+        by_first.dedup_by_key(|e| e.0);
         let mut lens = vec![false; HEAD_LEN as usize + 1];
         for (len, _, _) in &by_head {
             lens[*len as usize] = true;
         }
-        ContentIndex { by_head, by_first, lens }
+        let loaded = files.into_iter().map(|(k, _)| k).collect();
+        ContentIndex { by_head, by_first, lens, loaded, left, keys: ctx.keys }
+    }
+
+    /// The key of state `r`.
+    fn key(&self, r: u32) -> &'a str {
+        let r = r as usize;
+        match self.loaded.get(r) {
+            Some(k) => k,
+            None => self.keys[self.left[r - self.loaded.len()].0 as usize].as_ref(),
+        }
     }
 
     /// The state that counted the most after the first line `first`.
     fn first(&self, first: u64) -> Option<(&'a str, u64)> {
         let at = self.by_first.binary_search_by_key(&first, |e| e.0).ok()?;
-        let (_, k, offset) = self.by_first[at];
-        Some((k, offset))
+        let (_, offset, r) = self.by_first[at];
+        Some((self.key(r), offset.0))
     }
 
     /// The keys of the states whose head `head` starts with.
@@ -844,7 +848,7 @@ impl<'a> ContentIndex<'a> {
                 let at = (n as u32, h.finish());
                 let from = self.by_head.partition_point(|e| (e.0, e.1) < at);
                 let to = from + self.by_head[from..].partition_point(|e| (e.0, e.1) == at);
-                out.extend(self.by_head[from..to].iter().map(|e| e.2));
+                out.extend(self.by_head[from..to].iter().map(|e| self.key(e.2)));
             }
         }
         out

@@ -539,7 +539,12 @@ impl PositionsFile {
             })
             .collect::<Result<_, _>>()?;
         let mut all = Vec::with_capacity(if leave.is_some() { 0 } else { count as usize });
-        let mut skipped = Skipped { spans, ..Skipped::default() };
+        let mut skipped = Skipped {
+            spans,
+            heads: Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum()),
+            marks: Vec::with_capacity(parts.iter().map(|p| p.2.len()).sum()),
+            ..Skipped::default()
+        };
         let mut prev_last: Option<String> = None;
         for (mut kept, heads, marks, last) in parts {
             if kept.windows(2).any(|w| w[0].0 >= w[1].0)
