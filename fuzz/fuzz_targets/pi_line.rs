@@ -8,7 +8,7 @@ use telemetron::agents::pi::records::{cannot_matter, Deriver, Fork, KnownSession
 use telemetron::metrics::{Counts, LineResult, Pack, SessionType};
 
 fuzz_target!(|data: &[u8]| {
-    let known = KnownSessions::new();
+    let known = KnownSessions::default();
     let (mut a, mut b) = (PiState::default(), PiState::default());
     let (mut ca, mut cb) = (Counts::default(), Counts::default());
     {

@@ -220,7 +220,8 @@ struct Ctx<'a> {
     left_out: Vec<bool>,
     opts: &'a ScanOptions,
     indexes: IndexCache,
-    /// Known states by their first bytes, built when a file needs it.
+    /// Known states by their first bytes: built before the files are read
+    /// when any is to be (on all the scan's threads), else when asked.
     content: OnceLock<ContentIndex<'a>>,
     /// How far every pi session was counted.
     known: pi::KnownSessions<'a>,
@@ -295,7 +296,7 @@ pub fn scan_with(
 /// Each found file's state key: its path's text, borrowed (paths are long
 /// and many; the rare path that is not UTF-8 is read lossily).
 pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
-    sources.par_iter().map(|s| s.path.to_string_lossy()).collect()
+    sources.iter().map(|s| s.path.to_string_lossy()).collect()
 }
 
 /// The found files' indexes by key.
@@ -331,8 +332,9 @@ pub fn scan_known<'a>(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let Keys { list: keys, index: discovered } = keys;
+    let sessions = files.values().filter(|f| f.pi.session.is_some_and(|h| h != 0)).count();
     let mut known = pi::KnownSessions::with_capacity_and_hasher(
-        files.len() + skipped.map_or(0, |sk| sk.marks.len()),
+        sessions + skipped.map_or(0, |sk| sk.marks.len()),
         Default::default(),
     );
     for f in files.values() {
@@ -368,7 +370,7 @@ pub fn scan_known<'a>(
         let tx = tx;
         // Built before any file asks for it, on all the threads.
         if !to_read.is_empty() {
-            ctx.content.get_or_init(|| ContentIndex::new(&ctx));
+            ctx.content.get_or_init(|| ContentIndex::new(&ctx, Sort::Parallel));
         }
         to_read.par_iter().for_each_with(tx, |tx, &i| {
             let _ = tx.send((i, scan_file(&sources[i], &keys[i], &ctx)));
@@ -788,12 +790,34 @@ struct ContentIndex<'a> {
     keys: &'a [Cow<'a, str>],
 }
 
+/// How [`ContentIndex::new`] sorts.
+#[derive(Clone, Copy)]
+enum Sort {
+    /// On the current rayon pool: only where no job of the scan can be
+    /// waiting (a thread waiting on a parallel sort runs other jobs, and one
+    /// of those could ask for the index being built).
+    Parallel,
+    /// On this thread.
+    Here,
+}
+
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
-    fn new(ctx: &Ctx<'a>) -> ContentIndex<'a> {
-        let files: Vec<(&'a str, &'a FileState)> =
-            ctx.files.iter().map(|(k, f)| (k.as_str(), f)).collect();
+    fn new(ctx: &Ctx<'a>, sort: Sort) -> ContentIndex<'a> {
         let left = ctx.skipped.map_or(&[][..], |sk| &sk.heads[..]);
+        ContentIndex::of(ctx.files, left, ctx.keys, sort)
+    }
+
+    /// The index of `files` (loaded) and of `left` (left out: found file
+    /// `keys[i]`, its identity).
+    fn of(
+        files: &'a BTreeMap<String, FileState>,
+        left: &'a [(u32, crate::state::positions::Head)],
+        keys: &'a [Cow<'a, str>],
+        sort: Sort,
+    ) -> ContentIndex<'a> {
+        let files: Vec<(&'a str, &'a FileState)> =
+            files.iter().map(|(k, f)| (k.as_str(), f)).collect();
         // (offset, head length, head hash, first line) of state `r`.
         let of = |r: usize| match files.get(r) {
             Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
@@ -805,21 +829,28 @@ impl<'a> ContentIndex<'a> {
         let counted = (0..files.len() + left.len()).map(|r| (r as u32, of(r))).filter(
             |(_, (offset, head_len, _, _))| *offset > 0 && *head_len > 0 && *head_len <= HEAD_LEN,
         );
-        let mut by_head: Vec<(u32, u64, u32)> =
+        fn sorted<T: Ord + Send>(mut v: Vec<T>, sort: Sort) -> Vec<T> {
+            match sort {
+                Sort::Parallel => v.par_sort_unstable(),
+                Sort::Here => v.sort_unstable(),
+            }
+            v
+        }
+        let by_head: Vec<(u32, u64, u32)> =
             counted.clone().map(|(r, (_, len, hash, _))| (len, hash, r)).collect();
-        by_head.par_sort_unstable();
-        let mut by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)> = counted
+        let by_head = sorted(by_head, sort);
+        let by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)> = counted
             .filter(|(_, e)| e.3 != 0)
             .map(|(r, (offset, _, _, first))| (first, std::cmp::Reverse(offset), r))
             .collect();
-        by_first.par_sort_unstable();
+        let mut by_first = sorted(by_first, sort);
         by_first.dedup_by_key(|e| e.0);
         let mut lens = vec![false; HEAD_LEN as usize + 1];
         for (len, _, _) in &by_head {
             lens[*len as usize] = true;
         }
         let loaded = files.into_iter().map(|(k, _)| k).collect();
-        ContentIndex { by_head, by_first, lens, loaded, left, keys: ctx.keys }
+        ContentIndex { by_head, by_first, lens, loaded, left, keys }
     }
 
     /// The key of state `r`.
@@ -1044,7 +1075,7 @@ fn identify<'a>(
     ctx: &Ctx<'a>,
     floor: u64,
 ) -> io::Result<Option<(&'a str, u64, Prefix)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, Sort::Here));
     if index.by_head.is_empty() || meta.size == 0 {
         return Ok(None);
     }
@@ -1078,7 +1109,7 @@ fn same_start<'a>(
     meta: &Meta,
     ctx: &Ctx<'a>,
 ) -> io::Result<Option<(&'a str, u64)>> {
-    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx));
+    let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, Sort::Here));
     if index.by_first.is_empty() {
         return Ok(None);
     }
@@ -1356,6 +1387,49 @@ mod tests {
     use crate::metrics::Pack;
     use crate::pipeline::discover::{self, Layout, Place};
     use std::io::Write;
+
+    #[test]
+    fn the_content_index_finds_heads_and_first_lines_in_load_order() {
+        use crate::state::positions::Head;
+        let head = b"{\"type\":\"session\"}";
+        let (h3, h4) = (crate::hash::fnv64(&head[..3]), crate::hash::fnv64(&head[..4]));
+        let st = |offset, head_len, head_hash, first_line| FileState {
+            offset,
+            head_len,
+            head_hash,
+            first_line,
+            ..FileState::default()
+        };
+        let files: BTreeMap<String, FileState> = [
+            ("a".to_string(), st(100, 4, h4, 7)),
+            ("b".to_string(), st(50, 4, h4, 8)),
+            // Counted nothing: not in the index.
+            ("c".to_string(), st(0, 4, h4, 7)),
+        ]
+        .into();
+        let keys: Vec<Cow<str>> = ["x", "y", "z"].map(Cow::Borrowed).to_vec();
+        let left_head = |offset, head_len, head_hash, first_line| Head {
+            block: 0,
+            head_len,
+            head_hash,
+            first_line,
+            offset,
+        };
+        let left = [(1, left_head(100, 4, h4, 7)), (2, left_head(200, 3, h3, 8))];
+        for sort in [Sort::Here, Sort::Parallel] {
+            let index = ContentIndex::of(&files, &left, &keys, sort);
+            // The most counted after a first line; of equals, the first
+            // loaded ("a" before "y", both at 100).
+            assert_eq!(index.first(7), Some(("a", 100)));
+            assert_eq!(index.first(8), Some(("z", 200)));
+            assert_eq!(index.first(9), None);
+            // Every state whose head the bytes start with, shortest head
+            // first, then in load order.
+            assert_eq!(index.candidates(head), ["z", "a", "b", "y"]);
+            assert_eq!(index.candidates(b"{\"t"), ["z"]);
+            assert!(index.candidates(b"{\"x").is_empty());
+        }
+    }
 
     const H: &str = r#"{"type":"session","version":3,"id":"S1","timestamp":"2026-01-01T00:00:00.000Z","cwd":"/w"}"#;
     fn user(i: u32) -> String {

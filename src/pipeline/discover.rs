@@ -374,7 +374,7 @@ fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
         .with_min_len(256)
         .map(|(entry, ft)| source_of(place, owner, entry, ft))
         .collect();
-    found.sources.reserve_exact(stated.len());
+    found.sources.reserve(stated.len());
     for s in stated {
         match s {
             Ok(s) => found.sources.push(s),
@@ -389,9 +389,9 @@ fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
             f
         })
         .collect();
-    // Room made once: hundreds of thousands of sources are not moved
-    // again and again as the list grows.
-    found.sources.reserve_exact(below.iter().map(|f| f.sources.len()).sum());
+    // Room made for the whole tree at once (amortized: `discover` walks
+    // many trees into one list).
+    found.sources.reserve(below.iter().map(|f| f.sources.len()).sum());
     for f in below {
         found.sources.extend(f.sources);
         found.stores.extend(f.stores);

@@ -1378,6 +1378,29 @@ fn with_path(e: io::Error, path: &Path) -> anyhow::Error {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_sources_fingerprint_is_one_xxh3_of_every_path_and_stat() {
+        let found: Vec<(Vec<u8>, [u64; 4])> = (0..3000u64)
+            .map(|i| {
+                (
+                    format!("/home/u/.pi/agent/sessions/p{}/s{i}.jsonl", i % 9).into_bytes(),
+                    [1, i, i * 7, i << 20],
+                )
+            })
+            .collect();
+        let mut whole = Vec::new();
+        for (p, m) in &found {
+            whole.extend_from_slice(p);
+            whole.push(0);
+            for x in m {
+                whole.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        assert!(whole.len() > 2 << 16, "past the buffer, more than once");
+        let got = sources_fingerprint(found.iter().map(|(p, m)| (p.as_slice(), *m)));
+        assert_eq!(got, xxhash_rust::xxh3::xxh3_64(&whole));
+    }
+
     fn sample() -> State {
         let mut s = State::new(5);
         s.series.insert(

@@ -17,7 +17,7 @@
 //!
 //! and entries are packed in blocks of [`BLOCK`], each compressed with zstd
 //! (the JSON field names, packs, models and path prefixes all repeat), for
-//! about 150 bytes a file. Blocks are decoded in parallel.
+//! about 135 bytes a file. Blocks are decoded in parallel.
 //!
 //! `positions.bin`: the magic `TLMPOS01`, the state version (u32), the
 //! generation (u64) and the entry count (u64), then the blocks, each its
@@ -226,6 +226,9 @@ fn decode_head<'b>(
     let mtime_ns = ((z >> 1) as i64) ^ -((z & 1) as i64);
     let (head_hash, tail_hash, chain, first_line) = (c.u64()?, c.u64()?, c.u64()?, c.u64()?);
     let flags = c.u8()?;
+    if flags & !0x0f != 0 || flags & (MARK | NO_MARK) == MARK | NO_MARK {
+        return Err("has an entry of an unknown form (written by a newer telemetron?)".into());
+    }
     let prefix = if flags & 1 != 0 { Some(c.u64()?) } else { None };
     let missing_since_unix_nano = if flags & 2 != 0 { Some(c.varint()?) } else { None };
     let mark = if flags & MARK != 0 {
@@ -855,7 +858,7 @@ impl LogFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::pi::records::StoredModel;
+    use crate::agents::pi::records::{PiState, StoredModel};
 
     fn pi_state(i: u64) -> FileState {
         let mut st = FileState {
@@ -905,7 +908,7 @@ mod tests {
     }
 
     #[test]
-    fn positions_round_trip_in_about_150_bytes_a_file() {
+    fn positions_round_trip_in_about_135_bytes_a_file() {
         let f = sample(5000);
         let bytes = f.encode();
         assert_eq!(PositionsFile::decode(&bytes).unwrap(), f);
@@ -962,6 +965,7 @@ mod tests {
         for h in [st.head_hash, st.tail_hash, st.chain, st.first_line] {
             raw.extend_from_slice(&h.to_le_bytes());
         }
+        let flags_at = raw.len();
         raw.push(1);
         raw.extend_from_slice(&st.prefix.unwrap().to_le_bytes());
         let json = serde_json::json!({"k": st.pack, "t": st.session_type, "pi": *st.pi});
@@ -974,6 +978,52 @@ mod tests {
         assert_eq!(PositionsFile::decode(&old).unwrap().files.get(key), Some(st));
         let (_, sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
         assert_eq!(sk.marks, vec![mark(st)]);
+        // A form this build does not know is refused, not misread.
+        for bad in [1 | 16, 1 | MARK | NO_MARK] {
+            let mut raw = raw.clone();
+            raw[flags_at] = bad;
+            let mut b = old[..MAGIC.len() + 20].to_vec();
+            pack_block(1, &raw, &mut b);
+            assert!(PositionsFile::decode(&b).is_err(), "flags {bad:#x}");
+        }
+    }
+
+    #[test]
+    fn marks_of_every_shape_round_trip() {
+        let base = pi_state(1);
+        let with = |f: fn(&mut PiState)| {
+            let mut st = base.clone();
+            f(&mut st.pi);
+            st
+        };
+        let states = [
+            // Only a session: the JSON part has no pi context at all.
+            with(|pi| *pi = PiState { session: Some(5), ..PiState::default() }),
+            // A session hash of 0 is no session: kept as it is, in JSON.
+            with(|pi| pi.session = Some(0)),
+            // No session, but a timestamp and ids: kept in JSON.
+            with(|pi| pi.session = None),
+            with(|pi| pi.high_ts = Some(String::new())),
+            with(|pi| pi.high_ts = None),
+            with(|pi| pi.high_ids.clear()),
+        ];
+        let f = PositionsFile {
+            version: crate::state::STATE_VERSION,
+            generation: 1,
+            files: states.iter().enumerate().map(|(i, st)| (format!("k{i}"), st.clone())).collect(),
+        };
+        let enc = f.encode();
+        assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
+        let every: &Leave = &|_, _| Some(0);
+        let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
+        let sessions: Vec<u64> = sk.marks.iter().map(|m| m.session).collect();
+        let ts: Vec<Option<&str>> = sk.marks.iter().map(|m| m.high_ts.as_deref()).collect();
+        // Only the states with a session (not 0) have a mark.
+        assert_eq!(
+            sessions,
+            [5, base.pi.session.unwrap(), base.pi.session.unwrap(), base.pi.session.unwrap()]
+        );
+        assert_eq!(ts, [None, Some(""), None, base.pi.high_ts.as_deref()]);
     }
 
     #[test]
