@@ -332,14 +332,8 @@ pub fn scan_known<'a>(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let Keys { list: keys, index: discovered } = keys;
-    let sessions = files.values().filter(|f| f.pi.session.is_some_and(|h| h != 0)).count();
-    let mut known = pi::KnownSessions::with_capacity_and_hasher(
-        sessions + skipped.map_or(0, |sk| sk.marks.len()),
-        Default::default(),
-    );
-    for f in files.values() {
-        pi::raise_mark(&mut known, &f.pi);
-    }
+    let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
+    known.reserve(skipped.map_or(0, |sk| sk.marks.len()));
     for m in skipped.iter().flat_map(|sk| &sk.marks) {
         pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
     }
