@@ -238,6 +238,9 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     // the scan instead of being a zero-length point.
     let mut pending = batch::build(&state, &counts, scanned, settings.temporality, now_unix_nano());
     pending.seen = seen.as_ref().is_some_and(|s| s.dirty);
+    // The batch holds what the counts said (points and hourly rows): a
+    // first run's counts by the hour need not stay through the commit.
+    drop(counts);
 
     let Some(target) = target else {
         print_dry_run(settings, &pending, &resource);

@@ -393,18 +393,24 @@ fn header(version: u32, generation: u64, entries: u64, out: &mut Vec<u8>) {
 /// [`PositionsFile::encode`] from its parts.
 pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileState>) -> Vec<u8> {
     let entries: Vec<(&str, &FileState)> = files.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let blocks: Vec<Vec<u8>> = entries
-        .par_chunks(BLOCK)
-        .map(|chunk| {
-            let mut out = Vec::new();
-            encode_block(chunk, &mut out);
-            out
-        })
-        .collect();
-    let mut out = Vec::with_capacity(28 + blocks.iter().map(Vec::len).sum::<usize>());
+    let mut out = Vec::new();
     header(version, generation, files.len() as u64, &mut out);
-    for b in blocks {
-        out.extend_from_slice(&b);
+    // Blocks are compressed in parallel a window at a time and appended
+    // in order: a first run's file is not held twice (as blocks, then
+    // joined).
+    let window = BLOCK * 8 * rayon::current_num_threads().max(1);
+    for part in entries.chunks(window) {
+        let blocks: Vec<Vec<u8>> = part
+            .par_chunks(BLOCK)
+            .map(|chunk| {
+                let mut out = Vec::new();
+                encode_block(chunk, &mut out);
+                out
+            })
+            .collect();
+        for b in blocks {
+            out.extend_from_slice(&b);
+        }
     }
     out
 }
@@ -423,7 +429,9 @@ pub mod in_pending {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         let bin = encode_file(crate::state::STATE_VERSION, 0, files);
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bin))
+        // Encoded as it is written, not into a string first.
+        let engine = &base64::engine::general_purpose::STANDARD;
+        s.collect_str(&base64::display::Base64Display::new(&bin, engine))
     }
 
     /// Reads the states.
@@ -905,6 +913,34 @@ mod tests {
             })
             .collect();
         PositionsFile { version: crate::state::STATE_VERSION, generation: 3, files }
+    }
+
+    #[test]
+    fn a_file_of_many_windows_is_the_same_bytes_however_many_threads_encode_it() {
+        // One thread: windows of 4,096 entries, so 9,000 entries make two
+        // whole windows and a part, ending in a part of a block.
+        let f = sample(9_000);
+        let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+        let one = pool(1).install(|| f.encode());
+        let many = pool(4).install(|| f.encode());
+        assert_eq!(one, many);
+        assert_eq!(PositionsFile::decode(&one).unwrap(), f);
+    }
+
+    #[test]
+    fn a_batch_keeps_its_file_states_as_one_base64_string_of_the_binary_form() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Batch {
+            #[serde(with = "in_pending")]
+            files_after: BTreeMap<String, FileState>,
+        }
+        use base64::Engine;
+        let b = Batch { files_after: sample(1_500).files };
+        let json = serde_json::to_string(&b).unwrap();
+        let bin = encode_file(crate::state::STATE_VERSION, 0, &b.files_after);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bin);
+        assert_eq!(json, format!("{{\"files_after\":\"{b64}\"}}"));
+        assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), b);
     }
 
     #[test]

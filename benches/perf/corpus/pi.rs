@@ -13,6 +13,9 @@ use serde_json::{json, Map, Value};
 use super::common::*;
 use crate::{Res, EPOCH_2026_MS, KIB, MIB};
 
+/// One year, in milliseconds.
+const YEAR_MS: u64 = 365 * 86_400_000;
+
 // ---------------------------------------------------------------------------
 // Expected counts
 
@@ -904,7 +907,11 @@ pub(crate) fn plan_corpus(home: &Path, seed: u64, sizing: Sizing, profile: Profi
         .iter()
         .enumerate()
         .map(|(i, &target)| {
-            let start_ms = EPOCH_2026_MS + i as u64 * 7_200_000 + rng.below(3_600_000);
+            // Files start two hours apart within one year (many files
+            // share an hour past 4,380 files): a home's history is
+            // bounded by its hours, and 300,000 files two hours apart
+            // would span 68 years.
+            let start_ms = EPOCH_2026_MS + (i as u64 * 7_200_000) % YEAR_MS + rng.below(3_600_000);
             let session = rng.uuid();
             let mut stamp = Vec::new();
             push_iso(&mut stamp, start_ms, true);
