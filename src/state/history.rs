@@ -431,6 +431,7 @@ impl HistoryDir {
     /// a month at a time; a month that already holds a batch is left
     /// alone for it.
     fn fold(&self, batches: &[MonthFile], warnings: &mut Vec<String>) -> anyhow::Result<()> {
+        // Each month's keys, batch by batch (in the batches' order).
         let mut months: BTreeMap<String, Vec<(usize, &Key)>> = BTreeMap::new();
         for (i, b) in batches.iter().enumerate() {
             for k in b.rows.keys() {
@@ -441,18 +442,13 @@ impl HistoryDir {
         for (month, keys) in months {
             let mut f = self.read(&month, warnings);
             let mut touched = false;
-            for (i, b) in batches.iter().enumerate() {
+            for of_batch in keys.chunk_by(|a, b| a.0 == b.0) {
+                let b = &batches[of_batch[0].0];
                 if f.stamp.epoch == b.stamp.epoch && f.stamp.seq >= b.stamp.seq {
                     continue;
                 }
-                let batch: Rows = keys
-                    .iter()
-                    .filter(|(j, _)| *j == i)
-                    .map(|(_, k)| ((*k).clone(), b.rows[*k]))
-                    .collect();
-                if batch.is_empty() {
-                    continue;
-                }
+                let batch: Rows =
+                    of_batch.iter().map(|(_, k)| ((*k).clone(), b.rows[*k])).collect();
                 for (k, v) in &batch {
                     add(f.rows.entry(k.clone()).or_insert([0; 12]), v);
                 }
@@ -602,6 +598,7 @@ impl HistoryDir {
             return Ok(());
         }
         // Folded with the batches before it, a month at a time.
+        drop(frame);
         batches.push(batch);
         self.fold(&batches, &mut warnings)?;
         warn(warnings);
@@ -678,11 +675,7 @@ impl HistoryDir {
         }
         self.write_all(&changed)?;
         // And the journal's frames of such batches go.
-        let (batches, _) = if self.journal_path().exists() {
-            self.read_journal(&mut warnings)
-        } else {
-            (Vec::new(), 0)
-        };
+        let (batches, _) = self.read_journal(&mut warnings);
         if batches.iter().any(|b| unsettled(b.stamp)) {
             let mut kept = Vec::new();
             for b in batches.iter().filter(|b| !unsettled(b.stamp)) {

@@ -382,6 +382,10 @@ fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
     Ok(out)
 }
 
+/// The length of a `positions.bin` header: magic, version (u32),
+/// generation and entry count (u64 each).
+const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 8;
+
 /// The header of a `positions.bin`.
 fn header(version: u32, generation: u64, entries: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
@@ -578,7 +582,7 @@ impl PositionsFile {
 
 /// Where the blocks of a `positions.bin` lie (a file this build wrote).
 pub fn spans_of(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut c = Cursor { b, at: MAGIC.len() + 4 + 8 + 8 };
+    let mut c = Cursor { b, at: HEADER_LEN };
     let mut spans = Vec::new();
     while !c.is_empty() {
         let at = c.at;
@@ -693,7 +697,7 @@ impl Skipped {
         removed: &std::collections::BTreeSet<String>,
     ) -> Result<Vec<u8>, String> {
         let old = std::fs::read(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
-        let mut w = BlockWriter::default();
+        let mut w = BlockWriter::new(generation);
         let mut ours = files.iter().peekable();
         for &(at, len) in &self.spans {
             let block = next_block(&mut Cursor::new(&old[at..at + len]))?;
@@ -709,24 +713,36 @@ impl Skipped {
         for (ok, ov) in ours {
             w.push(ok.clone(), ov.clone());
         }
-        w.flush();
-        let (body, count) = (w.body, w.count);
-        let mut out = Vec::with_capacity(28 + body.len());
-        header(crate::state::STATE_VERSION, generation, count, &mut out);
-        out.extend_from_slice(&body);
-        Ok(out)
+        Ok(w.finish())
     }
 }
 
-/// Entries written a block at a time, in order.
-#[derive(Default)]
+/// A `positions.bin` written a block at a time, entries in order.
 struct BlockWriter {
-    body: Vec<u8>,
+    /// The file so far: its header (the entry count filled in at the
+    /// end), then the blocks written.
+    out: Vec<u8>,
     count: u64,
     pending: Vec<(String, FileState)>,
 }
 
 impl BlockWriter {
+    /// An empty file of generation `generation`.
+    fn new(generation: u64) -> BlockWriter {
+        let mut out = Vec::new();
+        header(crate::state::STATE_VERSION, generation, 0, &mut out);
+        BlockWriter { out, count: 0, pending: Vec::with_capacity(BLOCK) }
+    }
+
+    /// The whole file.
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        // The count is the header's last field.
+        let at = HEADER_LEN - 8;
+        self.out[at..HEADER_LEN].copy_from_slice(&self.count.to_le_bytes());
+        self.out
+    }
+
     /// Adds the next entry (a full block is written out).
     fn push(&mut self, key: String, st: FileState) {
         self.pending.push((key, st));
@@ -742,7 +758,7 @@ impl BlockWriter {
         }
         let refs: Vec<(&str, &FileState)> =
             self.pending.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        encode_block(&refs, &mut self.body);
+        encode_block(&refs, &mut self.out);
         self.count += self.pending.len() as u64;
         self.pending.clear();
     }
@@ -974,9 +990,9 @@ mod tests {
     fn the_pi_mark_is_kept_once_in_binary_and_read_from_json_in_older_entries() {
         let f = sample(2);
         let enc = f.encode();
-        // The one block's compressed bytes follow the file's header (28
-        // bytes) and the block's (20).
-        let raw = zstd::stream::decode_all(&enc[MAGIC.len() + 20 + 20..]).unwrap();
+        // The one block's compressed bytes follow the file's header and
+        // the block's (20 bytes).
+        let raw = zstd::stream::decode_all(&enc[HEADER_LEN + 20..]).unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("high_ts"), "the mark is written once");
         assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
         let mark = |st: &FileState| Mark {
@@ -1006,10 +1022,8 @@ mod tests {
         raw.extend_from_slice(&st.prefix.unwrap().to_le_bytes());
         let json = serde_json::json!({"k": st.pack, "t": st.session_type, "pi": *st.pi});
         bytes(&serde_json::to_vec(&json).unwrap(), &mut raw);
-        let mut old = MAGIC.to_vec();
-        old.extend_from_slice(&crate::state::STATE_VERSION.to_le_bytes());
-        old.extend_from_slice(&3u64.to_le_bytes());
-        old.extend_from_slice(&1u64.to_le_bytes());
+        let mut old = Vec::new();
+        header(crate::state::STATE_VERSION, 3, 1, &mut old);
         pack_block(1, &raw, &mut old);
         assert_eq!(PositionsFile::decode(&old).unwrap().files.get(key), Some(st));
         let (_, sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
@@ -1018,7 +1032,7 @@ mod tests {
         for bad in [1 | 16, 1 | MARK | NO_MARK] {
             let mut raw = raw.clone();
             raw[flags_at] = bad;
-            let mut b = old[..MAGIC.len() + 20].to_vec();
+            let mut b = old[..HEADER_LEN].to_vec();
             pack_block(1, &raw, &mut b);
             assert!(PositionsFile::decode(&b).is_err(), "flags {bad:#x}");
         }
