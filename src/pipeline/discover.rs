@@ -263,12 +263,18 @@ pub fn discover(places: &[Place]) -> Found {
             }
         }
     }
-    found.stores.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
+    let by_path = |a: &Source, b: &Source| a.path.as_os_str().cmp(b.path.as_os_str());
+    found.stores.sort_by(by_path);
     found.stores.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
     // Byte order (not `Path`'s component order): several times cheaper for
     // thousands of paths, and the order the state file keeps its keys in.
-    found.sources.sort_by(|a, b| a.path.as_os_str().cmp(b.path.as_os_str()));
-    found.sources.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
+    // Each walk gives its files in that order already; only places out of
+    // order or overlapping need a sort (which would take room for half of
+    // them again).
+    if !found.sources.is_sorted_by(|a, b| by_path(a, b).is_lt()) {
+        found.sources.sort_by(by_path);
+        found.sources.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
+    }
     found.sources.shrink_to_fit();
     found
 }
@@ -320,83 +326,162 @@ fn add_store(
     }
 }
 
-/// Recursively collects transcripts below `dir` (and the agent's stores,
-/// by their file name).
+/// Collects the transcripts below `dir` (and the agent's stores, by their
+/// file name) in the byte order of their paths.
+///
+/// Directories are entered one after the other, so that every file found
+/// goes straight into one list (nothing is gathered per subtree and copied
+/// again: a run may find hundreds of thousands); what is parallel is the
+/// listing and stat of a few directories ahead (see [`descend`]) and of the
+/// files of a large directory.
 fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
+    if let Some(listing) = list(place, owner, dir, &mut found.warnings) {
+        descend(place, owner, listing, found);
+    }
+}
+
+/// One directory's transcripts, stat'ed, and its subdirectories.
+#[derive(Default)]
+struct Listing {
+    /// Its transcripts, in name order.
+    files: Vec<Source>,
+    /// Its subdirectories, in name order.
+    dirs: Vec<PathBuf>,
+    /// Per subdirectory, how many of `files` sort before it: its files'
+    /// paths come between those and the rest.
+    cuts: Vec<usize>,
+    /// The stores among its files.
+    stores: Vec<Source>,
+    /// Problems with its entries.
+    warnings: Vec<String>,
+}
+
+/// Adds a listed directory's files to `found`, each subdirectory's where its
+/// paths sort, entering the subdirectories in order. Their listings are made
+/// a few at a time on the pool's threads, ahead of when they are entered.
+fn descend(place: &Place, owner: Option<u32>, listing: Listing, found: &mut Found) {
     use rayon::prelude::*;
+    let Listing { files, dirs, cuts, stores, warnings } = listing;
+    found.stores.extend(stores);
+    found.warnings.extend(warnings);
+    let ahead = 4 * rayon::current_num_threads().max(1);
+    let mut files = files.into_iter();
+    let mut taken = 0;
+    let mut listed = std::collections::VecDeque::new();
+    for (i, cut) in cuts.into_iter().enumerate() {
+        found.sources.extend(files.by_ref().take(cut - taken));
+        taken = cut;
+        if listed.is_empty() {
+            let window = &dirs[i..dirs.len().min(i + ahead)];
+            listed = window
+                .par_iter()
+                .map(|d| {
+                    let mut warnings = Vec::new();
+                    let listing = list(place, owner, d, &mut warnings);
+                    (listing, warnings)
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
+        let (listing, warnings) = listed.pop_front().expect("a listing for every directory");
+        found.warnings.extend(warnings);
+        if let Some(listing) = listing {
+            descend(place, owner, listing, found);
+        }
+    }
+    found.sources.extend(files);
+}
+
+/// Lists one directory: its transcripts with their stat (on several
+/// threads when it has many) and its subdirectories, in the byte order of
+/// their paths (a directory's name sorts as if followed by `/`). `None`
+/// when it cannot be listed (said in `warnings`, unless it is gone).
+fn list(
+    place: &Place,
+    owner: Option<u32>,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Option<Listing> {
+    use rayon::prelude::*;
+    use std::os::unix::ffi::OsStrExt;
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            found.warnings.push(format!("{}: cannot list directory: {e}; skipped", dir.display()));
-            return;
+            warnings.push(format!("{}: cannot list directory: {e}; skipped", dir.display()));
+            return None;
         }
     };
-    // In name order, so that the files come out nearly sorted by path
-    // and the final sort of thousands of long paths is a linear check.
-    let mut entries: Vec<(std::ffi::OsString, fs::DirEntry)> =
-        rd.flatten().map(|e| (e.file_name(), e)).collect();
+    let mut entries: Vec<(Vec<u8>, fs::DirEntry, fs::FileType)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let ft = e.file_type().ok()?;
+            let mut key = e.file_name().as_bytes().to_vec();
+            if ft.is_dir() {
+                key.push(b'/');
+            }
+            Some((key, e, ft))
+        })
+        .collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let agent = place.agent();
-    let mut subdirs = Vec::new();
-    let mut files = Vec::new();
-    for (name, entry) in entries {
-        let Ok(ft) = entry.file_type() else { continue };
-        let Some(name) = name.to_str() else { continue };
+    let mut listing = Listing::default();
+    // Per entry kept, in order: a file to stat (`true`) or a subdirectory.
+    let mut kinds = Vec::new();
+    let mut to_stat = Vec::new();
+    for (key, entry, ft) in entries {
+        let name = if ft.is_dir() { &key[..key.len() - 1] } else { &key[..] };
+        let Ok(name) = std::str::from_utf8(name) else { continue };
         if ft.is_dir() {
             let path = entry.path();
             if is_transcript_name(name) {
-                found.warnings.push(format!(
+                listing.warnings.push(format!(
                     "{}: a directory named like a transcript; skipped",
                     path.display()
                 ));
             } else {
-                subdirs.push(path);
+                listing.dirs.push(path);
+                kinds.push(false);
             }
             continue;
         }
         if let Some(store) = crate::agents::store_named(agent, name) {
             if ft.is_file() {
-                add_store(place, owner, entry.path(), store, found);
+                let mut f = Found::default();
+                add_store(place, owner, entry.path(), store, &mut f);
+                listing.stores.append(&mut f.stores);
+                listing.warnings.append(&mut f.warnings);
             }
             continue;
         }
         let named =
             is_transcript_name(name) || (agent.compressed && is_compressed_transcript_name(name));
         if named && (agent.accepts)(name) {
-            files.push((entry, ft));
+            to_stat.push((entry, ft));
+            kinds.push(true);
         }
     }
-    // The stat of every file, on several threads (the kernel's work, one
-    // file at a time, is most of a run that finds nothing new); in order.
-    let stated: Vec<Result<Source, String>> = files
+    // The stat of every file, on several threads when there are many (the
+    // kernel's work, one file at a time, is most of a run that finds
+    // nothing new); in order.
+    let stated: Vec<Result<Source, String>> = to_stat
         .into_par_iter()
         .with_min_len(256)
         .map(|(entry, ft)| source_of(place, owner, entry, ft))
         .collect();
-    found.sources.reserve(stated.len());
-    for s in stated {
-        match s {
-            Ok(s) => found.sources.push(s),
-            Err(w) => found.warnings.push(w),
+    let mut stated = stated.into_iter();
+    listing.files.reserve_exact(stated.len());
+    for is_file in kinds {
+        if !is_file {
+            listing.cuts.push(listing.files.len());
+            continue;
+        }
+        match stated.next().expect("a stat for every file") {
+            Ok(s) => listing.files.push(s),
+            Err(w) => listing.warnings.push(w),
         }
     }
-    let below: Vec<Found> = subdirs
-        .into_par_iter()
-        .map(|d| {
-            let mut f = Found::default();
-            walk(place, owner, &d, &mut f);
-            f
-        })
-        .collect();
-    // Room made for the whole tree at once (amortized: `discover` walks
-    // many trees into one list).
-    found.sources.reserve(below.iter().map(|f| f.sources.len()).sum());
-    for f in below {
-        found.sources.extend(f.sources);
-        found.stores.extend(f.stores);
-        found.warnings.extend(f.warnings);
-    }
+    Some(listing)
 }
 
 /// A transcript found in a directory listing, with its stat; or why it is
@@ -517,6 +602,41 @@ mod tests {
             PathBuf::from("/srv/oc/agents")
         );
         assert_eq!(default_places(Pack::Pi, h, &env)[0].root, PathBuf::from("/srv/pi/sessions"));
+    }
+
+    #[test]
+    fn a_walk_gives_its_files_in_the_byte_order_of_their_paths() {
+        // Names around `/` (0x2f): `-` and `.` sort before it, `0` and `_`
+        // after; more subdirectories than are listed ahead at once.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("s");
+        let mut made = Vec::new();
+        let mut mk = |rel: String| {
+            let p = root.join(&rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"{}\n").unwrap();
+            made.push(p);
+        };
+        for top in ["a", "a-b", "a.b", "a0", "a_b", "b"] {
+            mk(format!("{top}.jsonl"));
+            for sub in 0..3 {
+                mk(format!("{top}/{sub}.jsonl"));
+                mk(format!("{top}/{sub}/x.jsonl"));
+            }
+        }
+        for n in 0..70 {
+            mk(format!("many/d{n:02}/f.jsonl"));
+        }
+        made.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+        let place = Place { pack: Pack::Pi, root: root.clone(), layout: Layout::Tree };
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut found = Found::default();
+            pool.install(|| walk(&place, None, &root, &mut found));
+            let paths: Vec<&Path> = found.sources.iter().map(|s| s.path.as_path()).collect();
+            assert_eq!(paths, made.iter().map(PathBuf::as_path).collect::<Vec<_>>(), "{threads}");
+            assert!(found.warnings.is_empty());
+        }
     }
 
     #[test]
