@@ -75,7 +75,7 @@ pub fn detect(homes: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Vec<Fo
                     if !dirs.iter().any(|d| db.path.starts_with(d)) {
                         out.push(Found {
                             pack: pack.as_str().to_string(),
-                            path: db.path,
+                            path: db.path.to_path_buf(),
                             files: 1,
                         });
                     }

@@ -332,12 +332,9 @@ pub fn scan_known<'a>(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let Keys { list: keys, index: discovered } = keys;
-    let mut known = pi::known_sessions(files.values().map(|f| &*f.pi));
-    known.reserve(skipped.map_or(0, |sk| sk.marks.len()));
-    for m in skipped.iter().flat_map(|sk| &sk.marks) {
-        pi::raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
-    }
-    let ctx = Ctx {
+    let known = pi::known_sessions(files.values().map(|f| &*f.pi))
+        .with_left_out(skipped.map_or(&[][..], |sk| &sk.marks));
+    let mut ctx = Ctx {
         files,
         skipped,
         left_out: skipped
@@ -403,7 +400,9 @@ pub fn scan_known<'a>(
     settle_copies(sources, keys, &mut results, &ctx, &mut total);
     // Stores last, knowing how far this run's files counted each session.
     let from_stores = {
-        let mut marks = ctx.known.clone();
+        // The files are done with the marks: raised in place (a copy
+        // would hold every session known twice).
+        let mut marks = std::mem::take(&mut ctx.known);
         for st in results.iter().filter_map(|r| r.state.as_ref()) {
             pi::raise_mark(&mut marks, &st.pi);
         }

@@ -118,7 +118,7 @@ pub enum SessionHint {
 #[derive(Clone, Debug)]
 pub struct Source {
     /// Its path, as found.
-    pub path: PathBuf,
+    pub path: FoundPath,
     /// Its pack.
     pub pack: Pack,
     /// Stat data at discovery.
@@ -129,6 +129,100 @@ pub struct Source {
     /// uid, which the file must belong to (see [`owner_of_place`]).
     pub owner: Option<u32>,
 }
+
+/// A found file's path. The files found in one directory share one
+/// buffer of their paths: a run may hold hundreds of thousands, and one
+/// allocation a file would cost its allocator's overhead and leave the
+/// heap in pieces (see `docs/performance.md`).
+#[derive(Clone)]
+pub struct FoundPath {
+    /// The paths of the files found with it, one after the other.
+    buf: std::sync::Arc<[u8]>,
+    /// Where its own bytes start in `buf`.
+    at: u32,
+    /// How many bytes it has.
+    len: u32,
+}
+
+impl FoundPath {
+    /// The path.
+    pub fn as_path(&self) -> &Path {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = &self.buf[self.at as usize..][..self.len as usize];
+        Path::new(std::ffi::OsStr::from_bytes(bytes))
+    }
+
+    /// The paths, in order, sharing buffers of at most about `MAX` bytes
+    /// (one when they fit).
+    fn shared(paths: &[PathBuf]) -> Vec<FoundPath> {
+        use std::os::unix::ffi::OsStrExt;
+        const MAX: usize = 1 << 20;
+        let mut out = Vec::with_capacity(paths.len());
+        let mut rest = paths;
+        while !rest.is_empty() {
+            // At least one path a buffer, however long.
+            let mut size = 0;
+            let n = rest
+                .iter()
+                .take_while(|p| {
+                    size += p.as_os_str().len();
+                    size <= MAX
+                })
+                .count()
+                .max(1);
+            let (these, after) = rest.split_at(n);
+            rest = after;
+            let mut bytes = Vec::with_capacity(these.iter().map(|p| p.as_os_str().len()).sum());
+            for p in these {
+                bytes.extend_from_slice(p.as_os_str().as_bytes());
+            }
+            let buf: std::sync::Arc<[u8]> = bytes.into();
+            let mut at = 0;
+            for p in these {
+                let len = p.as_os_str().len();
+                out.push(FoundPath { buf: buf.clone(), at: at as u32, len: len as u32 });
+                at += len;
+            }
+        }
+        out
+    }
+}
+
+impl From<PathBuf> for FoundPath {
+    fn from(p: PathBuf) -> FoundPath {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = p.into_os_string().into_vec();
+        let len = u32::try_from(bytes.len()).expect("a path shorter than 4 GiB");
+        FoundPath { buf: bytes.into(), at: 0, len }
+    }
+}
+
+impl std::ops::Deref for FoundPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.as_path()
+    }
+}
+
+impl AsRef<Path> for FoundPath {
+    fn as_ref(&self) -> &Path {
+        self.as_path()
+    }
+}
+
+impl std::fmt::Debug for FoundPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_path().fmt(f)
+    }
+}
+
+impl PartialEq for FoundPath {
+    fn eq(&self, other: &FoundPath) -> bool {
+        self.as_path() == other.as_path()
+    }
+}
+
+impl Eq for FoundPath {}
 
 /// The uid the files of a place must belong to when telemetron runs as
 /// root: the owner of the place's root (of the link itself when the root is
@@ -238,7 +332,7 @@ pub fn discover(places: &[Place]) -> Found {
                 // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
                 let session = (agent.session_hint)(place, &place.root);
                 found.sources.push(Source {
-                    path: place.root.clone(),
+                    path: place.root.clone().into(),
                     pack: place.pack,
                     meta: Meta::of(&meta),
                     session,
@@ -316,7 +410,7 @@ fn add_store(
     };
     match meta {
         Ok(meta) => found.stores.push(Source {
-            path,
+            path: path.into(),
             pack: place.pack,
             meta,
             session: SessionHint::Known(SessionType::Main),
@@ -464,36 +558,48 @@ fn list(
     // The stat of every file, on several threads when there are many (the
     // kernel's work, one file at a time, is most of a run that finds
     // nothing new); in order.
-    let stated: Vec<Result<Source, String>> = to_stat
+    let stated: Vec<Result<Stated, String>> = to_stat
         .into_par_iter()
         .with_min_len(256)
-        .map(|(entry, ft)| source_of(place, owner, entry, ft))
+        .map(|(entry, ft)| stat_of(place, owner, entry, ft))
         .collect();
+    let mut files = Vec::with_capacity(stated.len());
     let mut stated = stated.into_iter();
-    listing.files.reserve_exact(stated.len());
     for is_file in kinds {
         if !is_file {
-            listing.cuts.push(listing.files.len());
+            listing.cuts.push(files.len());
             continue;
         }
         match stated.next().expect("a stat for every file") {
-            Ok(s) => listing.files.push(s),
+            Ok(s) => files.push(s),
             Err(w) => listing.warnings.push(w),
         }
     }
+    let paths: Vec<PathBuf> = files.iter_mut().map(|s| std::mem::take(&mut s.path)).collect();
+    listing.files = FoundPath::shared(&paths)
+        .into_iter()
+        .zip(files)
+        .map(|(path, s)| Source { path, pack: place.pack, meta: s.meta, session: s.session, owner })
+        .collect();
     Some(listing)
 }
 
-/// A transcript found in a directory listing, with its stat; or why it is
+/// A transcript found in a directory listing, with its stat.
+struct Stated {
+    path: PathBuf,
+    meta: Meta,
+    session: SessionHint,
+}
+
+/// The stat of a transcript found in a directory listing; or why it is
 /// skipped.
-fn source_of(
+fn stat_of(
     place: &Place,
     owner: Option<u32>,
     entry: fs::DirEntry,
     ft: fs::FileType,
-) -> Result<Source, String> {
-    // Exactly as long as it is (a run may hold hundreds of thousands).
-    let path = PathBuf::from(entry.path().into_boxed_path());
+) -> Result<Stated, String> {
+    let path = entry.path();
     // A symlink is followed to its target (a dangling one is skipped);
     // anything else is stat'ed through the directory handle, which is
     // cheaper than resolving the whole path again.
@@ -507,7 +613,7 @@ fn source_of(
         return Err(format!("{}: {why}", path.display()));
     }
     let session = (place.agent().session_hint)(place, &path);
-    Ok(Source { path, pack: place.pack, meta: Meta::of(&meta), session, owner })
+    Ok(Stated { path, meta: Meta::of(&meta), session })
 }
 
 #[cfg(test)]
@@ -637,6 +743,39 @@ mod tests {
             assert_eq!(paths, made.iter().map(PathBuf::as_path).collect::<Vec<_>>(), "{threads}");
             assert!(found.warnings.is_empty());
         }
+    }
+
+    #[test]
+    fn the_files_of_a_directory_share_one_buffer_of_their_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("s");
+        for rel in ["a/1.jsonl", "a/2.jsonl", "a/3.jsonl", "b/4.jsonl"] {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"{}\n").unwrap();
+        }
+        let found = discover(&[Place { pack: Pack::Pi, root: root.clone(), layout: Layout::Tree }]);
+        let s = &found.sources;
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[2].path.as_path(), root.join("a/3.jsonl"));
+        assert!(std::sync::Arc::ptr_eq(&s[0].path.buf, &s[2].path.buf));
+        assert!(!std::sync::Arc::ptr_eq(&s[2].path.buf, &s[3].path.buf));
+        // A buffer holds about a MiB at most, and at least one path.
+        let long: Vec<PathBuf> = ["x", "y", "z"]
+            .iter()
+            .map(|c| PathBuf::from(format!("/{}", c.repeat(600_000))))
+            .chain([PathBuf::from("/short"), PathBuf::from(format!("/{}", "w".repeat(2 << 20)))])
+            .collect();
+        let shared = FoundPath::shared(&long);
+        let got: Vec<&Path> = shared.iter().map(FoundPath::as_path).collect();
+        assert_eq!(got, long.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+        let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&shared[a].buf, &shared[b].buf);
+        assert!(!same(0, 1) && !same(1, 2) && same(2, 3) && !same(3, 4));
+        assert_eq!(FoundPath::from(PathBuf::from("/a/b.jsonl")), shared_one("/a/b.jsonl"));
+    }
+
+    fn shared_one(p: &str) -> FoundPath {
+        FoundPath::shared(&[PathBuf::from(p)]).remove(0)
     }
 
     #[test]

@@ -734,9 +734,9 @@ impl StateDir {
             .collect();
         let leave_unlogged =
             |k: &str, st: &FileState| leave.filter(|_| !logged.contains(k)).and_then(|l| l(k, st));
-        let decode = |b: &[u8]| PositionsFile::decode_leaving_out(b, Some(&leave_unlogged));
+        let read = |p: &Path| read_positions(p, Some(&leave_unlogged));
         let (got, read_from) =
-            self.read_recovering_with(&pp, &ppb, now, repair, &mut recovered, &decode)?;
+            self.read_recovering_with(&pp, &ppb, now, repair, &mut recovered, &read)?;
         let mut skipped = None;
         let mut files = match got {
             Got::Found((f, mut sk)) => {
@@ -916,7 +916,7 @@ impl StateDir {
         repair: bool,
         recovered: &mut Vec<String>,
     ) -> anyhow::Result<Got<T>> {
-        self.read_recovering_with(path, bak, now, repair, recovered, &T::decode).map(|(got, _)| got)
+        self.read_recovering_with(path, bak, now, repair, recovered, &read_json).map(|(got, _)| got)
     }
 
     /// [`StateDir::read_recovering`] with its own parser; also says which
@@ -928,17 +928,16 @@ impl StateDir {
         now: u64,
         repair: bool,
         recovered: &mut Vec<String>,
-        decode: &dyn Fn(&[u8]) -> Result<T, String>,
+        read: &dyn Fn(&Path) -> Result<Option<T>, LoadError>,
     ) -> anyhow::Result<(Got<T>, PathBuf)> {
-        let read_json = |p: &Path| read_json_with(p, decode);
-        let why = match read_json(path) {
+        let why = match read(path) {
             Ok(Some(v)) => return Ok((Got::Found(v), path.to_path_buf())),
             Ok(None) => None,
             Err(LoadError::Io(e)) => return Err(e),
             Err(LoadError::Invalid(why)) => Some(why),
         };
         let aside = if why.is_some() { self.move_aside(path, now, repair) } else { String::new() };
-        let got = match (read_json(bak), why) {
+        let got = match (read(bak), why) {
             (Ok(Some(v)), why) => {
                 let what = why.unwrap_or_else(|| format!("{} is missing", path.display()));
                 recovered.push(format!("{what}{aside}; recovered from {}", bak.display()));
@@ -1203,13 +1202,79 @@ fn read_json_with<T: Versioned>(
     }
     // One parse in the common case; the version is only probed to explain
     // a failure.
-    match decode(&bytes) {
+    of_version(path, decode(&bytes))
+}
+
+/// A parsed state file, refused when another version wrote it; or why it
+/// does not parse, in words that follow its name.
+fn of_version<T: Versioned>(path: &Path, got: Result<T, String>) -> Result<Option<T>, LoadError> {
+    let invalid = |what: String| LoadError::Invalid(format!("{} {what}", path.display()));
+    match got {
         Ok(v) if v.version() != STATE_VERSION => Err(invalid(format!(
             "was written with state version {} (this telemetron reads {STATE_VERSION})",
             v.version()
         ))),
         Ok(v) => Ok(Some(v)),
         Err(why) => Err(invalid(why)),
+    }
+}
+
+/// Reads `positions.bin` (see [`PositionsFile::read_leaving_out`]): a
+/// window of blocks at a time, never the whole file at once; `Ok(None)`
+/// when it does not exist.
+fn read_positions(
+    path: &Path,
+    leave: Option<&positions::Leave<'_>>,
+) -> Result<Option<(PositionsFile, positions::Skipped)>, LoadError> {
+    let cannot = |e: io::Error| {
+        LoadError::Io(anyhow::anyhow!(
+            "cannot read {}: {e}; check the state directory's permissions",
+            path.display()
+        ))
+    };
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    if file.metadata().map_err(cannot)?.len() == 0 {
+        return Err(LoadError::Invalid(format!("{} is empty", path.display())));
+    }
+    positions_from(path, io::BufReader::with_capacity(1 << 16, file), leave).map(Some)
+}
+
+/// [`read_positions`] from an open file.
+fn positions_from(
+    path: &Path,
+    r: impl io::Read,
+    leave: Option<&positions::Leave<'_>>,
+) -> Result<(PositionsFile, positions::Skipped), LoadError> {
+    // A failed read is the disk's problem, not damage to the file (which
+    // would be moved aside): it is kept to be told as such.
+    let mut r = KeepError { r, error: None };
+    let got = PositionsFile::read_leaving_out(&mut r, leave);
+    match r.error {
+        Some(e) => Err(LoadError::Io(anyhow::anyhow!(
+            "cannot read {}: {e}; check the state directory's permissions",
+            path.display()
+        ))),
+        None => of_version(path, got).map(|v| v.expect("a parsed file")),
+    }
+}
+
+/// A reader that keeps the first error it gives.
+struct KeepError<R> {
+    r: R,
+    error: Option<io::Error>,
+}
+
+impl<R: io::Read> io::Read for KeepError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.r.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted && self.error.is_none() {
+                self.error = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        })
     }
 }
 
@@ -1377,6 +1442,49 @@ fn with_path(e: io::Error, path: &Path) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_positions_file_that_fails_to_read_is_a_read_error_not_damage() {
+        // Half of a good file, then the disk fails: not to be moved aside
+        // as corrupt (a truncated file is).
+        let mut files = BTreeMap::new();
+        for i in 0..2_000 {
+            files.insert(
+                format!("/h/s/{i:05}.jsonl"),
+                FileState { offset: i, ..Default::default() },
+            );
+        }
+        let bytes = positions::encode_file(STATE_VERSION, 1, &files);
+        struct Fails<'a>(&'a [u8]);
+        impl io::Read for Fails<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("an I/O error"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let path = Path::new("/s/positions.bin");
+        let half = &bytes[..bytes.len() / 2];
+        match positions_from(path, Fails(half), None) {
+            Err(LoadError::Io(e)) => {
+                let e = e.to_string();
+                assert!(e.contains("cannot read /s/positions.bin: an I/O error"), "{e}");
+            }
+            Err(LoadError::Invalid(why)) => panic!("taken for damage: {why}"),
+            Ok(_) => panic!("read whole"),
+        }
+        match positions_from(path, half, None) {
+            Err(LoadError::Invalid(why)) => assert!(why.contains("is truncated"), "{why}"),
+            Err(LoadError::Io(e)) => panic!("{e}"),
+            Ok(_) => panic!("read whole"),
+        }
+        let (got, _) = positions_from(path, &bytes[..], None).map_err(|_| ()).unwrap();
+        assert_eq!(got.files, files);
+    }
 
     #[test]
     fn the_sources_fingerprint_is_one_xxh3_of_every_path_and_stat() {

@@ -31,6 +31,7 @@
 //! the changed positions in blocks as above.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ use crate::agents::claude_code::records::ClaudeState;
 use crate::agents::codex::records::CodexState;
 use crate::agents::gemini_cli::records::GeminiState;
 use crate::agents::hermes::records::HermesState;
-use crate::agents::pi::records::PiState;
+use crate::agents::pi::records::{PiState, StoredMark as Mark};
 use crate::agents::usage::UsageState;
 use crate::state::boxed::Boxed;
 use crate::state::bytes::{bytes, varint, Cursor};
@@ -386,6 +387,14 @@ fn decode_block(b: &RawBlock) -> Result<Vec<(String, FileState)>, String> {
 /// generation and entry count (u64 each).
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8 + 8;
 
+/// The length of a block's header: entries, raw length, stored length,
+/// checksum.
+const BLOCK_HEADER_LEN: usize = 4 + 4 + 4 + 8;
+
+/// Blocks per thread in a window: how many are compressed, or read and
+/// decoded, before they are written out or added up.
+const WINDOW_BLOCKS: usize = 8;
+
 /// The header of a `positions.bin`.
 fn header(version: u32, generation: u64, entries: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
@@ -402,7 +411,7 @@ pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileS
     // Blocks are compressed in parallel a window at a time and appended
     // in order: a first run's file is not held twice (as blocks, then
     // joined).
-    let window = BLOCK * 8 * rayon::current_num_threads().max(1);
+    let window = BLOCK * WINDOW_BLOCKS * rayon::current_num_threads().max(1);
     for part in entries.chunks(window) {
         let blocks: Vec<Vec<u8>> = part
             .par_chunks(BLOCK)
@@ -492,10 +501,24 @@ impl PositionsFile {
         b: &[u8],
         leave: Option<&Leave<'_>>,
     ) -> Result<(PositionsFile, Skipped), String> {
-        if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
+        Self::read_leaving_out(&mut &b[..], leave)
+    }
+
+    /// [`PositionsFile::decode_leaving_out`] from a reader: the file is
+    /// read and decoded a window of blocks at a time (the blocks of a
+    /// window in parallel), so that neither the whole file nor every
+    /// block's entries are held at once.
+    pub fn read_leaving_out(
+        r: &mut dyn std::io::Read,
+        leave: Option<&Leave<'_>>,
+    ) -> Result<(PositionsFile, Skipped), String> {
+        let mut head = [0; HEADER_LEN];
+        let got = read_up_to(r, &mut head)?;
+        if got < MAGIC.len() || &head[..MAGIC.len()] != MAGIC {
             return Err("is not a telemetron positions file".into());
         }
-        let mut c = Cursor { b, at: MAGIC.len() };
+        let mut c = Cursor::new(&head[..got]);
+        c.at = MAGIC.len();
         let version = c.u32()?;
         if version != crate::state::STATE_VERSION {
             // Reported as such by the caller.
@@ -503,81 +526,131 @@ impl PositionsFile {
         }
         let generation = c.u64()?;
         let count = c.u64()?;
-        let mut blocks = Vec::new();
-        let mut spans = Vec::new();
-        while !c.is_empty() {
-            let at = c.at;
-            blocks.push(next_block(&mut c)?);
-            spans.push((at, c.at - at));
+        let mut all = Vec::with_capacity(if leave.is_some() { 0 } else { count as usize });
+        let mut skipped = Skipped::default();
+        let mut at = HEADER_LEN;
+        let mut found = 0u64;
+        let mut prev_last: Option<String> = None;
+        let window = WINDOW_BLOCKS * rayon::current_num_threads().max(1);
+        loop {
+            // The next window's blocks, as stored.
+            let mut packed: Vec<(usize, usize, u64, Vec<u8>)> = Vec::with_capacity(window);
+            while packed.len() < window {
+                let mut bh = [0; BLOCK_HEADER_LEN];
+                match read_up_to(r, &mut bh)? {
+                    0 => break,
+                    BLOCK_HEADER_LEN => {}
+                    _ => return Err("is truncated".into()),
+                }
+                let mut c = Cursor::new(&bh);
+                let (entries, raw_len) = (c.u32()? as usize, c.u32()? as usize);
+                let (len, sum) = (c.u32()? as usize, c.u64()?);
+                let mut bytes = Vec::new();
+                std::io::Read::take(&mut *r, len as u64)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("cannot be read ({e})"))?;
+                if bytes.len() != len {
+                    return Err("is truncated".into());
+                }
+                skipped.spans.push((at, BLOCK_HEADER_LEN + len));
+                at += BLOCK_HEADER_LEN + len;
+                packed.push((entries, raw_len, sum, bytes));
+            }
+            if packed.is_empty() {
+                break;
+            }
+            let first = skipped.spans.len() - packed.len();
+            let parts: Vec<Part> = packed
+                .par_iter()
+                .enumerate()
+                .map(|(i, (entries, raw_len, sum, bytes))| {
+                    if xxhash_rust::xxh3::xxh3_64(bytes) != *sum {
+                        return Err("is damaged (a block's checksum does not match)".into());
+                    }
+                    let b = RawBlock { entries: *entries, raw_len: *raw_len, packed: bytes };
+                    decode_part(first + i, &b, leave)
+                })
+                .collect::<Result<_, _>>()?;
+            drop(packed);
+            for (mut kept, heads, marks, last) in parts {
+                if kept.windows(2).any(|w| w[0].0 >= w[1].0)
+                    || prev_last.as_ref().zip(kept.first()).is_some_and(|(p, f)| *p >= f.0)
+                {
+                    return Err("is damaged (its keys are out of order)".into());
+                }
+                found += (kept.len() + heads.len()) as u64;
+                if last.is_some() {
+                    prev_last = last;
+                }
+                all.append(&mut kept);
+                skipped.heads.extend(heads);
+                skipped.marks.extend(marks);
+            }
         }
-        if blocks.iter().map(|b| b.entries as u64).sum::<u64>() != count {
+        if found != count {
             return Err("is truncated (fewer entries than its header says)".into());
         }
-        type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, Vec<Mark>, Option<String>);
-        let parts: Vec<Part> = blocks
-            .par_iter()
-            .enumerate()
-            .map(|(n, b)| {
-                let Some(leave) = leave else {
-                    let entries = decode_block(b)?;
-                    let last = entries.last().map(|e| e.0.clone());
-                    return Ok((entries, Vec::new(), Vec::new(), last));
-                };
-                // The entries left out are read only as far as needed.
-                let raw = unpack(b)?;
-                let mut c = Cursor::new(&raw);
-                let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
-                let mut prev = String::new();
-                for _ in 0..b.entries {
-                    let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
-                    match leave(&k, &st) {
-                        Some(found) => {
-                            heads.push((found, Head::of(&st, n as u32)));
-                            marks.extend(match mark {
-                                MarkIn::Binary(m) => m,
-                                MarkIn::Rest => mark_of_rest(rest)?,
-                            });
-                            prev = k;
-                        }
-                        None => {
-                            add_rest(&mut st, rest, mark)?;
-                            prev.clone_from(&k);
-                            kept.push((k, st));
-                        }
-                    }
-                }
-                if !c.is_empty() {
-                    return Err("is damaged (a block has bytes past its entries)".into());
-                }
-                let last = (b.entries > 0).then_some(prev);
-                Ok::<Part, String>((kept, heads, marks, last))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut all = Vec::with_capacity(if leave.is_some() { 0 } else { count as usize });
-        let mut skipped = Skipped {
-            spans,
-            heads: Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum()),
-            marks: Vec::with_capacity(parts.iter().map(|p| p.2.len()).sum()),
-            ..Skipped::default()
-        };
-        let mut prev_last: Option<String> = None;
-        for (mut kept, heads, marks, last) in parts {
-            if kept.windows(2).any(|w| w[0].0 >= w[1].0)
-                || prev_last.as_ref().zip(kept.first()).is_some_and(|(p, f)| *p >= f.0)
-            {
-                return Err("is damaged (its keys are out of order)".into());
-            }
-            if last.is_some() {
-                prev_last = last;
-            }
-            all.append(&mut kept);
-            skipped.heads.extend(heads);
-            skipped.marks.extend(marks);
-        }
+        // In place: they may be hundreds of thousands.
+        skipped.marks.sort_unstable_by(Mark::order);
         // Sorted: a bulk build.
         let file = PositionsFile { version, generation, files: all.into_iter().collect() };
         Ok((file, skipped))
     }
+}
+
+/// What a block gives: the entries kept, the heads and marks of those left
+/// out, and its last key.
+type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, Vec<Mark>, Option<String>);
+
+/// Decodes block number `n`; the entries `leave` says are found as they
+/// were left are read only as far as needed.
+fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part, String> {
+    let Some(leave) = leave else {
+        let entries = decode_block(b)?;
+        let last = entries.last().map(|e| e.0.clone());
+        return Ok((entries, Vec::new(), Vec::new(), last));
+    };
+    let raw = unpack(b)?;
+    let mut c = Cursor::new(&raw);
+    let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prev = String::new();
+    for _ in 0..b.entries {
+        let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
+        match leave(&k, &st) {
+            Some(found) => {
+                heads.push((found, Head::of(&st, n as u32)));
+                marks.extend(match mark {
+                    MarkIn::Binary(m) => m,
+                    MarkIn::Rest => mark_of_rest(rest)?,
+                });
+                prev = k;
+            }
+            None => {
+                add_rest(&mut st, rest, mark)?;
+                prev.clone_from(&k);
+                kept.push((k, st));
+            }
+        }
+    }
+    if !c.is_empty() {
+        return Err("is damaged (a block has bytes past its entries)".into());
+    }
+    let last = (b.entries > 0).then_some(prev);
+    Ok((kept, heads, marks, last))
+}
+
+/// Reads into `buf` until it is full or the reader ends; says how much.
+fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<usize, String> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot be read ({e})")),
+        }
+    }
+    Ok(got)
 }
 
 /// Where the blocks of a `positions.bin` lie (a file this build wrote).
@@ -608,7 +681,8 @@ pub struct Skipped {
     pub spans: Vec<(usize, usize)>,
     /// Per entry left out: the found file's index and its identity.
     pub heads: Vec<(u32, Head)>,
-    /// The pi session marks of the entries left out.
+    /// The pi session marks of the entries left out, sorted by session
+    /// (see [`Mark::order`]).
     pub marks: Vec<Mark>,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
@@ -639,17 +713,6 @@ impl Head {
             offset: st.offset,
         }
     }
-}
-
-/// How far a pi session was counted by an entry left out.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Mark {
-    /// The session's hash.
-    pub session: u64,
-    /// The newest entry timestamp counted.
-    pub high_ts: Option<Box<str>>,
-    /// Hashes of the entry ids counted at exactly `high_ts`.
-    pub high_ids: Box<[u64]>,
 }
 
 impl Skipped {
@@ -943,6 +1006,61 @@ mod tests {
         assert_eq!(PositionsFile::decode(&one).unwrap(), f);
     }
 
+    /// Gives at most 7 bytes a read.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_of_many_windows_reads_back_the_same_a_few_bytes_at_a_time() {
+        // One thread reads windows of 8 blocks (4,096 entries): 9,000
+        // entries are two whole windows and a part.
+        let f = sample(9_000);
+        let bytes = f.encode();
+        let keys: Vec<&String> = f.files.keys().collect();
+        // Every third entry is left out, for the found file of its number.
+        let leave = |k: &str, _: &FileState| {
+            let i = keys.binary_search_by(|x| x.as_str().cmp(k)).unwrap();
+            (i % 3 == 0).then_some(i as u32 * 10)
+        };
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (all, sk) = pool
+                .install(|| PositionsFile::read_leaving_out(&mut Trickle(&bytes), None))
+                .unwrap();
+            assert_eq!(all, f);
+            assert_eq!(sk.spans, spans_of(&bytes));
+            let (kept, sk) = pool
+                .install(|| PositionsFile::read_leaving_out(&mut Trickle(&bytes), Some(&leave)))
+                .unwrap();
+            let want: BTreeMap<String, FileState> = (f.files.iter().enumerate())
+                .filter(|(i, _)| i % 3 != 0)
+                .map(|(_, (k, v))| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(kept.files, want);
+            let heads: Vec<(u32, u32)> = sk.heads.iter().map(|(i, h)| (*i, h.block)).collect();
+            let want: Vec<(u32, u32)> =
+                (0..9_000).step_by(3).map(|i| (i as u32 * 10, (i / BLOCK) as u32)).collect();
+            assert_eq!(heads, want);
+            assert_eq!(sk.marks.len(), 3_000);
+            assert_eq!(sk.spans, spans_of(&bytes));
+        }
+        // Cut short anywhere, it is never taken for a whole file.
+        for cut in [bytes.len() - 1, bytes.len() / 2, HEADER_LEN + BLOCK_HEADER_LEN + 3, 30] {
+            let got = PositionsFile::read_leaving_out(&mut Trickle(&bytes[..cut]), None);
+            assert!(got.unwrap_err().starts_with("is truncated"), "{cut}");
+        }
+        let got = PositionsFile::read_leaving_out(&mut Trickle(&bytes[..5]), None);
+        assert_eq!(got.unwrap_err(), "is not a telemetron positions file");
+    }
+
     #[test]
     fn a_batch_keeps_its_file_states_as_one_base64_string_of_the_binary_form() {
         #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -1066,14 +1184,14 @@ mod tests {
         assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
         let every: &Leave = &|_, _| Some(0);
         let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
-        let sessions: Vec<u64> = sk.marks.iter().map(|m| m.session).collect();
-        let ts: Vec<Option<&str>> = sk.marks.iter().map(|m| m.high_ts.as_deref()).collect();
-        // Only the states with a session (not 0) have a mark.
-        assert_eq!(
-            sessions,
-            [5, base.pi.session.unwrap(), base.pi.session.unwrap(), base.pi.session.unwrap()]
-        );
-        assert_eq!(ts, [None, Some(""), None, base.pi.high_ts.as_deref()]);
+        let got: Vec<(u64, Option<&str>)> =
+            sk.marks.iter().map(|m| (m.session, m.high_ts.as_deref())).collect();
+        // Only the states with a session (not 0) have a mark; they come
+        // sorted by session, then timestamp.
+        let b = base.pi.session.unwrap();
+        let mut want = [(5, None), (b, Some("")), (b, None), (b, base.pi.high_ts.as_deref())];
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -77,8 +77,60 @@ pub struct SessionMark<'a> {
     pub high_ids: std::borrow::Cow<'a, [u64]>,
 }
 
-/// The sessions the state knows, by hash of their header id.
-pub type KnownSessions<'a> = crate::hash::FastMap<u64, SessionMark<'a>>;
+/// How far a session was counted by a file state that is not loaded (see
+/// `Skipped` in the state's positions): owned, in a list sorted by session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredMark {
+    /// The session's hash.
+    pub session: u64,
+    /// The newest entry timestamp counted.
+    pub high_ts: Option<Box<str>>,
+    /// Hashes of the entry ids counted at exactly `high_ts`.
+    pub high_ids: Box<[u64]>,
+}
+
+impl StoredMark {
+    /// The order of a list of marks: by session, then by the mark itself
+    /// (so that raising a session's marks in order gives the same whatever
+    /// order they were found in).
+    pub fn order(a: &StoredMark, b: &StoredMark) -> std::cmp::Ordering {
+        (a.session, &a.high_ts, &a.high_ids).cmp(&(b.session, &b.high_ts, &b.high_ids))
+    }
+}
+
+/// The sessions the state knows, by hash of their header id: the marks of
+/// the states loaded (and those a run raises) in a map, and the marks of
+/// the states left out at load as they were loaded, sorted by session (a
+/// run may know hundreds of thousands: they are not copied into the map).
+#[derive(Clone, Debug, Default)]
+pub struct KnownSessions<'a> {
+    map: crate::hash::FastMap<u64, SessionMark<'a>>,
+    /// Sorted by [`StoredMark::order`].
+    left: &'a [StoredMark],
+}
+
+impl<'a> KnownSessions<'a> {
+    /// Adds the marks of the states left out (sorted by
+    /// [`StoredMark::order`]; it replaces any given before).
+    pub fn with_left_out(mut self, left: &'a [StoredMark]) -> KnownSessions<'a> {
+        debug_assert!(left.is_sorted_by(|a, b| StoredMark::order(a, b).is_le()));
+        self.left = left;
+        self
+    }
+
+    /// How far session `h` was counted, by any state.
+    pub fn get(&self, h: &u64) -> Option<SessionMark<'a>> {
+        if *h == 0 {
+            return None;
+        }
+        let mut mark = self.map.get(h).cloned();
+        let from = self.left.partition_point(|m| m.session < *h);
+        for m in self.left[from..].iter().take_while(|m| m.session == *h) {
+            raise(mark.get_or_insert_default(), m.high_ts.as_deref(), &m.high_ids);
+        }
+        mark
+    }
+}
 
 /// Collects the high-water mark of every session that some file state
 /// (live or recently vanished) has counted.
@@ -109,7 +161,12 @@ pub fn raise_parts<'a>(
     if session == 0 {
         return;
     }
-    let mark = marks.entry(session).or_default();
+    raise(marks.map.entry(session).or_default(), high_ts, high_ids);
+}
+
+/// Raises `mark` to (`high_ts`, `high_ids`) if that is further; at the same
+/// timestamp, the entries counted there by either count as counted.
+fn raise<'a>(mark: &mut SessionMark<'a>, high_ts: Option<&'a str>, high_ids: &'a [u64]) {
     if high_ts > mark.high_ts {
         mark.high_ts = high_ts;
         mark.high_ids = std::borrow::Cow::Borrowed(high_ids);
@@ -724,6 +781,52 @@ mod tests {
 
     fn model() -> ModelRef {
         ModelRef::new(Family::Anthropic, "claude-sonnet-4-5")
+    }
+
+    #[test]
+    fn the_marks_of_states_left_out_are_found_as_if_raised_into_the_map() {
+        // Marks of sessions 0..5 at timestamps "a".."c" with ids 0..4, in
+        // many combinations: looked up in the sorted list beside a map of
+        // some, or all raised into one map, they say the same (ids as sets).
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..200 {
+            let stored: Vec<StoredMark> = (0..next(12))
+                .map(|_| StoredMark {
+                    session: next(5),
+                    high_ts: ["a", "b", "c"].get(next(4) as usize).map(|t| (*t).into()),
+                    high_ids: (0..next(3)).map(|_| next(4)).collect(),
+                })
+                .collect();
+            let (loaded, left) = stored.split_at(next(stored.len() as u64 + 1) as usize);
+            let mut left = left.to_vec();
+            left.sort_unstable_by(StoredMark::order);
+            let mut known = KnownSessions::default();
+            for m in loaded {
+                raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
+            }
+            let known = known.with_left_out(&left);
+            let mut all = KnownSessions::default();
+            for m in &stored {
+                raise_parts(&mut all, m.session, m.high_ts.as_deref(), &m.high_ids);
+            }
+            for h in 0..6 {
+                let set = |m: Option<SessionMark>| {
+                    m.map(|m| {
+                        let mut ids = m.high_ids.to_vec();
+                        ids.sort_unstable();
+                        (m.high_ts.map(str::to_owned), ids)
+                    })
+                };
+                assert_eq!(set(known.get(&h)), set(all.get(&h)), "session {h}: {stored:?}");
+            }
+            assert_eq!(known.get(&0), None);
+        }
     }
 
     #[test]
