@@ -332,8 +332,11 @@ pub fn scan_known<'a>(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let Keys { list: keys, index: discovered } = keys;
-    let known = pi::known_sessions(files.values().map(|f| &*f.pi))
-        .with_left_out(skipped.map_or(&[][..], |sk| &sk.marks));
+    let known = pi::known_sessions(files.values().map(|f| &*f.pi));
+    let known = match skipped {
+        Some(sk) => known.with_left_out(&sk.marks),
+        None => known,
+    };
     let mut ctx = Ctx {
         files,
         skipped,

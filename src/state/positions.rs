@@ -40,7 +40,7 @@ use crate::agents::claude_code::records::ClaudeState;
 use crate::agents::codex::records::CodexState;
 use crate::agents::gemini_cli::records::GeminiState;
 use crate::agents::hermes::records::HermesState;
-use crate::agents::pi::records::{PiState, StoredMark as Mark};
+use crate::agents::pi::records::{PiState, StoredMark as Mark, StoredMarks};
 use crate::agents::usage::UsageState;
 use crate::state::boxed::Boxed;
 use crate::state::bytes::{bytes, varint, Cursor};
@@ -584,14 +584,14 @@ impl PositionsFile {
                 }
                 all.append(&mut kept);
                 skipped.heads.extend(heads);
-                skipped.marks.extend(marks);
+                skipped.marks.append(&marks);
             }
         }
         if found != count {
             return Err("is truncated (fewer entries than its header says)".into());
         }
         // In place: they may be hundreds of thousands.
-        skipped.marks.sort_unstable_by(Mark::order);
+        skipped.marks.sort();
         // Sorted: a bulk build.
         let file = PositionsFile { version, generation, files: all.into_iter().collect() };
         Ok((file, skipped))
@@ -600,7 +600,7 @@ impl PositionsFile {
 
 /// What a block gives: the entries kept, the heads and marks of those left
 /// out, and its last key.
-type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, Vec<Mark>, Option<String>);
+type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, Option<String>);
 
 /// Decodes block number `n`; the entries `leave` says are found as they
 /// were left are read only as far as needed.
@@ -608,21 +608,24 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
     let Some(leave) = leave else {
         let entries = decode_block(b)?;
         let last = entries.last().map(|e| e.0.clone());
-        return Ok((entries, Vec::new(), Vec::new(), last));
+        return Ok((entries, Vec::new(), StoredMarks::default(), last));
     };
     let raw = unpack(b)?;
     let mut c = Cursor::new(&raw);
-    let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), StoredMarks::default());
     let mut prev = String::new();
     for _ in 0..b.entries {
         let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
         match leave(&k, &st) {
             Some(found) => {
                 heads.push((found, Head::of(&st, n as u32)));
-                marks.extend(match mark {
+                let mark = match mark {
                     MarkIn::Binary(m) => m,
                     MarkIn::Rest => mark_of_rest(rest)?,
-                });
+                };
+                if let Some(m) = &mark {
+                    marks.push(m);
+                }
                 prev = k;
             }
             None => {
@@ -682,8 +685,8 @@ pub struct Skipped {
     /// Per entry left out: the found file's index and its identity.
     pub heads: Vec<(u32, Head)>,
     /// The pi session marks of the entries left out, sorted by session
-    /// (see [`Mark::order`]).
-    pub marks: Vec<Mark>,
+    /// (see [`StoredMarks::sort`]).
+    pub marks: StoredMarks,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
 }
@@ -1049,7 +1052,16 @@ mod tests {
             let want: Vec<(u32, u32)> =
                 (0..9_000).step_by(3).map(|i| (i as u32 * 10, (i / BLOCK) as u32)).collect();
             assert_eq!(heads, want);
+            let mut marks: StoredMarks = (f.files.values().step_by(3))
+                .map(|st| Mark {
+                    session: st.pi.session.unwrap(),
+                    high_ts: st.pi.high_ts.as_deref().map(Box::from),
+                    high_ids: st.pi.high_ids.clone().into(),
+                })
+                .collect();
+            marks.sort();
             assert_eq!(sk.marks.len(), 3_000);
+            assert!(sk.marks.iter().eq(marks.iter()));
             assert_eq!(sk.spans, spans_of(&bytes));
         }
         // Cut short anywhere, it is never taken for a whole file.
@@ -1120,7 +1132,9 @@ mod tests {
         };
         let every: &Leave = &|_, _| Some(0);
         let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
-        assert_eq!(sk.marks, f.files.values().map(mark).collect::<Vec<_>>());
+        let mut want: StoredMarks = f.files.values().map(mark).collect();
+        want.sort();
+        assert_eq!(sk.marks.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
         // An entry as an earlier build wrote it: no mark flags, the whole
         // pi context in its JSON part.
         let (key, st) = f.files.iter().next().unwrap();
@@ -1145,7 +1159,8 @@ mod tests {
         pack_block(1, &raw, &mut old);
         assert_eq!(PositionsFile::decode(&old).unwrap().files.get(key), Some(st));
         let (_, sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
-        assert_eq!(sk.marks, vec![mark(st)]);
+        let want: StoredMarks = [mark(st)].into_iter().collect();
+        assert_eq!(sk.marks, want);
         // A form this build does not know is refused, not misread.
         for bad in [1 | 16, 1 | MARK | NO_MARK] {
             let mut raw = raw.clone();
@@ -1185,7 +1200,7 @@ mod tests {
         let every: &Leave = &|_, _| Some(0);
         let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
         let got: Vec<(u64, Option<&str>)> =
-            sk.marks.iter().map(|m| (m.session, m.high_ts.as_deref())).collect();
+            sk.marks.iter().map(|m| (m.session, m.high_ts)).collect();
         // Only the states with a session (not 0) have a mark; they come
         // sorted by session, then timestamp.
         let b = base.pi.session.unwrap();

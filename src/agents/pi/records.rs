@@ -78,7 +78,7 @@ pub struct SessionMark<'a> {
 }
 
 /// How far a session was counted by a file state that is not loaded (see
-/// `Skipped` in the state's positions): owned, in a list sorted by session.
+/// `Skipped` in the state's positions), as decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoredMark {
     /// The session's hash.
@@ -89,12 +89,129 @@ pub struct StoredMark {
     pub high_ids: Box<[u64]>,
 }
 
-impl StoredMark {
-    /// The order of a list of marks: by session, then by the mark itself
-    /// (so that raising a session's marks in order gives the same whatever
-    /// order they were found in).
-    pub fn order(a: &StoredMark, b: &StoredMark) -> std::cmp::Ordering {
-        (a.session, &a.high_ts, &a.high_ids).cmp(&(b.session, &b.high_ts, &b.high_ids))
+/// Many [`StoredMark`]s, kept as rows of a fixed size and the timestamps and
+/// ids they point into (a run may hold hundreds of thousands: not two
+/// allocations each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredMarks {
+    rows: Vec<MarkRow>,
+    ts: String,
+    ids: Vec<u64>,
+}
+
+/// One mark of [`StoredMarks`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct MarkRow {
+    session: u64,
+    /// Where its timestamp lies in `ts` (`NO_TS` long: it has none).
+    ts_at: u32,
+    ts_len: u32,
+    /// Where its ids lie in `ids`.
+    ids_at: u32,
+    ids_len: u32,
+}
+
+/// The `ts_len` of a mark without a timestamp.
+const NO_TS: u32 = u32::MAX;
+
+/// A mark of [`StoredMarks`], borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MarkRef<'a> {
+    /// The session's hash.
+    pub session: u64,
+    /// The newest entry timestamp counted.
+    pub high_ts: Option<&'a str>,
+    /// Hashes of the entry ids counted at exactly `high_ts`.
+    pub high_ids: &'a [u64],
+}
+
+impl StoredMarks {
+    /// Adds a mark at the end.
+    pub fn push(&mut self, m: &StoredMark) {
+        let small = |n: usize| u32::try_from(n).expect("marks under 4 GiB");
+        let (ts_at, ts_len) = match &m.high_ts {
+            Some(t) => (small(self.ts.len()), small(t.len())),
+            None => (0, NO_TS),
+        };
+        self.ts.push_str(m.high_ts.as_deref().unwrap_or(""));
+        let (ids_at, ids_len) = (small(self.ids.len()), small(m.high_ids.len()));
+        self.ids.extend_from_slice(&m.high_ids);
+        self.rows.push(MarkRow { session: m.session, ts_at, ts_len, ids_at, ids_len });
+    }
+
+    /// Adds `other`'s marks at the end.
+    pub fn append(&mut self, other: &StoredMarks) {
+        self.rows.reserve(other.rows.len());
+        for i in 0..other.len() {
+            let m = other.get(i);
+            let ts_len = m.high_ts.map_or(NO_TS, |t| t.len() as u32);
+            let ts_at = self.ts.len() as u32;
+            self.ts.push_str(m.high_ts.unwrap_or(""));
+            let (ids_at, ids_len) = (self.ids.len() as u32, m.high_ids.len() as u32);
+            self.ids.extend_from_slice(m.high_ids);
+            self.rows.push(MarkRow { session: m.session, ts_at, ts_len, ids_at, ids_len });
+        }
+    }
+
+    /// How many marks.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Mark number `i`.
+    pub fn get(&self, i: usize) -> MarkRef<'_> {
+        let r = &self.rows[i];
+        let high_ts = (r.ts_len != NO_TS)
+            .then(|| &self.ts[r.ts_at as usize..r.ts_at as usize + r.ts_len as usize]);
+        let high_ids = &self.ids[r.ids_at as usize..][..r.ids_len as usize];
+        MarkRef { session: r.session, high_ts, high_ids }
+    }
+
+    /// The marks, in order.
+    pub fn iter(&self) -> impl Iterator<Item = MarkRef<'_>> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Sorts the marks by session, then by the mark itself (so that raising
+    /// a session's marks in order gives the same whatever order they were
+    /// found in). In place.
+    pub fn sort(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_unstable_by(|a, b| {
+            let view = |r: &MarkRow| {
+                let t = (r.ts_len != NO_TS)
+                    .then(|| &self.ts[r.ts_at as usize..r.ts_at as usize + r.ts_len as usize]);
+                (r.session, t, &self.ids[r.ids_at as usize..][..r.ids_len as usize])
+            };
+            view(a).cmp(&view(b))
+        });
+        self.rows = rows;
+    }
+
+    /// True when sorted as [`StoredMarks::sort`] leaves them.
+    fn is_sorted(&self) -> bool {
+        (1..self.len()).all(|i| self.get(i - 1) <= self.get(i))
+    }
+
+    /// The marks of session `h`.
+    fn of_session(&self, h: u64) -> impl Iterator<Item = MarkRef<'_>> {
+        let from = self.rows.partition_point(|r| r.session < h);
+        (from..self.len()).map(|i| self.get(i)).take_while(move |m| m.session == h)
+    }
+}
+
+impl FromIterator<StoredMark> for StoredMarks {
+    fn from_iter<I: IntoIterator<Item = StoredMark>>(marks: I) -> StoredMarks {
+        let mut out = StoredMarks::default();
+        for m in marks {
+            out.push(&m);
+        }
+        out
     }
 }
 
@@ -105,16 +222,16 @@ impl StoredMark {
 #[derive(Clone, Debug, Default)]
 pub struct KnownSessions<'a> {
     map: crate::hash::FastMap<u64, SessionMark<'a>>,
-    /// Sorted by [`StoredMark::order`].
-    left: &'a [StoredMark],
+    /// Sorted ([`StoredMarks::sort`]).
+    left: Option<&'a StoredMarks>,
 }
 
 impl<'a> KnownSessions<'a> {
-    /// Adds the marks of the states left out (sorted by
-    /// [`StoredMark::order`]; it replaces any given before).
-    pub fn with_left_out(mut self, left: &'a [StoredMark]) -> KnownSessions<'a> {
-        debug_assert!(left.is_sorted_by(|a, b| StoredMark::order(a, b).is_le()));
-        self.left = left;
+    /// Adds the marks of the states left out (sorted, see
+    /// [`StoredMarks::sort`]; it replaces any given before).
+    pub fn with_left_out(mut self, left: &'a StoredMarks) -> KnownSessions<'a> {
+        debug_assert!(left.is_sorted());
+        self.left = Some(left);
         self
     }
 
@@ -124,9 +241,8 @@ impl<'a> KnownSessions<'a> {
             return None;
         }
         let mut mark = self.map.get(h).cloned();
-        let from = self.left.partition_point(|m| m.session < *h);
-        for m in self.left[from..].iter().take_while(|m| m.session == *h) {
-            raise(mark.get_or_insert_default(), m.high_ts.as_deref(), &m.high_ids);
+        for m in self.left.into_iter().flat_map(|l| l.of_session(*h)) {
+            raise(mark.get_or_insert_default(), m.high_ts, m.high_ids);
         }
         mark
     }
@@ -803,9 +919,26 @@ mod tests {
                     high_ids: (0..next(3)).map(|_| next(4)).collect(),
                 })
                 .collect();
-            let (loaded, left) = stored.split_at(next(stored.len() as u64 + 1) as usize);
-            let mut left = left.to_vec();
-            left.sort_unstable_by(StoredMark::order);
+            let (loaded, left_out) = stored.split_at(next(stored.len() as u64 + 1) as usize);
+            let mut left = StoredMarks::default();
+            for m in left_out {
+                left.push(m);
+            }
+            left.sort();
+            assert!(left.is_sorted());
+            let back: Vec<StoredMark> = left
+                .iter()
+                .map(|m| StoredMark {
+                    session: m.session,
+                    high_ts: m.high_ts.map(Box::from),
+                    high_ids: m.high_ids.into(),
+                })
+                .collect();
+            let mut want = left_out.to_vec();
+            want.sort_by(|a, b| {
+                (a.session, &a.high_ts, &a.high_ids).cmp(&(b.session, &b.high_ts, &b.high_ids))
+            });
+            assert_eq!(back, want);
             let mut known = KnownSessions::default();
             for m in loaded {
                 raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
