@@ -123,7 +123,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     let by_key = std::sync::OnceLock::new();
     let leave = |k: &str, st: &crate::state::FileState| {
         let by_key = by_key.get_or_init(|| scan::key_index(&keys));
-        let i = *by_key.get(k)?;
+        let i = by_key.get(k)?;
         let found_as_left = st.missing_since_unix_nano.is_none()
             && scan::unchanged(st, &found.sources[i as usize].meta);
         found_as_left.then_some(i)

@@ -299,8 +299,31 @@ pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
     sources.iter().map(|s| s.path.to_string_lossy()).collect()
 }
 
-/// The found files' indexes by key.
-pub type KeyIndex<'a> = crate::hash::FastMap<&'a str, u32>;
+/// The found files' indexes by key: a table of their numbers alone, found
+/// by each key's hash and compared with the key itself (4 bytes and a
+/// control byte a slot, where a map of borrowed keys takes 24 and one: a run
+/// may find hundreds of thousands).
+pub struct KeyIndex<'a> {
+    keys: &'a [Cow<'a, str>],
+    table: hashbrown::HashTable<u32>,
+}
+
+impl KeyIndex<'_> {
+    /// The number of the found file of key `k` (the last, were two the same).
+    pub fn get(&self, k: &str) -> Option<u32> {
+        self.table.find(key_hash(k), |&i| self.keys[i as usize] == k).copied()
+    }
+
+    /// True when a found file has key `k`.
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+}
+
+/// The hash [`KeyIndex`] files keys by.
+fn key_hash(k: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(k.as_bytes())
+}
 
 /// The found files' keys ([`keys_of`]), and their index by key, made on
 /// first use (by the load, when it left entries out, or by the scan).
@@ -314,9 +337,18 @@ pub struct Keys<'a> {
 
 /// The index of `keys` ([`keys_of`]).
 pub fn key_index<'a>(keys: &'a [Cow<'a, str>]) -> KeyIndex<'a> {
-    let mut index = KeyIndex::with_capacity_and_hasher(keys.len(), Default::default());
-    index.extend(keys.iter().enumerate().map(|(i, k)| (k.as_ref(), i as u32)));
-    index
+    let mut table = hashbrown::HashTable::with_capacity(keys.len());
+    let rehash = |&j: &u32| key_hash(&keys[j as usize]);
+    for (i, k) in keys.iter().enumerate() {
+        let same = |&j: &u32| keys[j as usize] == *k;
+        match table.entry(key_hash(k), same, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = i as u32,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
+        }
+    }
+    KeyIndex { keys, table }
 }
 
 /// [`scan_with`], given the found files' keys ([`keys_of`]) and the
@@ -1383,6 +1415,26 @@ mod tests {
     use crate::metrics::Pack;
     use crate::pipeline::discover::{self, Layout, Place};
     use std::io::Write;
+
+    #[test]
+    fn the_key_index_finds_every_key_and_only_those() {
+        let mut keys: Vec<Cow<str>> = (0..5_000)
+            .map(|i| Cow::Owned(format!("/h/.pi/agent/sessions/--p{}--/{i}.jsonl", i % 40)))
+            .collect();
+        // The same key twice (two paths read lossily alike): the last wins.
+        keys.push(keys[7].clone());
+        let index = key_index(&keys);
+        for (i, k) in keys.iter().enumerate().take(5_000) {
+            let want = if i == 7 { 5_000 } else { i as u32 };
+            assert_eq!(index.get(k), Some(want), "{k}");
+        }
+        for k in
+            ["", "/h/.pi/agent/sessions/--p0--/5000.jsonl", "/h/.pi/agent/sessions/--p0--/0.json"]
+        {
+            assert_eq!(index.get(k), None, "{k}");
+            assert!(!index.contains_key(k));
+        }
+    }
 
     #[test]
     fn the_content_index_finds_heads_and_first_lines_in_load_order() {
