@@ -68,7 +68,8 @@ impl Place {
         let Ok(rd) = fs::read_dir(&self.root) else { return Vec::new() };
         let mut dirs: Vec<PathBuf> =
             rd.flatten().map(|e| e.path().join(sub)).filter(|d| d.is_dir()).collect();
-        dirs.sort();
+        // In byte order, the order of the files' paths.
+        dirs.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         dirs
     }
 }
@@ -776,6 +777,27 @@ mod tests {
 
     fn shared_one(p: &str) -> FoundPath {
         FoundPath::shared(&[PathBuf::from(p)]).remove(0)
+    }
+
+    #[test]
+    fn a_places_directories_come_in_the_byte_order_of_their_files_paths() {
+        // `a-b` sorts before `a/` byte by byte (but after `a` by component).
+        let d = tempfile::tempdir().unwrap();
+        for agent in ["a", "a-b", "b"] {
+            let p = d.path().join(agent).join("sessions/s.jsonl");
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"{}\n").unwrap();
+        }
+        let place =
+            Place { pack: Pack::Openclaw, root: d.path().into(), layout: Layout::OpenclawAgents };
+        let dirs: Vec<PathBuf> =
+            place.dirs().iter().map(|p| p.strip_prefix(d.path()).unwrap().into()).collect();
+        assert_eq!(dirs, ["a-b/sessions", "a/sessions", "b/sessions"].map(PathBuf::from));
+        let mut found = Found::default();
+        for dir in place.dirs() {
+            walk(&place, None, &dir, &mut found);
+        }
+        assert!(found.sources.is_sorted_by(|a, b| a.path.as_os_str() < b.path.as_os_str()));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::agents::claude_code::records::ClaudeState;
 use crate::agents::codex::records::CodexState;
 use crate::agents::gemini_cli::records::GeminiState;
 use crate::agents::hermes::records::HermesState;
-use crate::agents::pi::records::{PiState, StoredMark as Mark, StoredMarks};
+use crate::agents::pi::records::{PiState, StoredMark, StoredMarks};
 use crate::agents::usage::UsageState;
 use crate::state::boxed::Boxed;
 use crate::state::bytes::{bytes, varint, Cursor};
@@ -202,7 +202,7 @@ fn decode_entry(prev: &str, c: &mut Cursor) -> Result<(String, FileState), Strin
 /// How an entry keeps its pi session mark.
 enum MarkIn {
     /// In binary (`None`: the entry has none).
-    Binary(Option<Mark>),
+    Binary(Option<StoredMark>),
     /// Only in its JSON part (an entry written before the binary mark).
     Rest,
 }
@@ -244,7 +244,7 @@ fn decode_head<'b>(
         };
         let n = c.varint()?;
         let high_ids = (0..n).map(|_| c.u64()).collect::<Result<Box<[u64]>, String>>()?;
-        MarkIn::Binary(Some(Mark { session, high_ts, high_ids }))
+        MarkIn::Binary(Some(StoredMark { session, high_ts, high_ids }))
     } else if flags & NO_MARK != 0 {
         MarkIn::Binary(None)
     } else {
@@ -292,7 +292,7 @@ fn add_rest(st: &mut FileState, rest: &[u8], mark: MarkIn) -> Result<(), String>
 }
 
 /// The pi session mark of an entry's JSON part, read without the rest.
-fn mark_of_rest(rest: &[u8]) -> Result<Option<Mark>, String> {
+fn mark_of_rest(rest: &[u8]) -> Result<Option<StoredMark>, String> {
     #[derive(Deserialize)]
     struct Only<'a> {
         #[serde(default, borrow)]
@@ -309,7 +309,7 @@ fn mark_of_rest(rest: &[u8]) -> Result<Option<Mark>, String> {
     }
     let only: Only = serde_json::from_slice(rest).map_err(|e| format!("has a bad entry ({e})"))?;
     Ok(only.pi.and_then(|pi| {
-        Some(Mark {
+        Some(StoredMark {
             session: pi.session.filter(|h| *h != 0)?,
             high_ts: pi.high_ts.map(|t| Box::from(t.as_ref())),
             high_ids: pi.high_ids.into_boxed_slice(),
@@ -526,7 +526,9 @@ impl PositionsFile {
         }
         let generation = c.u64()?;
         let count = c.u64()?;
-        let mut all = Vec::with_capacity(if leave.is_some() { 0 } else { count as usize });
+        // Not sized by the header's count: nothing checks it until every
+        // block is read (a damaged one must be told, not allocated).
+        let mut all = Vec::new();
         let mut skipped = Skipped::default();
         let mut at = HEADER_LEN;
         let mut found = 0u64;
@@ -584,7 +586,7 @@ impl PositionsFile {
                 }
                 all.append(&mut kept);
                 skipped.heads.extend(heads);
-                skipped.marks.append(&marks);
+                skipped.marks.extend_from(&marks);
             }
         }
         if found != count {
@@ -1053,7 +1055,7 @@ mod tests {
                 (0..9_000).step_by(3).map(|i| (i as u32 * 10, (i / BLOCK) as u32)).collect();
             assert_eq!(heads, want);
             let mut marks: StoredMarks = (f.files.values().step_by(3))
-                .map(|st| Mark {
+                .map(|st| StoredMark {
                     session: st.pi.session.unwrap(),
                     high_ts: st.pi.high_ts.as_deref().map(Box::from),
                     high_ids: st.pi.high_ids.clone().into(),
@@ -1125,7 +1127,7 @@ mod tests {
         let raw = zstd::stream::decode_all(&enc[HEADER_LEN + 20..]).unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("high_ts"), "the mark is written once");
         assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
-        let mark = |st: &FileState| Mark {
+        let mark = |st: &FileState| StoredMark {
             session: st.pi.session.unwrap(),
             high_ts: st.pi.high_ts.as_deref().map(Box::from),
             high_ids: st.pi.high_ids.clone().into_boxed_slice(),
@@ -1223,6 +1225,17 @@ mod tests {
             let mut b = bytes.clone();
             b[at] ^= 0x40;
             assert!(PositionsFile::decode(&b).is_err(), "flipped at {at}");
+        }
+        // The entry count (the header's last 8 bytes) is checked against
+        // the blocks, never trusted to size anything.
+        for bit in [0, 20, 32, 56, 63] {
+            let mut b = bytes.clone();
+            b[HEADER_LEN - 8 + bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                PositionsFile::decode(&b).unwrap_err(),
+                "is truncated (fewer entries than its header says)",
+                "bit {bit}"
+            );
         }
     }
 

@@ -92,7 +92,7 @@ pub struct StoredMark {
 /// Many [`StoredMark`]s, kept as rows of a fixed size and the timestamps and
 /// ids they point into (a run may hold hundreds of thousands: not two
 /// allocations each).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct StoredMarks {
     rows: Vec<MarkRow>,
     ts: String,
@@ -128,29 +128,34 @@ pub struct MarkRef<'a> {
 impl StoredMarks {
     /// Adds a mark at the end.
     pub fn push(&mut self, m: &StoredMark) {
-        let small = |n: usize| u32::try_from(n).expect("marks under 4 GiB");
-        let (ts_at, ts_len) = match &m.high_ts {
+        self.push_ref(MarkRef {
+            session: m.session,
+            high_ts: m.high_ts.as_deref(),
+            high_ids: &m.high_ids,
+        });
+    }
+
+    /// Adds a copy of each of `other`'s marks at the end.
+    pub fn extend_from(&mut self, other: &StoredMarks) {
+        self.rows.reserve(other.rows.len());
+        for m in other.iter() {
+            self.push_ref(m);
+        }
+    }
+
+    /// Adds a mark at the end.
+    fn push_ref(&mut self, m: MarkRef) {
+        // Offsets and lengths under 4 GiB (`NO_TS` is no length).
+        let small =
+            |n: usize| u32::try_from(n).ok().filter(|n| *n != NO_TS).expect("marks under 4 GiB");
+        let (ts_at, ts_len) = match m.high_ts {
             Some(t) => (small(self.ts.len()), small(t.len())),
             None => (0, NO_TS),
         };
-        self.ts.push_str(m.high_ts.as_deref().unwrap_or(""));
+        self.ts.push_str(m.high_ts.unwrap_or(""));
         let (ids_at, ids_len) = (small(self.ids.len()), small(m.high_ids.len()));
-        self.ids.extend_from_slice(&m.high_ids);
+        self.ids.extend_from_slice(m.high_ids);
         self.rows.push(MarkRow { session: m.session, ts_at, ts_len, ids_at, ids_len });
-    }
-
-    /// Adds `other`'s marks at the end.
-    pub fn append(&mut self, other: &StoredMarks) {
-        self.rows.reserve(other.rows.len());
-        for i in 0..other.len() {
-            let m = other.get(i);
-            let ts_len = m.high_ts.map_or(NO_TS, |t| t.len() as u32);
-            let ts_at = self.ts.len() as u32;
-            self.ts.push_str(m.high_ts.unwrap_or(""));
-            let (ids_at, ids_len) = (self.ids.len() as u32, m.high_ids.len() as u32);
-            self.ids.extend_from_slice(m.high_ids);
-            self.rows.push(MarkRow { session: m.session, ts_at, ts_len, ids_at, ids_len });
-        }
     }
 
     /// How many marks.
@@ -202,6 +207,13 @@ impl StoredMarks {
     fn of_session(&self, h: u64) -> impl Iterator<Item = MarkRef<'_>> {
         let from = self.rows.partition_point(|r| r.session < h);
         (from..self.len()).map(|i| self.get(i)).take_while(move |m| m.session == h)
+    }
+}
+
+/// The same marks in the same order (however they are laid out).
+impl PartialEq for StoredMarks {
+    fn eq(&self, other: &StoredMarks) -> bool {
+        self.iter().eq(other.iter())
     }
 }
 
