@@ -430,9 +430,7 @@ fn add_store(
 /// listing and stat of a few directories ahead (see [`descend`]) and of the
 /// files of a large directory.
 fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
-    if let Some(listing) = list(place, owner, dir, &mut found.warnings) {
-        descend(place, owner, listing, found);
-    }
+    descend(place, owner, list(place, owner, dir), found);
 }
 
 /// One directory's transcripts, stat'ed, and its subdirectories.
@@ -445,10 +443,9 @@ struct Listing {
     /// Per subdirectory, how many of `files` sort before it: its files'
     /// paths come between those and the rest.
     cuts: Vec<usize>,
-    /// The stores among its files.
-    stores: Vec<Source>,
-    /// Problems with its entries.
-    warnings: Vec<String>,
+    /// The stores among its files, and problems with it or its entries
+    /// (its `sources` stay empty).
+    other: Found,
 }
 
 /// Adds a listed directory's files to `found`, each subdirectory's where its
@@ -456,9 +453,9 @@ struct Listing {
 /// a few at a time on the pool's threads, ahead of when they are entered.
 fn descend(place: &Place, owner: Option<u32>, listing: Listing, found: &mut Found) {
     use rayon::prelude::*;
-    let Listing { files, dirs, cuts, stores, warnings } = listing;
-    found.stores.extend(stores);
-    found.warnings.extend(warnings);
+    let Listing { files, dirs, cuts, other } = listing;
+    found.stores.extend(other.stores);
+    found.warnings.extend(other.warnings);
     let ahead = 4 * rayon::current_num_threads().max(1);
     let mut files = files.into_iter();
     let mut taken = 0;
@@ -468,43 +465,29 @@ fn descend(place: &Place, owner: Option<u32>, listing: Listing, found: &mut Foun
         taken = cut;
         if listed.is_empty() {
             let window = &dirs[i..dirs.len().min(i + ahead)];
-            listed = window
-                .par_iter()
-                .map(|d| {
-                    let mut warnings = Vec::new();
-                    let listing = list(place, owner, d, &mut warnings);
-                    (listing, warnings)
-                })
-                .collect::<Vec<_>>()
-                .into();
+            listed = window.par_iter().map(|d| list(place, owner, d)).collect::<Vec<_>>().into();
         }
-        let (listing, warnings) = listed.pop_front().expect("a listing for every directory");
-        found.warnings.extend(warnings);
-        if let Some(listing) = listing {
-            descend(place, owner, listing, found);
-        }
+        let listing = listed.pop_front().expect("a listing for every directory");
+        descend(place, owner, listing, found);
     }
     found.sources.extend(files);
 }
 
 /// Lists one directory: its transcripts with their stat (on several
 /// threads when it has many) and its subdirectories, in the byte order of
-/// their paths (a directory's name sorts as if followed by `/`). `None`
-/// when it cannot be listed (said in `warnings`, unless it is gone).
-fn list(
-    place: &Place,
-    owner: Option<u32>,
-    dir: &Path,
-    warnings: &mut Vec<String>,
-) -> Option<Listing> {
+/// their paths (a directory's name sorts as if followed by `/`). Empty
+/// when it cannot be listed (a warning says so, unless it is gone).
+fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
     use rayon::prelude::*;
     use std::os::unix::ffi::OsStrExt;
+    let mut listing = Listing::default();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return listing,
         Err(e) => {
-            warnings.push(format!("{}: cannot list directory: {e}; skipped", dir.display()));
-            return None;
+            let why = format!("{}: cannot list directory: {e}; skipped", dir.display());
+            listing.other.warnings.push(why);
+            return listing;
         }
     };
     let mut entries: Vec<(Vec<u8>, fs::DirEntry, fs::FileType)> = rd
@@ -520,7 +503,6 @@ fn list(
         .collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let agent = place.agent();
-    let mut listing = Listing::default();
     // Per entry kept, in order: a file to stat (`true`) or a subdirectory.
     let mut kinds = Vec::new();
     let mut to_stat = Vec::new();
@@ -530,7 +512,7 @@ fn list(
         if ft.is_dir() {
             let path = entry.path();
             if is_transcript_name(name) {
-                listing.warnings.push(format!(
+                listing.other.warnings.push(format!(
                     "{}: a directory named like a transcript; skipped",
                     path.display()
                 ));
@@ -542,10 +524,7 @@ fn list(
         }
         if let Some(store) = crate::agents::store_named(agent, name) {
             if ft.is_file() {
-                let mut f = Found::default();
-                add_store(place, owner, entry.path(), store, &mut f);
-                listing.stores.append(&mut f.stores);
-                listing.warnings.append(&mut f.warnings);
+                add_store(place, owner, entry.path(), store, &mut listing.other);
             }
             continue;
         }
@@ -573,7 +552,7 @@ fn list(
         }
         match stated.next().expect("a stat for every file") {
             Ok(s) => files.push(s),
-            Err(w) => listing.warnings.push(w),
+            Err(w) => listing.other.warnings.push(w),
         }
     }
     let paths: Vec<PathBuf> = files.iter_mut().map(|s| std::mem::take(&mut s.path)).collect();
@@ -582,7 +561,7 @@ fn list(
         .zip(files)
         .map(|(path, s)| Source { path, pack: place.pack, meta: s.meta, session: s.session, owner })
         .collect();
-    Some(listing)
+    listing
 }
 
 /// A transcript found in a directory listing, with its stat.

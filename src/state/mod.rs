@@ -1189,12 +1189,7 @@ fn read_json_with<T: Versioned>(
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(LoadError::Io(anyhow::anyhow!(
-                "cannot read {}: {e}; check the state directory's permissions",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(LoadError::Io(cannot_read(path, e))),
     };
     let invalid = |what: String| LoadError::Invalid(format!("{} {what}", path.display()));
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -1202,19 +1197,19 @@ fn read_json_with<T: Versioned>(
     }
     // One parse in the common case; the version is only probed to explain
     // a failure.
-    of_version(path, decode(&bytes))
+    of_version(path, decode(&bytes)).map(Some)
 }
 
 /// A parsed state file, refused when another version wrote it; or why it
 /// does not parse, in words that follow its name.
-fn of_version<T: Versioned>(path: &Path, got: Result<T, String>) -> Result<Option<T>, LoadError> {
+fn of_version<T: Versioned>(path: &Path, got: Result<T, String>) -> Result<T, LoadError> {
     let invalid = |what: String| LoadError::Invalid(format!("{} {what}", path.display()));
     match got {
         Ok(v) if v.version() != STATE_VERSION => Err(invalid(format!(
             "was written with state version {} (this telemetron reads {STATE_VERSION})",
             v.version()
         ))),
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => Ok(v),
         Err(why) => Err(invalid(why)),
     }
 }
@@ -1226,12 +1221,7 @@ fn read_positions(
     path: &Path,
     leave: Option<&positions::Leave<'_>>,
 ) -> Result<Option<(PositionsFile, positions::Skipped)>, LoadError> {
-    let cannot = |e: io::Error| {
-        LoadError::Io(anyhow::anyhow!(
-            "cannot read {}: {e}; check the state directory's permissions",
-            path.display()
-        ))
-    };
+    let cannot = |e| LoadError::Io(cannot_read(path, e));
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -1254,11 +1244,8 @@ fn positions_from(
     let mut r = KeepError { r, error: None };
     let got = PositionsFile::read_leaving_out(&mut r, leave);
     match r.error {
-        Some(e) => Err(LoadError::Io(anyhow::anyhow!(
-            "cannot read {}: {e}; check the state directory's permissions",
-            path.display()
-        ))),
-        None => of_version(path, got).map(|v| v.expect("a parsed file")),
+        Some(e) => Err(LoadError::Io(cannot_read(path, e))),
+        None => of_version(path, got),
     }
 }
 
@@ -1295,11 +1282,14 @@ fn read_if_there(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot read {}: {e}; check the state directory's permissions",
-            path.display()
-        )),
+        Err(e) => Err(cannot_read(path, e)),
     }
+}
+
+/// A state file that cannot be read (permissions, I/O), said with its name
+/// and what to check.
+fn cannot_read(path: &Path, e: io::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot read {}: {e}; check the state directory's permissions", path.display())
 }
 
 /// The files of the state directory carry a format version.

@@ -345,17 +345,36 @@ struct RawBlock<'a> {
     packed: &'a [u8],
 }
 
+/// A block's header ([`BLOCK_HEADER_LEN`] bytes).
+struct BlockHeader {
+    entries: usize,
+    raw_len: usize,
+    /// How many bytes follow it.
+    len: usize,
+    /// The XXH3 of those bytes.
+    sum: u64,
+}
+
+impl BlockHeader {
+    fn read(c: &mut Cursor) -> Result<BlockHeader, String> {
+        let (entries, raw_len) = (c.u32()? as usize, c.u32()? as usize);
+        let (len, sum) = (c.u32()? as usize, c.u64()?);
+        Ok(BlockHeader { entries, raw_len, len, sum })
+    }
+
+    /// The block of these bytes, when they are the ones it was written with.
+    fn checked<'a>(&self, packed: &'a [u8]) -> Result<RawBlock<'a>, String> {
+        if xxhash_rust::xxh3::xxh3_64(packed) != self.sum {
+            return Err("is damaged (a block's checksum does not match)".into());
+        }
+        Ok(RawBlock { entries: self.entries, raw_len: self.raw_len, packed })
+    }
+}
+
 /// Reads a block's header and bytes, checking its checksum.
 fn next_block<'a>(c: &mut Cursor<'a>) -> Result<RawBlock<'a>, String> {
-    let entries = c.u32()? as usize;
-    let raw_len = c.u32()? as usize;
-    let len = c.u32()? as usize;
-    let sum = c.u64()?;
-    let packed = c.take(len)?;
-    if xxhash_rust::xxh3::xxh3_64(packed) != sum {
-        return Err("is damaged (a block's checksum does not match)".into());
-    }
-    Ok(RawBlock { entries, raw_len, packed })
+    let h = BlockHeader::read(c)?;
+    h.checked(c.take(h.len)?)
 }
 
 /// A block's bytes, decompressed.
@@ -536,7 +555,7 @@ impl PositionsFile {
         let window = WINDOW_BLOCKS * rayon::current_num_threads().max(1);
         loop {
             // The next window's blocks, as stored.
-            let mut packed: Vec<(usize, usize, u64, Vec<u8>)> = Vec::with_capacity(window);
+            let mut packed: Vec<(BlockHeader, Vec<u8>)> = Vec::with_capacity(window);
             while packed.len() < window {
                 let mut bh = [0; BLOCK_HEADER_LEN];
                 match read_up_to(r, &mut bh)? {
@@ -544,19 +563,17 @@ impl PositionsFile {
                     BLOCK_HEADER_LEN => {}
                     _ => return Err("is truncated".into()),
                 }
-                let mut c = Cursor::new(&bh);
-                let (entries, raw_len) = (c.u32()? as usize, c.u32()? as usize);
-                let (len, sum) = (c.u32()? as usize, c.u64()?);
+                let h = BlockHeader::read(&mut Cursor::new(&bh))?;
                 let mut bytes = Vec::new();
-                std::io::Read::take(&mut *r, len as u64)
+                std::io::Read::take(&mut *r, h.len as u64)
                     .read_to_end(&mut bytes)
                     .map_err(|e| format!("cannot be read ({e})"))?;
-                if bytes.len() != len {
+                if bytes.len() != h.len {
                     return Err("is truncated".into());
                 }
-                skipped.spans.push((at, BLOCK_HEADER_LEN + len));
-                at += BLOCK_HEADER_LEN + len;
-                packed.push((entries, raw_len, sum, bytes));
+                skipped.spans.push((at, BLOCK_HEADER_LEN + h.len));
+                at += BLOCK_HEADER_LEN + h.len;
+                packed.push((h, bytes));
             }
             if packed.is_empty() {
                 break;
@@ -565,13 +582,7 @@ impl PositionsFile {
             let parts: Vec<Part> = packed
                 .par_iter()
                 .enumerate()
-                .map(|(i, (entries, raw_len, sum, bytes))| {
-                    if xxhash_rust::xxh3::xxh3_64(bytes) != *sum {
-                        return Err("is damaged (a block's checksum does not match)".into());
-                    }
-                    let b = RawBlock { entries: *entries, raw_len: *raw_len, packed: bytes };
-                    decode_part(first + i, &b, leave)
-                })
+                .map(|(i, (h, bytes))| decode_part(first + i, &h.checked(bytes)?, leave))
                 .collect::<Result<_, _>>()?;
             drop(packed);
             for (mut kept, heads, marks, last) in parts {

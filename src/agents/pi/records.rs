@@ -170,7 +170,11 @@ impl StoredMarks {
 
     /// Mark number `i`.
     pub fn get(&self, i: usize) -> MarkRef<'_> {
-        let r = &self.rows[i];
+        self.view(&self.rows[i])
+    }
+
+    /// The mark a row points to.
+    fn view(&self, r: &MarkRow) -> MarkRef<'_> {
         let high_ts = (r.ts_len != NO_TS)
             .then(|| &self.ts[r.ts_at as usize..r.ts_at as usize + r.ts_len as usize]);
         let high_ids = &self.ids[r.ids_at as usize..][..r.ids_len as usize];
@@ -186,15 +190,9 @@ impl StoredMarks {
     /// a session's marks in order gives the same whatever order they were
     /// found in). In place.
     pub fn sort(&mut self) {
+        // `MarkRef`'s order: session, timestamp, ids.
         let mut rows = std::mem::take(&mut self.rows);
-        rows.sort_unstable_by(|a, b| {
-            let view = |r: &MarkRow| {
-                let t = (r.ts_len != NO_TS)
-                    .then(|| &self.ts[r.ts_at as usize..r.ts_at as usize + r.ts_len as usize]);
-                (r.session, t, &self.ids[r.ids_at as usize..][..r.ids_len as usize])
-            };
-            view(a).cmp(&view(b))
-        });
+        rows.sort_unstable_by(|a, b| self.view(a).cmp(&self.view(b)));
         self.rows = rows;
     }
 
