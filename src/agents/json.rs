@@ -1,6 +1,7 @@
 //! Shared JSON pieces of the format parsers: lenient token counts,
-//! strings that are borrowed when possible and skipped when not, and
-//! content blocks reduced to their metadata. Nothing here copies text.
+//! strings that are borrowed when possible and skipped when not, content
+//! blocks reduced to their metadata, and lines skimmed of the long texts a
+//! parser never reads. Nothing here copies text.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -236,4 +237,225 @@ impl<'de> Deserialize<'de> for Flag {
 /// records.
 pub fn is_object(line: &[u8]) -> bool {
     line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Lines shorter than this are parsed as they are: skimming pays for
+/// itself on lines that carry long texts.
+pub(crate) const SKIM_FROM: usize = 4096;
+
+/// String values shorter than this are kept.
+const SKIM_TEXT: usize = 64;
+
+/// Calls `parse` with `line`, or with a copy of it in which the text of
+/// every long string value under a key the parser never reads is left out
+/// (the value becomes `""`).
+///
+/// Most of the bytes of a transcript are such texts (tool outputs,
+/// messages), and a JSON parser pays for every escape in a text it only
+/// skips: skimming finds the strings by their quotes alone, one `memchr`
+/// pass over the line, and the parser then walks only the structure.
+///
+/// `reads` names every key whose string value the parser may read, at any
+/// depth; a key written with an escape is kept whatever it names. The
+/// line's structure is untouched, so what the parser reads is the same,
+/// and a line that does not parse still does not (an unterminated string
+/// leaves the line whole). The one difference: a fault inside a text left
+/// out (a bad escape, a raw control character) is no longer seen, and the
+/// record it was in counts.
+pub fn skimmed<R>(line: &[u8], reads: &[&str], parse: impl FnOnce(&[u8]) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if line.len() < SKIM_FROM {
+        return parse(line);
+    }
+    BUF.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => {
+            let buf = &mut *buf;
+            if skim(line, reads, buf) {
+                parse(buf)
+            } else {
+                parse(line)
+            }
+        }
+        // Only if `parse` skimmed again.
+        Err(_) => parse(line),
+    })
+}
+
+/// Writes into `out` the skimmed copy of `line` (see [`skimmed`]); false
+/// when nothing was left out, and `out` is then not the line.
+fn skim(line: &[u8], reads: &[&str], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut copied = 0;
+    // The interior of the string before the one at hand: the key, when
+    // the one at hand is a value.
+    let mut before = 0..0;
+    let mut quotes = memchr::memchr_iter(b'"', line);
+    while let Some(open) = quotes.next() {
+        let close = loop {
+            let Some(q) = quotes.next() else { return false };
+            // A quote after an odd run of backslashes is escaped.
+            let run = line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count();
+            if run % 2 == 0 {
+                break q;
+            }
+        };
+        if close - open > SKIM_TEXT
+            && is_value(&line[..open])
+            && !is_read(&line[before.clone()], reads)
+        {
+            out.extend_from_slice(&line[copied..=open]);
+            copied = close;
+        }
+        before = open + 1..close;
+    }
+    if copied == 0 {
+        return false;
+    }
+    out.extend_from_slice(&line[copied..]);
+    true
+}
+
+/// True when a string opening after `head` is an object's value (a `:`
+/// before it).
+fn is_value(head: &[u8]) -> bool {
+    head.iter().rev().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b':')
+}
+
+/// True when the parser may read the value under `key` (its raw bytes).
+fn is_read(key: &[u8], reads: &[&str]) -> bool {
+    key.contains(&b'\\') || reads.iter().any(|r| r.as_bytes() == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::SplitMix64;
+    use serde_json::{json, Value};
+
+    /// Skims `line` and returns what the parser is given.
+    fn skim_of(line: &[u8], reads: &[&str]) -> Vec<u8> {
+        skimmed(line, reads, <[u8]>::to_vec)
+    }
+
+    /// A long text with every escape a quote can hide behind.
+    fn text(n: usize) -> String {
+        let mut s = String::from("say \"hi\" \\ \\\" ü \u{1b}[0m\n\t/");
+        while s.len() < n {
+            s.push_str("x\\\"\"\\");
+        }
+        s
+    }
+
+    #[test]
+    fn the_long_texts_of_keys_not_read_are_left_out_and_nothing_else() {
+        let long = text(200);
+        let v = json!({
+            "id": long, "type": "gemini",
+            "toolCalls": [{"name": "run", "status": "error", "result": [{"output": long}]}],
+            "pad": "p".repeat(SKIM_FROM),
+            "arr": [long, {"output": "short"}],
+            "i\\u0064": long,
+        });
+        let line = serde_json::to_vec(&v).unwrap();
+        let got: Value = serde_json::from_slice(&skim_of(&line, &["id", "name"])).unwrap();
+        let want = json!({
+            "id": long, "type": "gemini",
+            "toolCalls": [{"name": "run", "status": "error", "result": [{"output": ""}]}],
+            "pad": "",
+            // Strings in arrays are not under a key: kept.
+            "arr": [long, {"output": "short"}],
+            // A key spelled with an escape may name a key read: kept.
+            "i\\u0064": long,
+        });
+        assert_eq!(got, want);
+        // Spaces around the colon change nothing.
+        let spaced = String::from_utf8(line.clone()).unwrap().replace("\":", "\" :\t");
+        let got: Value = serde_json::from_slice(&skim_of(spaced.as_bytes(), &["id"])).unwrap();
+        assert_eq!(got["toolCalls"][0]["result"][0]["output"], "");
+    }
+
+    #[test]
+    fn short_lines_and_lines_that_cannot_parse_are_given_whole() {
+        let short = serde_json::to_vec(&json!({"output": text(200)})).unwrap();
+        assert_eq!(skim_of(&short, &[]), short);
+        let long = serde_json::to_vec(&json!({"output": text(2 * SKIM_FROM)})).unwrap();
+        assert!(skim_of(&long, &[]).len() < 100);
+        // Cut inside a string: no string after the cut can be told.
+        let cut = &long[..long.len() - 10];
+        assert_eq!(skim_of(cut, &[]), cut);
+        assert!(serde_json::from_slice::<Value>(&skim_of(cut, &[])).is_err());
+        // Cut outside one: still skimmed, still not JSON.
+        let cut = &long[..long.len() - 1];
+        assert!(skim_of(cut, &[]).len() < 100);
+        assert!(serde_json::from_slice::<Value>(&skim_of(cut, &[])).is_err());
+    }
+
+    /// A random JSON value whose strings hold quotes and runs of
+    /// backslashes, some under keys that are read.
+    fn random_value(r: &mut SplitMix64, depth: u32) -> Value {
+        const KEYS: [&str; 5] = ["id", "output", "name", "text", "a\"b"];
+        match r.below(if depth == 0 { 3 } else { 5 }) {
+            0 => Value::from(r.below(1000)),
+            1 | 2 => {
+                let mut s = String::new();
+                for _ in 0..r.below(40) {
+                    s.push_str(["x", "\\", "\"", "\\\\\"", "é", "\n", "ab"][r.below(7) as usize]);
+                }
+                Value::String(s)
+            }
+            3 => Value::Array((0..r.below(4)).map(|_| random_value(r, depth - 1)).collect()),
+            _ => Value::Object(
+                (0..r.below(5))
+                    .map(|_| (KEYS[r.below(5) as usize].to_string(), random_value(r, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// `v` with what skimming must leave out blanked: every string value
+    /// of an object member whose key is not read and whose JSON text is
+    /// at least [`SKIM_TEXT`] bytes.
+    fn blanked(v: &Value, reads: &[&str]) -> Value {
+        match v {
+            Value::Array(a) => Value::Array(a.iter().map(|x| blanked(x, reads)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| {
+                        let long =
+                            |s: &str| serde_json::to_string(s).unwrap().len() - 2 >= SKIM_TEXT;
+                        let raw_key = serde_json::to_string(k).unwrap();
+                        let read = raw_key.contains('\\') || reads.contains(&k.as_str());
+                        let x = match x {
+                            Value::String(s) if long(s) && !read => Value::from(""),
+                            x => blanked(x, reads),
+                        };
+                        (k.clone(), x)
+                    })
+                    .collect(),
+            ),
+            v => v.clone(),
+        }
+    }
+
+    #[test]
+    fn a_skimmed_line_parses_to_the_line_with_its_unread_texts_blanked() {
+        let mut r = SplitMix64(7);
+        let reads = ["id", "name"];
+        let mut skimmed_some = 0;
+        for _ in 0..2000 {
+            let mut v = json!({"pad": "x".repeat(SKIM_FROM)});
+            for i in 0..r.below(6) {
+                v[format!("k{i}")] = random_value(&mut r, 4);
+            }
+            for line in [serde_json::to_vec(&v).unwrap(), serde_json::to_vec_pretty(&v).unwrap()] {
+                let got = skim_of(&line, &reads);
+                skimmed_some += usize::from(got.len() < line.len());
+                let got: Value = serde_json::from_slice(&got).unwrap();
+                assert_eq!(got, blanked(&v, &reads), "{}", String::from_utf8_lossy(&line));
+            }
+        }
+        assert_eq!(skimmed_some, 4000);
+    }
 }

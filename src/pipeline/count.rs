@@ -398,7 +398,10 @@ pub fn scan_known<'a>(
         if !to_read.is_empty() {
             ctx.content.get_or_init(|| ContentIndex::new(&ctx, Sort::Parallel));
         }
-        to_read.par_iter().for_each_with(tx, |tx, &i| {
+        // A file is a task of its own: left to rayon's splitting, a few
+        // large files in one half of the list kept one thread busy while
+        // the other was done.
+        to_read.par_iter().with_max_len(1).for_each_with(tx, |tx, &i| {
             let _ = tx.send((i, scan_file(&sources[i], &keys[i], &ctx)));
         })
     };

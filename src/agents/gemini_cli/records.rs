@@ -12,7 +12,7 @@
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::agents::json::{is_object, Block, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, skimmed, Block, StrOrSkip, Tokens};
 use crate::agents::pi::records::StoredModel;
 use crate::agents::usage::{add_tokens, Usage};
 use crate::classify::{errors, models, tools};
@@ -63,6 +63,22 @@ pub struct Counted {
 
 /// How many recent messages a file remembers.
 const RECENT: usize = 64;
+
+/// Every key whose string value [`Record`] or [`Block`] may read (the
+/// rest are skimmed off long lines before they are parsed).
+const READS: &[&str] = &[
+    "sessionId",
+    "kind",
+    "id",
+    "timestamp",
+    "startTime",
+    "type",
+    "model",
+    "content",
+    "name",
+    "status",
+    "tool_use_id",
+];
 
 /// One record (a line, or a message inside a `$set` checkpoint).
 #[derive(Default)]
@@ -160,9 +176,14 @@ impl Deriver<'_> {
         if !is_object(line) {
             return LineResult::Malformed;
         }
-        let Ok(rec) = serde_json::from_slice::<Record>(line) else {
-            return LineResult::Malformed;
-        };
+        skimmed(line, READS, |line| match serde_json::from_slice::<Record>(line) {
+            Ok(rec) => self.record(&rec, counts),
+            Err(_) => LineResult::Malformed,
+        })
+    }
+
+    /// Counts one parsed record.
+    fn record(&mut self, rec: &Record, counts: &mut Counts) -> LineResult {
         let before = counts.additions();
         if let Some(set) = &rec.set {
             for m in set.messages.iter().flatten() {
@@ -171,9 +192,9 @@ impl Deriver<'_> {
         } else if rec.message_type.0.is_none()
             && (rec.project_hash.is_some() || rec.session_id.is_some())
         {
-            self.header(&rec, counts);
+            self.header(rec, counts);
         } else {
-            self.message(&rec, counts);
+            self.message(rec, counts);
         }
         if counts.additions() > before {
             LineResult::Parsed
@@ -331,6 +352,62 @@ mod tests {
             d.line(l.as_bytes(), &mut c);
         }
         c
+    }
+
+    #[test]
+    fn long_lines_skimmed_count_what_they_count_whole() {
+        // A text as it is written in JSON: quotes and backslashes escaped.
+        let text = "out \"put\" \\ \u{1b}[0m é\n".repeat(300);
+        let long = serde_json::to_string(&text).unwrap().trim_matches('"').to_string();
+        let err = format!("{long} rate limit exceeded (429)");
+        let call = |id: &str, status: &str| {
+            format!(
+                r#"{{"id":"{id}","name":"run_shell_command","args":{{"command":"{long}"}},"result":[{{"functionResponse":{{"id":"{id}","name":"run_shell_command","response":{{"output":"{long}"}}}}}}],"status":"{status}","resultDisplay":"{long}","description":"{long}"}}"#
+            )
+        };
+        let records = [
+            format!(
+                r#"{{"sessionId":"s","projectHash":"{long}","startTime":"2026-01-01T00:00:00.000Z","kind":"main"}}"#
+            ),
+            format!(
+                r#"{{"id":"u1","timestamp":"2026-01-01T00:00:01.000Z","type":"user","content":[{{"text":"{long}"}}]}}"#
+            ),
+            format!(
+                r#"{{"id":"g1","timestamp":"2026-01-01T00:00:02.000Z","type":"gemini","content":"{long}","thoughts":[{{"subject":"{long}","description":"{long}"}}],"tokens":{{"input":900,"output":80,"cached":300,"thoughts":20,"tool":5}},"model":"gemini-2.5-pro","toolCalls":[{},{}]}}"#,
+                call("c1", "success"),
+                call("c2", "error")
+            ),
+            format!(
+                r#"{{"id":"e1","timestamp":"2026-01-01T00:00:03.000Z","type":"error","content":"{err}"}}"#
+            ),
+            format!(
+                r#"{{"$set":{{"messages":[{{"id":"g2","timestamp":"2026-01-01T00:00:04.000Z","type":"gemini","content":"{long}","tokens":{{"input":10,"output":1}},"toolCalls":[{}]}}]}}}}"#,
+                call("c3", "error")
+            ),
+        ];
+        let (mut skimmed, mut whole) = (GeminiState::default(), GeminiState::default());
+        let (mut a, mut b) = (Counts::default(), Counts::default());
+        for r in &records {
+            assert!(r.len() > crate::agents::json::SKIM_FROM);
+            let mut d = Deriver { session_type: SessionType::Main, state: &mut skimmed };
+            let got = d.line(r.as_bytes(), &mut a);
+            let rec = serde_json::from_slice::<Record>(r.as_bytes()).expect("valid JSON");
+            let mut d = Deriver { session_type: SessionType::Main, state: &mut whole };
+            assert_eq!(got, d.record(&rec, &mut b), "{r}");
+        }
+        assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+        assert_eq!(skimmed, whole);
+        // What the long lines hold was read: the session, the prompt, the
+        // turns, their tokens, three calls, and the error told by its text.
+        let pack = Pack::GeminiCli;
+        let calls: u64 =
+            a.iter().filter(|(s, _)| matches!(s, Series::ToolCall { .. })).map(|(_, n)| n).sum();
+        assert_eq!(calls, 3, "{a:?}");
+        assert_eq!(a.get(&Series::Error { pack, error_type: ErrorType::Quota }), 1, "{a:?}");
+        assert_eq!(a.get(&Series::UserPrompt { pack, session_type: SessionType::Main }), 1);
+        let turns: u64 =
+            a.iter().filter(|(s, _)| matches!(s, Series::AgentTurn { .. })).map(|(_, n)| n).sum();
+        assert_eq!(turns, 2);
     }
 
     #[test]
