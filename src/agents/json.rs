@@ -246,6 +246,16 @@ pub(crate) const SKIM_FROM: usize = 4096;
 /// String values shorter than this are kept.
 const SKIM_TEXT: usize = 64;
 
+/// What a parser may read of a line, for [`skimmed`].
+pub struct Reads {
+    /// Keys whose string values it may read, at any depth.
+    pub values: &'static [&'static str],
+    /// Keys under which it may read any string: a line with one of them
+    /// (or with a key written with an escape, which may name one) is not
+    /// skimmed.
+    pub whole: &'static [&'static str],
+}
+
 /// Calls `parse` with `line`, or with a copy of it in which the text of
 /// every long string value under a key the parser never reads is left out
 /// (the value becomes `""`).
@@ -255,18 +265,17 @@ const SKIM_TEXT: usize = 64;
 /// skips: skimming finds the strings by their quotes alone, one `memchr`
 /// pass over the line, and the parser then walks only the structure.
 ///
-/// `reads` names every key whose string value the parser may read, at any
-/// depth; a key written with an escape is kept whatever it names. The
-/// line's structure is untouched, so what the parser reads is the same,
-/// and a line that does not parse still does not (an unterminated string
-/// leaves the line whole). The one difference: a fault inside a text left
-/// out (a bad escape, a raw control character) is no longer seen, and the
-/// record it was in counts.
-pub fn skimmed<R>(line: &[u8], reads: &[&str], parse: impl FnOnce(&[u8]) -> R) -> R {
+/// A key written with an escape is taken to be one that is read, whatever
+/// it names. The line's structure is untouched, so what the parser reads
+/// is the same, and a line that does not parse still does not (an
+/// unterminated string leaves the line whole). The one difference: a fault
+/// inside a text left out (a bad escape, a raw control character) is no
+/// longer seen, and the record it was in counts.
+pub fn skimmed<R>(line: &[u8], reads: &Reads, parse: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    if line.len() < SKIM_FROM {
+    if line.len() < SKIM_FROM || skimming_off() {
         return parse(line);
     }
     BUF.with(|buf| match buf.try_borrow_mut() {
@@ -283,9 +292,20 @@ pub fn skimmed<R>(line: &[u8], reads: &[&str], parse: impl FnOnce(&[u8]) -> R) -
     })
 }
 
+/// True while a test compares a parser with skimming and without.
+#[cfg(test)]
+fn skimming_off() -> bool {
+    tests::SKIM_OFF.get()
+}
+
+#[cfg(not(test))]
+fn skimming_off() -> bool {
+    false
+}
+
 /// Writes into `out` the skimmed copy of `line` (see [`skimmed`]); false
 /// when nothing was left out, and `out` is then not the line.
-fn skim(line: &[u8], reads: &[&str], out: &mut Vec<u8>) -> bool {
+fn skim(line: &[u8], reads: &Reads, out: &mut Vec<u8>) -> bool {
     out.clear();
     let mut copied = 0;
     // The interior of the string before the one at hand: the key, when
@@ -301,14 +321,21 @@ fn skim(line: &[u8], reads: &[&str], out: &mut Vec<u8>) -> bool {
                 break q;
             }
         };
-        if close - open > SKIM_TEXT
+        let text = open + 1..close;
+        if !reads.whole.is_empty()
+            && is_key(&line[close + 1..])
+            && is_read(&line[text.clone()], reads.whole)
+        {
+            return false;
+        }
+        if text.len() >= SKIM_TEXT
             && is_value(&line[..open])
-            && !is_read(&line[before.clone()], reads)
+            && !is_read(&line[before], reads.values)
         {
             out.extend_from_slice(&line[copied..=open]);
             copied = close;
         }
-        before = open + 1..close;
+        before = text;
     }
     if copied == 0 {
         return false;
@@ -317,26 +344,123 @@ fn skim(line: &[u8], reads: &[&str], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// True when `b` is JSON whitespace.
+fn is_blank(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// True when a string opening after `head` is an object's value (a `:`
 /// before it).
 fn is_value(head: &[u8]) -> bool {
-    head.iter().rev().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b':')
+    head.iter().rev().find(|b| !is_blank(b)) == Some(&b':')
 }
 
-/// True when the parser may read the value under `key` (its raw bytes).
-fn is_read(key: &[u8], reads: &[&str]) -> bool {
-    key.contains(&b'\\') || reads.iter().any(|r| r.as_bytes() == key)
+/// True when a string closing before `tail` is an object's key (a `:`
+/// after it).
+fn is_key(tail: &[u8]) -> bool {
+    tail.iter().find(|b| !is_blank(b)) == Some(&b':')
+}
+
+/// True when `key` (its raw bytes) is one of `keys`, or may be one.
+fn is_read(key: &[u8], keys: &[&str]) -> bool {
+    key.contains(&b'\\') || keys.iter().any(|r| r.as_bytes() == key)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::hash::SplitMix64;
     use serde_json::{json, Value};
 
+    thread_local! {
+        /// Set while [`without_skimming`] runs.
+        pub(super) static SKIM_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Runs `f` with every line parsed whole on this thread.
+    pub(crate) fn without_skimming<R>(f: impl FnOnce() -> R) -> R {
+        SKIM_OFF.set(true);
+        let r = f();
+        SKIM_OFF.set(false);
+        r
+    }
+
+    /// A JSON text of `n` bytes or more, with escapes and non-ASCII text.
+    const FILLER: &str = r#" \" \\ \u001b[0m é \n x"#;
+
+    /// For each key of `lines` with string values, the lines with those
+    /// values made long (filler appended) and every object line padded
+    /// past [`SKIM_FROM`]: a parser that reads such a value but does not
+    /// say so in its [`Reads`] counts otherwise with skimming than
+    /// without.
+    pub(crate) fn inflated(lines: &[Vec<u8>]) -> Vec<(String, Vec<Vec<u8>>)> {
+        // The closing quotes of each line's string values, with their keys.
+        let mut values: Vec<Vec<(Vec<u8>, usize)>> = Vec::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for line in lines {
+            let mut found = Vec::new();
+            let mut before = 0..0;
+            let mut quotes = memchr::memchr_iter(b'"', line);
+            while let Some(open) = quotes.next() {
+                let Some(close) = quotes.find(|&q| {
+                    line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+                }) else {
+                    break;
+                };
+                if is_value(&line[..open]) {
+                    let key = line[before].to_vec();
+                    keys.insert(key.clone());
+                    found.push((key, close));
+                }
+                before = open + 1..close;
+            }
+            values.push(found);
+        }
+        let filler = FILLER.repeat(SKIM_TEXT / FILLER.len() + 1);
+        let pad = format!(r#","zzpad":"{}"}}"#, FILLER.repeat(SKIM_FROM / FILLER.len() + 1));
+        keys.into_iter()
+            .map(|key| {
+                let lines = lines
+                    .iter()
+                    .zip(&values)
+                    .map(|(line, found)| {
+                        let mut out = Vec::new();
+                        let mut from = 0;
+                        for (_, close) in found.iter().filter(|(k, _)| *k == key) {
+                            out.extend_from_slice(&line[from..*close]);
+                            out.extend_from_slice(filler.as_bytes());
+                            from = *close;
+                        }
+                        out.extend_from_slice(&line[from..]);
+                        if out.ends_with(b"}") {
+                            out.pop();
+                            out.extend_from_slice(pad.as_bytes());
+                        }
+                        out
+                    })
+                    .collect();
+                (String::from_utf8_lossy(&key).into_owned(), lines)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inflated_lines_are_json_with_long_values_under_one_key() {
+        let line = br#"{"id":"a","n":{"id":"b","t":"c"},"l":["d"]}"#.to_vec();
+        let got = inflated(&[line]);
+        assert_eq!(got.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["id", "t"]);
+        let v: Value = serde_json::from_slice(&got[0].1[0]).unwrap();
+        let long = v["id"].as_str().unwrap();
+        assert!(long.starts_with("a \" \\ \u{1b}[0m é \n x"));
+        assert!(serde_json::to_string(long).unwrap().len() - 2 >= SKIM_TEXT);
+        assert_eq!(v["n"]["id"].as_str().unwrap(), long.replacen('a', "b", 1));
+        assert_eq!((&v["n"]["t"], &v["l"][0]), (&json!("c"), &json!("d")));
+        assert!(v["zzpad"].is_string() && got[1].1[0].len() > SKIM_FROM);
+    }
+
     /// Skims `line` and returns what the parser is given.
-    fn skim_of(line: &[u8], reads: &[&str]) -> Vec<u8> {
-        skimmed(line, reads, <[u8]>::to_vec)
+    fn skim_of(line: &[u8], values: &'static [&'static str]) -> Vec<u8> {
+        skimmed(line, &Reads { values, whole: &[] }, <[u8]>::to_vec)
     }
 
     /// A long text with every escape a quote can hide behind.
@@ -374,6 +498,25 @@ mod tests {
         let spaced = String::from_utf8(line.clone()).unwrap().replace("\":", "\" :\t");
         let got: Value = serde_json::from_slice(&skim_of(spaced.as_bytes(), &["id"])).unwrap();
         assert_eq!(got["toolCalls"][0]["result"][0]["output"], "");
+    }
+
+    #[test]
+    fn a_line_with_a_key_read_whole_is_given_whole() {
+        let reads = Reads { values: &[], whole: &["source"] };
+        let skim = |v: &Value| {
+            let line = serde_json::to_vec(v).unwrap();
+            (skimmed(&line, &reads, <[u8]>::to_vec) == line, line)
+        };
+        let long = text(SKIM_FROM);
+        assert!(!skim(&json!({"output": long})).0);
+        assert!(skim(&json!({"output": long, "p": {"source": {"any": long}}})).0);
+        // `"source"` as a value is no key.
+        assert!(!skim(&json!({"output": long, "kind": "source"})).0);
+        // A key written with an escape may be `source`.
+        let line = serde_json::to_vec(&json!({"output": long, "source": 1})).unwrap();
+        let line = String::from_utf8(line).unwrap().replace("\"source\"", r#""sourc\u0065""#);
+        assert_eq!(serde_json::from_str::<Value>(&line).unwrap()["source"], 1);
+        assert_eq!(skimmed(line.as_bytes(), &reads, <[u8]>::to_vec), line.as_bytes());
     }
 
     #[test]
@@ -442,7 +585,8 @@ mod tests {
     #[test]
     fn a_skimmed_line_parses_to_the_line_with_its_unread_texts_blanked() {
         let mut r = SplitMix64(7);
-        let reads = ["id", "name"];
+        const READS: &[&str] = &["id", "name"];
+        let reads = READS;
         let mut skimmed_some = 0;
         for _ in 0..2000 {
             let mut v = json!({"pad": "x".repeat(SKIM_FROM)});
@@ -450,10 +594,10 @@ mod tests {
                 v[format!("k{i}")] = random_value(&mut r, 4);
             }
             for line in [serde_json::to_vec(&v).unwrap(), serde_json::to_vec_pretty(&v).unwrap()] {
-                let got = skim_of(&line, &reads);
+                let got = skim_of(&line, reads);
                 skimmed_some += usize::from(got.len() < line.len());
                 let got: Value = serde_json::from_slice(&got).unwrap();
-                assert_eq!(got, blanked(&v, &reads), "{}", String::from_utf8_lossy(&line));
+                assert_eq!(got, blanked(&v, reads), "{}", String::from_utf8_lossy(&line));
             }
         }
         assert_eq!(skimmed_some, 4000);

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde::Deserialize;
 
-use crate::agents::json::{is_object, Blocks, Flag, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, skimmed, Blocks, Flag, Reads, StrOrSkip, Tokens};
 use crate::classify::{errors, models, tools};
 use crate::metrics::{Counts, ErrorType, LineResult, Outcome, Pack, Series, SessionType};
 use crate::state::claims::{self, Claims, Response};
@@ -31,6 +31,26 @@ pub struct ClaudeState {
 /// How many session keys a file remembers (more only re-files a claim,
 /// which the table settles).
 const MAX_SESSIONS: usize = 8;
+
+/// What [`Record`] (and the [`Blocks`] of its message) may read: the rest
+/// is skimmed off long lines before they are parsed.
+const READS: Reads = Reads {
+    values: &[
+        "type",
+        "sessionId",
+        "agentId",
+        "uuid",
+        "timestamp",
+        "requestId",
+        "error",
+        "id",
+        "model",
+        "name",
+        "tool_use_id",
+        "status",
+    ],
+    whole: &[],
+};
 
 /// One line, reduced to its metadata.
 #[derive(Deserialize, Default)]
@@ -177,9 +197,14 @@ impl Deriver<'_> {
         if !is_object(line) {
             return LineResult::Malformed;
         }
-        let Ok(rec) = serde_json::from_slice::<Record>(line) else {
-            return LineResult::Malformed;
-        };
+        skimmed(line, &READS, |line| match serde_json::from_slice::<Record>(line) {
+            Ok(rec) => self.record(&rec, counts),
+            Err(_) => LineResult::Malformed,
+        })
+    }
+
+    /// Counts or files one parsed line.
+    fn record(&mut self, rec: &Record, counts: &mut Counts) -> LineResult {
         if let Some(ts) = rec.timestamp.0.as_deref() {
             counts.set_timestamp(ts);
         }
@@ -189,12 +214,12 @@ impl Deriver<'_> {
         let session_type = if sidechain { SessionType::Subagent } else { self.session_type };
         match rec.kind.0.as_deref() {
             Some("user") => {
-                self.session(&rec, session_type, hour);
-                self.user(&rec, sidechain, session_type, counts);
+                self.session(rec, session_type, hour);
+                self.user(rec, sidechain, session_type, counts);
             }
             Some("assistant") => {
-                self.session(&rec, session_type, hour);
-                self.assistant(&rec, sidechain, session_type, counts);
+                self.session(rec, session_type, hour);
+                self.assistant(rec, sidechain, session_type, counts);
             }
             _ => {}
         }
@@ -355,6 +380,7 @@ fn api_error_type(rec: &Record) -> ErrorType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::json;
 
     /// Every line of the demo home's Claude Code files, and the later ones.
     #[test]
@@ -399,6 +425,25 @@ mod tests {
             (counts.keyed(), claims.once, claims.responses)
         };
         assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn skimming_never_changes_a_count_on_the_fixtures() {
+        let run = |lines: &[Vec<u8>]| {
+            let mut st = ClaudeState::default();
+            let mut claims = Claims::default();
+            let mut counts = Counts::default();
+            let mut d =
+                Deriver { session_type: SessionType::Main, state: &mut st, claims: &mut claims };
+            let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
+            (results, counts.keyed(), claims.once, claims.responses)
+        };
+        let variants = json::tests::inflated(&crate::agents::fixture_lines(".claude"));
+        assert!(variants.len() > 20);
+        for (key, lines) in variants {
+            let whole = json::tests::without_skimming(|| run(&lines));
+            assert_eq!(run(&lines), whole, "long values under {key}");
+        }
     }
 
     #[test]

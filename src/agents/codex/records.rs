@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use crate::agents::json::{is_object, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, skimmed, Reads, StrOrSkip, Tokens};
 use crate::agents::mark::{line_key, Mark};
 use crate::agents::pi::records::StoredModel;
 use crate::agents::usage::{self, add_tokens};
@@ -67,6 +67,13 @@ impl CodexState {
 fn is_zero(t: &[u64; 4]) -> bool {
     *t == [0; 4]
 }
+
+/// What [`Envelope`] may read: the rest is skimmed off long lines before
+/// they are parsed. A session's `source` is read whole.
+const READS: Reads = Reads {
+    values: &["timestamp", "type", "id", "model", "name", "codex_error_info"],
+    whole: &["source"],
+};
 
 /// One envelope line.
 #[derive(Deserialize, Default)]
@@ -183,9 +190,15 @@ impl Deriver<'_> {
         if !is_object(line) {
             return LineResult::Malformed;
         }
-        let Ok(env) = serde_json::from_slice::<Envelope>(line) else {
-            return LineResult::Malformed;
-        };
+        skimmed(line, &READS, |skim| match serde_json::from_slice::<Envelope>(skim) {
+            Ok(env) => self.envelope(&env, line, counts),
+            Err(_) => LineResult::Malformed,
+        })
+    }
+
+    /// Counts one parsed line; `line` is the whole line (its bytes are a
+    /// copy's key).
+    fn envelope(&mut self, env: &Envelope, line: &[u8], counts: &mut Counts) -> LineResult {
         let Some(p) = &env.payload else { return LineResult::Ignored };
         let before = counts.additions();
         let ts = env.timestamp.0.as_deref();
@@ -500,6 +513,33 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn skimming_never_changes_a_count_on_the_fixtures() {
+        use crate::agents::json::tests::{inflated, without_skimming};
+        let run = |lines: &[Vec<u8>]| {
+            let mut st = CodexState::default();
+            let mut counts = Counts::default();
+            let mut d = Deriver { state: &mut st };
+            let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
+            (results, counts.keyed(), serde_json::to_string(&st).unwrap())
+        };
+        // A source read whole: a long text in it may name a subagent.
+        let text = format!("spawned by a subagent {}", "x".repeat(100));
+        let meta = format!(
+            r#"{{"timestamp":"2026-01-01T00:00:00.000Z","type":"session_meta","payload":{{"id":"s","source":{{"kind":"{text}"}},"base_instructions":"{}"}}}}"#,
+            "y".repeat(5000)
+        );
+        let lines = [meta.into_bytes()];
+        assert_eq!(run(&lines), without_skimming(|| run(&lines)));
+        assert!(run(&lines).2.contains(r#""subagent":true"#), "{}", run(&lines).2);
+        let variants = inflated(&crate::agents::fixture_lines(".codex"));
+        assert!(variants.len() > 10);
+        for (key, lines) in variants {
+            let whole = without_skimming(|| run(&lines));
+            assert_eq!(run(&lines), whole, "long values under {key}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::agents::json::{is_object, skimmed, Block, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, skimmed, Block, Reads, StrOrSkip, Tokens};
 use crate::agents::pi::records::StoredModel;
 use crate::agents::usage::{add_tokens, Usage};
 use crate::classify::{errors, models, tools};
@@ -64,21 +64,24 @@ pub struct Counted {
 /// How many recent messages a file remembers.
 const RECENT: usize = 64;
 
-/// Every key whose string value [`Record`] or [`Block`] may read (the
-/// rest are skimmed off long lines before they are parsed).
-const READS: &[&str] = &[
-    "sessionId",
-    "kind",
-    "id",
-    "timestamp",
-    "startTime",
-    "type",
-    "model",
-    "content",
-    "name",
-    "status",
-    "tool_use_id",
-];
+/// What [`Record`] (and the [`Block`]s of its tool calls) may read: the
+/// rest is skimmed off long lines before they are parsed.
+const READS: Reads = Reads {
+    values: &[
+        "sessionId",
+        "kind",
+        "id",
+        "timestamp",
+        "startTime",
+        "type",
+        "model",
+        "content",
+        "name",
+        "status",
+        "tool_use_id",
+    ],
+    whole: &[],
+};
 
 /// One record (a line, or a message inside a `$set` checkpoint).
 #[derive(Default)]
@@ -176,7 +179,7 @@ impl Deriver<'_> {
         if !is_object(line) {
             return LineResult::Malformed;
         }
-        skimmed(line, READS, |line| match serde_json::from_slice::<Record>(line) {
+        skimmed(line, &READS, |line| match serde_json::from_slice::<Record>(line) {
             Ok(rec) => self.record(&rec, counts),
             Err(_) => LineResult::Malformed,
         })
@@ -352,6 +355,24 @@ mod tests {
             d.line(l.as_bytes(), &mut c);
         }
         c
+    }
+
+    #[test]
+    fn skimming_never_changes_a_count_on_the_fixtures() {
+        let run = |lines: &[Vec<u8>]| {
+            let mut st = GeminiState::default();
+            let mut counts = Counts::default();
+            let mut d = Deriver { session_type: SessionType::Main, state: &mut st };
+            let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
+            (results, counts.keyed(), st)
+        };
+        let variants =
+            crate::agents::json::tests::inflated(&crate::agents::fixture_lines(".gemini"));
+        assert!(variants.len() > 10);
+        for (key, lines) in variants {
+            let whole = crate::agents::json::tests::without_skimming(|| run(&lines));
+            assert_eq!(run(&lines), whole, "long values under {key}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use memchr::memmem::Finder;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use crate::agents::json::{is_object, Blocks, StrOrSkip, Tokens};
+use crate::agents::json::{is_object, skimmed, Blocks, Reads, StrOrSkip, Tokens};
 use crate::agents::mark::line_key;
 
 use crate::classify::{errors, models, tools};
@@ -490,6 +490,28 @@ pub fn cannot_matter(line: &[u8]) -> bool {
     }
 }
 
+/// What [`Entry`] (and the [`Blocks`] of its message) may read: the rest
+/// is skimmed off long lines before they are parsed.
+const READS: Reads = Reads {
+    values: &[
+        "type",
+        "id",
+        "timestamp",
+        "parentSession",
+        "provider",
+        "modelId",
+        "customType",
+        "role",
+        "model",
+        "stopReason",
+        "errorMessage",
+        "name",
+        "tool_use_id",
+        "status",
+    ],
+    whole: &[],
+};
+
 /// One line of a pi transcript, reduced to the fields that can count.
 #[derive(Deserialize, Default)]
 struct Entry<'a> {
@@ -638,16 +660,21 @@ impl Deriver<'_> {
         if !is_object(line) {
             return LineResult::Malformed;
         }
-        let entry: Entry = match serde_json::from_slice(line) {
-            Ok(e) => e,
-            Err(_) => return LineResult::Malformed,
-        };
+        skimmed(line, &READS, |skim| match serde_json::from_slice::<Entry>(skim) {
+            Ok(entry) => self.entry(&entry, line, counts),
+            Err(_) => LineResult::Malformed,
+        })
+    }
+
+    /// Counts one parsed entry; `line` is the whole line (its bytes are a
+    /// copy's key).
+    fn entry(&mut self, entry: &Entry, line: &[u8], counts: &mut Counts) -> LineResult {
         // Records that can never count take no part in dedupe either (the
         // byte pre-filter skips some of them, and both paths must agree).
-        if !can_count(&entry) {
+        if !can_count(entry) {
             return LineResult::Ignored;
         }
-        if self.is_copy(&entry, line) {
+        if self.is_copy(entry, line) {
             return LineResult::Ignored;
         }
         if let Some(ts) = entry.timestamp.0.as_deref() {
@@ -655,12 +682,12 @@ impl Deriver<'_> {
         }
         let before = counts.additions();
         match entry.kind.as_deref() {
-            Some("session") => self.header(&entry, counts),
+            Some("session") => self.header(entry, counts),
             Some("model_change") => {
                 let m = models::classify(entry.provider.as_deref(), entry.model_id.as_deref());
                 self.state.last_model = Some(StoredModel::from_ref(m));
             }
-            Some("custom") => self.custom(&entry, counts),
+            Some("custom") => self.custom(entry, counts),
             Some("message") => {
                 if let Some(msg) = &entry.message {
                     self.message(msg, counts);
@@ -668,7 +695,7 @@ impl Deriver<'_> {
             }
             _ => {}
         }
-        self.advance_high_water(&entry, line);
+        self.advance_high_water(entry, line);
         if counts.additions() > before {
             LineResult::Parsed
         } else {
@@ -884,6 +911,34 @@ mod tests {
     use super::*;
     use crate::metrics::{Family, TokenType, ToolClass};
     use std::sync::Arc;
+
+    #[test]
+    fn skimming_never_changes_a_count_on_the_fixtures() {
+        use crate::agents::json::tests::{inflated, without_skimming};
+        let run = |lines: &[Vec<u8>]| {
+            let mut st = PiState::default();
+            let known = KnownSessions::default();
+            let mut counts = Counts::default();
+            let fork = Fork::default();
+            let mut d = Deriver {
+                pack: Pack::Pi,
+                session_type: SessionType::Main,
+                state: &mut st,
+                known: &known,
+                fork,
+            };
+            let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
+            (results, counts.keyed(), st)
+        };
+        for dir in [".pi", ".openclaw", ".roundhouse"] {
+            let variants = inflated(&crate::agents::fixture_lines(dir));
+            assert!(variants.len() > 10, "{dir}");
+            for (key, lines) in variants {
+                let whole = without_skimming(|| run(&lines));
+                assert_eq!(run(&lines), whole, "{dir}: long values under {key}");
+            }
+        }
+    }
 
     fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
         run_known(lines, state, &KnownSessions::default())
