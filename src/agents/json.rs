@@ -269,8 +269,8 @@ pub struct Reads {
 /// it names. The line's structure is untouched, so what the parser reads
 /// is the same, and a line that does not parse still does not (an
 /// unterminated string leaves the line whole). The one difference: a fault
-/// inside a text left out (a bad escape, a raw control character) is no
-/// longer seen, and the record it was in counts.
+/// inside a text left out (a bad escape, a raw control character, bytes
+/// that are not UTF-8) is no longer seen, and the record it was in counts.
 pub fn skimmed<R>(line: &[u8], reads: &Reads, parse: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -438,6 +438,16 @@ mod tests {
             let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
             (results, counts.keyed(), claims.once, claims.responses)
         };
+        // An API error told by its long text, which the fixtures do not have.
+        let error = format!(
+            r#"{{"type":"assistant","sessionId":"s","uuid":"u","isApiErrorMessage":true,"error":"{} rate limit","message":{{"id":"m","model":"<synthetic>","content":[{{"type":"text","text":"{}"}}]}}}}"#,
+            "e".repeat(100),
+            "y".repeat(5000)
+        );
+        let lines = [error.into_bytes()];
+        assert_eq!(run(&lines), json::tests::without_skimming(|| run(&lines)));
+        let series = Series::Error { pack: Pack::ClaudeCode, error_type: ErrorType::Quota };
+        assert!(run(&lines).2.iter().any(|(_, s, _)| *s == series), "{:?}", run(&lines).2);
         let variants = json::tests::inflated(&crate::agents::fixture_lines(".claude"));
         assert!(variants.len() > 20);
         for (key, lines) in variants {

@@ -534,6 +534,15 @@ mod tests {
         let lines = [meta.into_bytes()];
         assert_eq!(run(&lines), without_skimming(|| run(&lines)));
         assert!(run(&lines).2.contains(r#""subagent":true"#), "{}", run(&lines).2);
+        // A session without a source: its long id is read.
+        let id = "i".repeat(100);
+        let meta = format!(
+            r#"{{"timestamp":"2026-01-01T00:00:00.000Z","type":"session_meta","payload":{{"id":"{id}","base_instructions":"{}"}}}}"#,
+            "y".repeat(5000)
+        );
+        let turn = r#"{"timestamp":"2026-01-01T00:00:01.000Z","type":"event_msg","payload":{"type":"user_message","message":"hi"}}"#;
+        let lines = [meta.into_bytes(), turn.as_bytes().to_vec()];
+        assert_eq!(run(&lines), without_skimming(|| run(&lines)));
         let variants = inflated(&crate::agents::fixture_lines(".codex"));
         assert!(variants.len() > 10);
         for (key, lines) in variants {

@@ -930,6 +930,15 @@ mod tests {
             let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
             (results, counts.keyed(), st)
         };
+        // Long values the fixtures do not have: a fork's parent path.
+        let parent = format!("/home/u/.pi/agent/sessions/{}/parent.jsonl", "p".repeat(80));
+        let fork = format!(
+            r#"{{"type":"session","version":3,"id":"s-2","timestamp":"2026-01-02T00:00:00.000Z","parentSession":"{parent}","pad":"{}"}}"#,
+            "y".repeat(5000)
+        );
+        let lines = [fork.into_bytes()];
+        assert_eq!(run(&lines), without_skimming(|| run(&lines)));
+        assert_eq!(run(&lines).2.fork_parent.as_deref(), Some(parent.as_str()));
         for dir in [".pi", ".openclaw", ".roundhouse"] {
             let variants = inflated(&crate::agents::fixture_lines(dir));
             assert!(variants.len() > 10, "{dir}");
