@@ -311,16 +311,8 @@ fn skim(line: &[u8], reads: &Reads, out: &mut Vec<u8>) -> bool {
     // The interior of the string before the one at hand: the key, when
     // the one at hand is a value.
     let mut before = 0..0;
-    let mut quotes = memchr::memchr_iter(b'"', line);
-    while let Some(open) = quotes.next() {
-        let close = loop {
-            let Some(q) = quotes.next() else { return false };
-            // A quote after an odd run of backslashes is escaped.
-            let run = line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count();
-            if run % 2 == 0 {
-                break q;
-            }
-        };
+    let mut strings = Strings::of(line);
+    for (open, close) in strings.by_ref() {
         let text = open + 1..close;
         if !reads.whole.is_empty()
             && is_key(&line[close + 1..])
@@ -337,11 +329,41 @@ fn skim(line: &[u8], reads: &Reads, out: &mut Vec<u8>) -> bool {
         }
         before = text;
     }
-    if copied == 0 {
+    if strings.cut || copied == 0 {
         return false;
     }
     out.extend_from_slice(&line[copied..]);
     true
+}
+
+/// The JSON strings of a line, as the offsets of their opening and closing
+/// quotes, found by the quotes alone: a quote after an odd run of
+/// backslashes is escaped.
+struct Strings<'a> {
+    line: &'a [u8],
+    quotes: memchr::Memchr<'a>,
+    /// True once the line ended inside a string.
+    cut: bool,
+}
+
+impl<'a> Strings<'a> {
+    fn of(line: &'a [u8]) -> Strings<'a> {
+        Strings { line, quotes: memchr::memchr_iter(b'"', line), cut: false }
+    }
+}
+
+impl Iterator for Strings<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let open = self.quotes.next()?;
+        let line = self.line;
+        let close = self.quotes.find(|&q| {
+            line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+        });
+        self.cut = close.is_none();
+        Some((open, close?))
+    }
 }
 
 /// True when `b` is JSON whitespace.
@@ -400,13 +422,7 @@ pub(crate) mod tests {
         for line in lines {
             let mut found = Vec::new();
             let mut before = 0..0;
-            let mut quotes = memchr::memchr_iter(b'"', line);
-            while let Some(open) = quotes.next() {
-                let Some(close) = quotes.find(|&q| {
-                    line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-                }) else {
-                    break;
-                };
+            for (open, close) in Strings::of(line) {
                 if is_value(&line[..open]) {
                     let key = line[before].to_vec();
                     keys.insert(key.clone());

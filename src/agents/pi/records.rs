@@ -915,19 +915,9 @@ mod tests {
     #[test]
     fn skimming_never_changes_a_count_on_the_fixtures() {
         use crate::agents::json::tests::{inflated, without_skimming};
-        let run = |lines: &[Vec<u8>]| {
+        let scan = |lines: &[Vec<u8>]| {
             let mut st = PiState::default();
-            let known = KnownSessions::default();
-            let mut counts = Counts::default();
-            let fork = Fork::default();
-            let mut d = Deriver {
-                pack: Pack::Pi,
-                session_type: SessionType::Main,
-                state: &mut st,
-                known: &known,
-                fork,
-            };
-            let results: Vec<_> = lines.iter().map(|l| d.line(l, &mut counts)).collect();
+            let (counts, results) = run(lines, &mut st);
             (results, counts.keyed(), st)
         };
         // Long values the fixtures do not have: a fork's parent path.
@@ -937,31 +927,31 @@ mod tests {
             "y".repeat(5000)
         );
         let lines = [fork.into_bytes()];
-        assert_eq!(run(&lines), without_skimming(|| run(&lines)));
-        assert_eq!(run(&lines).2.fork_parent.as_deref(), Some(parent.as_str()));
+        assert_eq!(scan(&lines), without_skimming(|| scan(&lines)));
+        assert_eq!(scan(&lines).2.fork_parent.as_deref(), Some(parent.as_str()));
         for dir in [".pi", ".openclaw", ".roundhouse"] {
             let variants = inflated(&crate::agents::fixture_lines(dir));
             assert!(variants.len() > 10, "{dir}");
             for (key, lines) in variants {
-                let whole = without_skimming(|| run(&lines));
-                assert_eq!(run(&lines), whole, "{dir}: long values under {key}");
+                let whole = without_skimming(|| scan(&lines));
+                assert_eq!(scan(&lines), whole, "{dir}: long values under {key}");
             }
         }
     }
 
-    fn run(lines: &[&str], state: &mut PiState) -> (Counts, Vec<LineResult>) {
+    fn run(lines: &[impl AsRef<[u8]>], state: &mut PiState) -> (Counts, Vec<LineResult>) {
         run_known(lines, state, &KnownSessions::default())
     }
 
     fn run_known(
-        lines: &[&str],
+        lines: &[impl AsRef<[u8]>],
         state: &mut PiState,
         known: &KnownSessions,
     ) -> (Counts, Vec<LineResult>) {
         let mut counts = Counts::default();
         let fork = Fork::default();
         let mut d = Deriver { pack: Pack::Pi, session_type: SessionType::Main, state, known, fork };
-        let results = lines.iter().map(|l| d.line(l.as_bytes(), &mut counts)).collect();
+        let results = lines.iter().map(|l| d.line(l.as_ref(), &mut counts)).collect();
         (counts, results)
     }
 
