@@ -1111,21 +1111,41 @@ impl StateDir {
             state.files_dirty || frame.as_ref().is_some_and(|l| store.should_fold(l.len() as u64));
         if fold {
             let generation = store.generation + 1;
-            let bytes = match &state.skipped {
-                // Entries were left out: they are copied from the file
-                // they were read from.
-                Some(sk) => sk
-                    .merge(generation, &state.files, &state.removed_since_base)
-                    .map_err(|why| anyhow::anyhow!("{} {why}; run again", sk.path.display()))?,
-                None => positions::encode_file(STATE_VERSION, generation, &state.files),
-            };
-            write_atomic(&self.positions_path(), &bytes)?;
+            // Written as it is made, never held whole (a first run's file
+            // holds every file's position).
+            let path = self.positions_path();
+            let mut damaged = None;
+            let mut written = positions::Written::default();
+            write_replace_with(&path, true, &mut |f| {
+                written = match &state.skipped {
+                    // Entries were left out: they are copied from the file
+                    // they were read from.
+                    Some(sk) => {
+                        let removed = &state.removed_since_base;
+                        match sk.merge_into(generation, &state.files, removed, &mut *f)? {
+                            Ok(w) => w,
+                            Err(why) => {
+                                damaged = Some(why);
+                                return Err(io::Error::other("not written"));
+                            }
+                        }
+                    }
+                    None => positions::write_file(STATE_VERSION, generation, &state.files, f)?,
+                };
+                Ok(())
+            })
+            .map_err(|e| match (&damaged, &state.skipped) {
+                (Some(why), Some(sk)) => {
+                    anyhow::anyhow!("{} {why}; run again", sk.path.display())
+                }
+                _ => e,
+            })?;
             if let Some(sk) = &mut state.skipped {
-                sk.spans = positions::spans_of(&bytes);
-                sk.path = self.positions_path();
+                sk.spans = std::mem::take(&mut written.spans);
+                sk.path = path.clone();
             }
             state.removed_since_base.clear();
-            let _ = write_file_replace(&self.positions_backup_path(), &bytes, false);
+            let _ = copy_replace(&path, &self.positions_backup_path());
             for old in [
                 self.positions_log_path(),
                 self.files_path(),
@@ -1138,11 +1158,8 @@ impl StateDir {
                     Err(e) => return Err(with_path(e, &old)),
                 }
             }
-            state.files_store = FilesStore {
-                generation: store.generation + 1,
-                base_len: bytes.len() as u64,
-                log_len: 0,
-            };
+            state.files_store =
+                FilesStore { generation: store.generation + 1, base_len: written.len, log_len: 0 };
         } else if let Some(frame) = frame {
             let path = self.positions_log_path();
             let mut f = private_append().open(&path).map_err(|e| with_path(e, &path))?;
@@ -1393,6 +1410,12 @@ pub fn write_informational(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// `durable`, the temp file and the directory are fsynced too.
 fn write_file_replace(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<()> {
     write_replace_with(path, durable, &mut |w| w.write_all(bytes))
+}
+
+/// Replaces `to` with a copy of `from` (not synced: for backups).
+fn copy_replace(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut src = File::open(from).map_err(|e| with_path(e, from))?;
+    write_replace_with(to, false, &mut |w| io::copy(&mut src, w).map(|_| ()))
 }
 
 /// [`write_file_replace`] of what `write` writes.

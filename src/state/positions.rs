@@ -424,12 +424,35 @@ fn header(version: u32, generation: u64, entries: u64, out: &mut Vec<u8>) {
 
 /// [`PositionsFile::encode`] from its parts.
 pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileState>) -> Vec<u8> {
-    let entries: Vec<(&str, &FileState)> = files.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut out = Vec::new();
-    header(version, generation, files.len() as u64, &mut out);
-    // Blocks are compressed in parallel a window at a time and appended
-    // in order: a first run's file is not held twice (as blocks, then
-    // joined).
+    write_file(version, generation, files, &mut out).expect("a Vec takes every byte");
+    out
+}
+
+/// How a `positions.bin` was written: its length, and where each of its
+/// blocks lies (byte offset and length).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written.
+    pub len: u64,
+    /// Where each block lies.
+    pub spans: Vec<(usize, usize)>,
+}
+
+/// Writes [`encode_file`]'s bytes to `out` as they are made: blocks are
+/// compressed in parallel a window at a time and written in order, so
+/// that neither the file nor all its blocks are ever held.
+pub fn write_file(
+    version: u32,
+    generation: u64,
+    files: &BTreeMap<String, FileState>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<Written> {
+    let entries: Vec<(&str, &FileState)> = files.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut head = Vec::new();
+    header(version, generation, files.len() as u64, &mut head);
+    out.write_all(&head)?;
+    let mut written = Written { len: head.len() as u64, spans: Vec::new() };
     let window = BLOCK * WINDOW_BLOCKS * rayon::current_num_threads().max(1);
     for part in entries.chunks(window) {
         let blocks: Vec<Vec<u8>> = part
@@ -441,10 +464,12 @@ pub fn encode_file(version: u32, generation: u64, files: &BTreeMap<String, FileS
             })
             .collect();
         for b in blocks {
-            out.extend_from_slice(&b);
+            out.write_all(&b)?;
+            written.spans.push((written.len as usize, b.len()));
+            written.len += b.len() as u64;
         }
     }
-    out
+    Ok(written)
 }
 
 /// How a batch in flight (`pending.json`) keeps its file states: one
@@ -766,80 +791,114 @@ impl Skipped {
         self.spans.get(block as usize).and_then(find).or_else(|| self.spans.iter().find_map(find))
     }
 
-    /// Rewrites `path` (the file the entries were left out of) with the
-    /// entries of `files` and, of its own, those neither in `files` nor
-    /// in `removed`: the new `positions.bin`, block by block.
-    pub fn merge(
+    /// Writes to `out` the new `positions.bin`: the entries of `files`
+    /// and, of those of `path` (the file the entries were left out of),
+    /// the ones neither in `files` nor in `removed`, block by block as
+    /// they are made (one block of `path` read at a time). A write error
+    /// is the outer one; the inner says what is wrong with `path`.
+    pub fn merge_into<W: std::io::Write + std::io::Seek>(
         &self,
         generation: u64,
         files: &BTreeMap<String, FileState>,
         removed: &std::collections::BTreeSet<String>,
-    ) -> Result<Vec<u8>, String> {
-        let old = std::fs::read(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
-        let mut w = BlockWriter::new(generation);
+        out: W,
+    ) -> std::io::Result<Result<Written, String>> {
+        use std::os::unix::fs::FileExt;
+        let old = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("cannot be read again ({e})"))),
+        };
+        let mut w = BlockWriter::new(generation, out)?;
         let mut ours = files.iter().peekable();
+        let mut buf = Vec::new();
         for &(at, len) in &self.spans {
-            let block = next_block(&mut Cursor::new(&old[at..at + len]))?;
-            for (k, st) in decode_block(&block)? {
+            buf.resize(len, 0);
+            if let Err(e) = old.read_exact_at(&mut buf, at as u64) {
+                return Ok(Err(format!("cannot be read again ({e})")));
+            }
+            let block = match next_block(&mut Cursor::new(&buf)).and_then(|b| decode_block(&b)) {
+                Ok(b) => b,
+                Err(why) => return Ok(Err(why)),
+            };
+            for (k, st) in block {
                 while let Some((ok, ov)) = ours.next_if(|(ok, _)| ok.as_str() < k.as_str()) {
-                    w.push(ok.clone(), ov.clone());
+                    w.push(ok.clone(), ov.clone())?;
                 }
                 if !files.contains_key(&k) && !removed.contains(&k) {
-                    w.push(k, st);
+                    w.push(k, st)?;
                 }
             }
         }
         for (ok, ov) in ours {
-            w.push(ok.clone(), ov.clone());
+            w.push(ok.clone(), ov.clone())?;
         }
-        Ok(w.finish())
+        w.finish().map(Ok)
     }
 }
 
-/// A `positions.bin` written a block at a time, entries in order.
-struct BlockWriter {
-    /// The file so far: its header (the entry count filled in at the
-    /// end), then the blocks written.
-    out: Vec<u8>,
+/// A `positions.bin` written a block at a time, entries in order, to
+/// `out` (its header's entry count is filled in at the end).
+struct BlockWriter<W> {
+    out: W,
+    written: Written,
     count: u64,
     pending: Vec<(String, FileState)>,
+    /// One block's bytes (reused).
+    block: Vec<u8>,
 }
 
-impl BlockWriter {
+impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
     /// An empty file of generation `generation`.
-    fn new(generation: u64) -> BlockWriter {
-        let mut out = Vec::new();
-        header(crate::state::STATE_VERSION, generation, 0, &mut out);
-        BlockWriter { out, count: 0, pending: Vec::with_capacity(BLOCK) }
+    fn new(generation: u64, mut out: W) -> std::io::Result<BlockWriter<W>> {
+        let mut head = Vec::new();
+        header(crate::state::STATE_VERSION, generation, 0, &mut head);
+        out.write_all(&head)?;
+        let written = Written { len: head.len() as u64, spans: Vec::new() };
+        Ok(BlockWriter {
+            out,
+            written,
+            count: 0,
+            pending: Vec::with_capacity(BLOCK),
+            block: Vec::new(),
+        })
     }
 
-    /// The whole file.
-    fn finish(mut self) -> Vec<u8> {
-        self.flush();
+    /// Ends the file.
+    fn finish(mut self) -> std::io::Result<Written> {
+        use std::io::SeekFrom;
+        self.flush()?;
         // The count is the header's last field.
-        let at = HEADER_LEN - 8;
-        self.out[at..HEADER_LEN].copy_from_slice(&self.count.to_le_bytes());
-        self.out
+        self.out.seek(SeekFrom::Start((HEADER_LEN - 8) as u64))?;
+        self.out.write_all(&self.count.to_le_bytes())?;
+        self.out.seek(SeekFrom::End(0))?;
+        Ok(self.written)
     }
 
     /// Adds the next entry (a full block is written out).
-    fn push(&mut self, key: String, st: FileState) {
+    fn push(&mut self, key: String, st: FileState) -> std::io::Result<()> {
         self.pending.push((key, st));
         if self.pending.len() == BLOCK {
-            self.flush();
+            self.flush()?;
         }
+        Ok(())
     }
 
     /// Writes out the entries pushed since the last block.
-    fn flush(&mut self) {
+    fn flush(&mut self) -> std::io::Result<()> {
         if self.pending.is_empty() {
-            return;
+            return Ok(());
         }
         let refs: Vec<(&str, &FileState)> =
             self.pending.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        encode_block(&refs, &mut self.out);
+        self.block.clear();
+        encode_block(&refs, &mut self.block);
+        self.out.write_all(&self.block)?;
+        let len = self.block.len();
+        self.written.spans.push((self.written.len as usize, len));
+        self.written.len += len as u64;
         self.count += self.pending.len() as u64;
         self.pending.clear();
+        Ok(())
     }
 }
 
@@ -1020,6 +1079,54 @@ mod tests {
         let many = pool(4).install(|| f.encode());
         assert_eq!(one, many);
         assert_eq!(PositionsFile::decode(&one).unwrap(), f);
+        // Written as it is made, the same bytes, and where each block lies.
+        let mut out = Vec::new();
+        let w = pool(2).install(|| write_file(f.version, f.generation, &f.files, &mut out));
+        let w = w.unwrap();
+        assert_eq!(out, one);
+        assert_eq!(w, Written { len: one.len() as u64, spans: spans_of(&one) });
+    }
+
+    #[test]
+    fn a_merge_is_written_block_by_block_reading_one_block_at_a_time() {
+        let f = sample(3_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("positions.bin");
+        std::fs::write(&path, f.encode()).unwrap();
+        // Every other entry is left out when loading.
+        let keys: Vec<&String> = f.files.keys().collect();
+        let leave = |k: &str, _: &FileState| {
+            let i = keys.binary_search_by(|x| x.as_str().cmp(k)).unwrap();
+            (i % 2 == 0).then_some(i as u32)
+        };
+        let mut file = std::fs::File::open(&path).unwrap();
+        let (kept, mut sk) = PositionsFile::read_leaving_out(&mut file, Some(&leave)).unwrap();
+        sk.path = path.clone();
+        // One loaded entry changes, one left out goes, two are new (before
+        // and after every other key).
+        let mut files = kept.files.clone();
+        let changed = keys[1].clone();
+        files.get_mut(&changed).unwrap().offset += 1;
+        let removed: std::collections::BTreeSet<String> = [keys[4].clone()].into();
+        files.insert("/a/first.jsonl".into(), pi_state(1));
+        files.insert("/zz/last.jsonl".into(), pi_state(2));
+        let mut out = std::io::Cursor::new(Vec::new());
+        let w = sk.merge_into(4, &files, &removed, &mut out).unwrap().unwrap();
+        let out = out.into_inner();
+        assert_eq!(w, Written { len: out.len() as u64, spans: spans_of(&out) });
+        let mut want = f.files.clone();
+        want.remove(keys[4].as_str());
+        want.extend(files.clone());
+        let got = PositionsFile::decode(&out).unwrap();
+        assert_eq!((got.generation, got.files.len()), (4, 3_001));
+        assert_eq!(got.files, want);
+        // A block that no longer reads back says so (the write went well).
+        let mut bytes = std::fs::read(&path).unwrap();
+        let (at, len) = sk.spans[2];
+        bytes[at + len - 1] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let got = sk.merge_into(5, &files, &removed, std::io::Cursor::new(Vec::new())).unwrap();
+        assert!(got.unwrap_err().contains("damaged"), "a damaged block is named");
     }
 
     /// Gives at most 7 bytes a read.
