@@ -340,6 +340,11 @@ pub struct CommonArgs {
     #[arg(long, env = "TELEMETRON_MAX_LINE_BYTES", value_name = "BYTES")]
     pub max_line_bytes: Option<u64>,
 
+    /// Files with new data one batch reads at most; a run with more sends
+    /// several batches in a row [default: 20000].
+    #[arg(long, env = "TELEMETRON_MAX_BATCH_FILES", value_name = "N")]
+    pub max_batch_files: Option<usize>,
+
     /// Scan threads, 0 = one per core [default: 0].
     #[arg(long, env = "TELEMETRON_THREADS")]
     pub threads: Option<usize>,

@@ -45,10 +45,45 @@ pub enum Mode {
     NoExport,
 }
 
-/// Runs one scan, and records how it ended for `telemetron status`.
+/// What the batches of one run carry from one to the next (a run over a
+/// backlog of more than `max_batch_files` files with new data sends it as
+/// several batches in a row; see [`scan::Batch`]).
+#[derive(Default)]
+struct Batches {
+    /// The files the first batch found: the later ones read the rest of
+    /// the same list.
+    found: Option<discover::Found>,
+    /// Where the next batch starts in that list.
+    first: usize,
+    /// What the files of the list begin with (see [`scan::Keys::heads`]).
+    heads: std::sync::OnceLock<(usize, Vec<u64>)>,
+    /// The batches sent so far.
+    sent: usize,
+    /// An earlier batch warned (of a file, or of a directory it found).
+    warned: bool,
+    /// The files are taken up from their end: the positions were lost
+    /// when the run began (the first batch's commit made new ones).
+    at_end: bool,
+}
+
+/// Runs one scan (as many batches as its backlog needs), and records how
+/// it ended for `telemetron status`.
 pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
     let mut info = RunInfo::default();
-    let result = scan(settings, mode, &mut info);
+    let mut batches = Batches::default();
+    let mut exit = Exit::Ok;
+    let result = loop {
+        match scan(settings, mode, &mut info, &mut batches) {
+            // Files left for another batch, and this one went well (a
+            // file that could not be read is not read again this run).
+            Ok((e, true)) if e <= Exit::Partial => {
+                exit = exit.max(e);
+                give_back_freed_memory();
+            }
+            Ok((e, _)) => break Ok(exit.max(e)),
+            Err(f) => break Err(f),
+        }
+    };
     if info.locked {
         let dir = StateDir::new(&settings.state_dir);
         match &result {
@@ -64,8 +99,26 @@ pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
     result
 }
 
-/// One scan: lock, load, re-send, discover, scan, build, send, commit.
-fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Failure> {
+/// Returns the memory freed by a batch to the system before the next one
+/// (glibc keeps it in its arenas otherwise, and a run's peak would be
+/// that of every batch's leftovers together).
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// One batch of a scan: lock, load, re-send, discover (the first batch),
+/// scan, build, send, commit. Returns how it ended, and whether files
+/// with new data are left for another batch.
+fn scan(
+    settings: &Settings,
+    mode: Mode,
+    info: &mut RunInfo,
+    batches: &mut Batches,
+) -> Result<(Exit, bool), Failure> {
     let started = Instant::now();
     let dry_run = mode == Mode::DryRun;
     let dir = StateDir::new(&settings.state_dir);
@@ -87,7 +140,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
                     "telemetron: another scan holds {}; nothing to do",
                     dir.lock_path().display()
                 );
-                return Ok(Exit::Ok);
+                return Ok((Exit::Ok, false));
             }
         }
     };
@@ -112,8 +165,10 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
         Ok(pool) => pool.install(f),
         Err(_) => f(),
     };
-    let mut found = discover::Found::default();
-    in_pool(&mut || found = discover::discover(&places));
+    let mut found = batches.found.take().unwrap_or_default();
+    if batches.sent == 0 {
+        in_pool(&mut || found = discover::discover(&places));
+    }
     let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
     // Nothing is loaded when the files are found as the last run left
     // them; else the positions of files found exactly as they were left
@@ -190,7 +245,12 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
         }
     }
 
-    let opts = scan_options(settings, now, loaded.start_at_end);
+    batches.at_end |= loaded.start_at_end;
+    let mut opts = scan_options(settings, now, batches.at_end);
+    if !dry_run {
+        // A dry run commits nothing a next batch could go on from.
+        opts.batch = scan::Batch { max_files: settings.max_batch_files, first: batches.first };
+    }
     // Records that agents copy across files are settled against the
     // table of what was counted before (loaded only when needed), file by
     // file in path order as the scan goes.
@@ -213,7 +273,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
     } else {
         scan::scan_known(
             &found.sources,
-            scan::Keys { list: &keys, index: &by_key },
+            scan::Keys { list: &keys, index: &by_key, heads: &batches.heads },
             &found.stores,
             &state.files,
             state.skipped.as_ref(),
@@ -228,6 +288,7 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
         eprintln!("telemetron: warning: {w}");
     }
     let (bytes, files_read) = (scanned.bytes_read, scanned.files_read);
+    let next_batch = scanned.next_batch;
     let mut counts: Counts = std::mem::take(&mut scanned.counts);
     counts.merge(settled);
     if let Some(seen) = seen.as_mut() {
@@ -244,32 +305,47 @@ fn scan(settings: &Settings, mode: Mode, info: &mut RunInfo) -> Result<Exit, Fai
 
     let Some(target) = target else {
         print_dry_run(settings, &pending, &resource);
-        return Ok(Exit::Ok);
+        return Ok((Exit::Ok, false));
     };
     if let Some(seen) = seen.filter(|s| s.dirty) {
         dir.write_seen_next(&seen, pending.seq).or_exit(Exit::Local)?;
     }
     dir.write_pending(&pending).or_exit(Exit::Local)?;
-    let what = format!(
+    let mut what = format!(
         "{} file(s) with new data, {} read in {} ms",
         files_read,
         human_bytes(bytes),
         started.elapsed().as_millis()
     );
+    if next_batch.is_some() || batches.sent > 0 {
+        what = format!("batch {} of this run: {what}", batches.sent + 1);
+    }
+    if let Some((_, left)) = next_batch {
+        what.push_str(&format!("; {left} more file(s) with new data go in the next batch"));
+    }
     let d = deliver(settings, target.as_ref(), &pending, &resource, &what, info)?;
     exit = exit.max(settle(&mut state, pending, d));
+    batches.warned |= !warnings.is_empty();
     if !state.files_unloaded {
-        state.covered =
-            (warnings.is_empty() && covers(&state, &found, &keys)).then_some(fingerprint);
+        state.covered = (!batches.warned && covers(&state, &found, &keys)).then_some(fingerprint);
     }
     dir.commit(&mut state).or_exit(Exit::Local)?;
     if !warnings.is_empty() {
         exit = exit.max(Exit::Partial);
     }
+    if let Some((first, _)) = next_batch {
+        // The next batch loads what this one committed; the files found
+        // are kept for it.
+        drop(state);
+        batches.found = Some(found);
+        batches.first = first;
+        batches.sent += 1;
+        return Ok((exit, true));
+    }
     // The process ends right after: freeing every file's state one by one
     // would only delay that.
     std::mem::forget(state);
-    Ok(exit)
+    Ok((exit, false))
 }
 
 /// The fingerprint of the session files found (see
@@ -376,6 +452,7 @@ pub(crate) fn scan_options(settings: &Settings, now: u64, new_files_at_end: bool
         threads: settings.threads,
         now,
         new_files_at_end,
+        batch: scan::Batch::ALL,
     }
 }
 

@@ -20,6 +20,11 @@ use crate::cli::CommonArgs;
 use crate::metrics::Pack;
 use crate::paths;
 
+/// How many files with new data one batch reads at most, by default: the
+/// memory a run holds for the files it reads is about a kilobyte each
+/// until its batch is committed (see `docs/performance.md`).
+pub const DEFAULT_MAX_BATCH_FILES: usize = 20_000;
+
 /// OTLP body encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -88,6 +93,8 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     /// Longest line read; longer ones are skipped as `oversized`.
     pub max_line_bytes: Option<u64>,
+    /// Files with new data a batch reads at most (see `max_batch_files`).
+    pub max_batch_files: Option<usize>,
     /// Scan threads (0 = one per core).
     pub threads: Option<usize>,
     /// A price list (LiteLLM's format) over the built-in one.
@@ -213,6 +220,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Longest line accepted.
     pub max_line_bytes: u64,
+    /// Files with new data one batch reads at most: a run with more sends
+    /// several batches in a row (see [`crate::pipeline::count::Batch`]).
+    pub max_batch_files: usize,
     /// Scan threads (0 = one per core).
     pub threads: usize,
     /// A price list over the built-in one (`--pricing`, `pricing:`).
@@ -345,6 +355,10 @@ impl Settings {
                 .map(|p| expand(&p))
                 .unwrap_or(defaults.state_dir),
             max_line_bytes: args.max_line_bytes.or(file.max_line_bytes).unwrap_or(64 << 20),
+            max_batch_files: args
+                .max_batch_files
+                .or(file.max_batch_files)
+                .unwrap_or(DEFAULT_MAX_BATCH_FILES),
             threads: args.threads.or(file.threads).unwrap_or(0),
             pricing: args.pricing.clone().or(file.pricing).map(|p| expand(&p)),
             proxy: args.proxy.clone().or(file.proxy),
@@ -378,6 +392,9 @@ impl Settings {
         }
         if self.max_line_bytes < 1024 {
             bail!("max_line_bytes must be at least 1024 (got {})", self.max_line_bytes);
+        }
+        if self.max_batch_files == 0 {
+            bail!("max_batch_files must be at least 1");
         }
         if self.timeout.is_zero() {
             bail!("timeout must be more than 0");

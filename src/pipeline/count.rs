@@ -71,6 +71,36 @@ pub struct ScanOptions {
     /// instead of their start (after the state was lost, so that history
     /// already delivered is not sent again).
     pub new_files_at_end: bool,
+    /// How many of the files with new bytes this batch reads, and from
+    /// which found file on (see [`Batch`]).
+    pub batch: Batch,
+}
+
+/// Which files a batch reads. A run over a large backlog (a first run
+/// over years of sessions) sends it as several batches in a row, each
+/// read, sent and committed before the next, so that what a run holds
+/// for the files it reads (their new states, until the commit) is
+/// bounded by the batch, not by the backlog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// At most this many files with new bytes are read, the first in path
+    /// order (`usize::MAX`: all of them).
+    pub max_files: usize,
+    /// The found files before this one were taken by an earlier batch of
+    /// the run: they are not read again (what was written to them since
+    /// is the next run's).
+    pub first: usize,
+}
+
+impl Batch {
+    /// Every file with new bytes, in one batch.
+    pub const ALL: Batch = Batch { max_files: usize::MAX, first: 0 };
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch::ALL
+    }
 }
 
 /// The result of scanning every file.
@@ -91,6 +121,10 @@ pub struct ScanOutput {
     /// Claims filed by formats whose records are copied across files, in
     /// path order; settled against the seen table after the scan.
     pub claims: Claims,
+    /// When files with new bytes were left for another batch (see
+    /// [`Batch`]): the first found file that batch starts from, and how
+    /// many were left.
+    pub next_batch: Option<(usize, usize)>,
 }
 
 /// Where reading of one file starts, and which state it continues.
@@ -289,8 +323,9 @@ pub fn scan_with(
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
     let keys = keys_of(sources);
-    let index = OnceLock::new();
-    scan_known(sources, Keys { list: &keys, index: &index }, stores, files, None, opts, settle)
+    let (index, heads) = (OnceLock::new(), OnceLock::new());
+    let keys = Keys { list: &keys, index: &index, heads: &heads };
+    scan_known(sources, keys, stores, files, None, opts, settle)
 }
 
 /// Each found file's state key: its path's text, borrowed (paths are long
@@ -333,6 +368,10 @@ pub struct Keys<'a> {
     pub list: &'a [Cow<'a, str>],
     /// [`key_index`] of `list`.
     pub index: &'a OnceLock<KeyIndex<'a>>,
+    /// When a run reads its files in batches: the [`head_key`] of each
+    /// found file with new bytes from a first one on (made once a run,
+    /// by its first batch that leaves files for another).
+    pub heads: &'a OnceLock<(usize, Vec<u64>)>,
 }
 
 /// The index of `keys` ([`keys_of`]).
@@ -363,7 +402,7 @@ pub fn scan_known<'a>(
     opts: &'a ScanOptions,
     settle: &mut dyn FnMut(Claims),
 ) -> ScanOutput {
-    let Keys { list: keys, index: discovered } = keys;
+    let Keys { list: keys, index: discovered, heads } = keys;
     let known = pi::known_sessions(files.values().map(|f| &*f.pi));
     let known = match skipped {
         Some(sk) => known.with_left_out(&sk.marks),
@@ -386,9 +425,27 @@ pub fn scan_known<'a>(
     // order and are put back in path order here, where each file's claims
     // are settled as soon as every file before it is done.
     // The files left out have nothing to read: they are done already.
-    let to_read: Vec<usize> = (0..sources.len()).filter(|&i| !ctx.left_out[i]).collect();
+    let mut to_read: Vec<usize> = (0..sources.len()).filter(|&i| !ctx.left_out[i]).collect();
     let mut slots: Vec<Option<Option<Box<FileScan>>>> =
         ctx.left_out.iter().map(|&left| left.then_some(None)).collect();
+    let wanted = |i: usize| !files.get(&*keys[i]).is_some_and(|p| unchanged(p, &sources[i].meta));
+    let deferred = take_batch(&mut to_read, &mut slots, opts.batch, wanted, |i| {
+        heads.get_or_init(|| {
+            let from = opts.batch.first;
+            let all = || -> Vec<u64> {
+                (from..sources.len())
+                    .into_par_iter()
+                    .map(|j| if wanted(j) { head_key(&sources[j]) } else { 0 })
+                    .collect()
+            };
+            let keys = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {
+                Ok(pool) => pool.install(all),
+                Err(_) => all(),
+            };
+            (from, keys)
+        });
+        heads.get().and_then(|(from, keys)| keys.get(i.checked_sub(*from)?)).copied().unwrap_or(0)
+    });
     let (tx, rx) = std::sync::mpsc::channel::<(usize, FileScan)>();
     let run = || {
         // The sender moves in (its clones go when the work is done, which
@@ -433,6 +490,7 @@ pub fn scan_known<'a>(
             }
         }
     });
+    let next_batch = deferred.first().map(|&first| (first, deferred.len()));
     let mut results = Scans(slots.into_iter().map(|r| r.expect("every file scanned")).collect());
     settle_overlaps(sources, keys, &mut results, &ctx, &mut total);
     settle_copies(sources, keys, &mut results, &ctx, &mut total);
@@ -456,7 +514,7 @@ pub fn scan_known<'a>(
     let found = &found;
     let gone: HashSet<&str> = from_stores.sessions_gone.iter().map(String::as_str).collect();
     let in_found_store = |k: &str| stores::store_of(k).is_some_and(found) && !gone.contains(k);
-    let mut out = ScanOutput { counts: total, ..ScanOutput::default() };
+    let mut out = ScanOutput { counts: total, next_batch, ..ScanOutput::default() };
     out.counts.merge(from_stores.counts);
     out.bytes_read += from_stores.rows;
     out.files_read += from_stores.sessions_read;
@@ -535,6 +593,67 @@ pub fn scan_known<'a>(
 /// something.
 fn retired(old: &FileState, new: &FileState) -> bool {
     old.offset > 0 && old.first_line != 0 && new.first_line != old.first_line
+}
+
+/// Keeps in `to_read` (found files' numbers, in order) only what `batch`
+/// reads: files before its first are not read (a batch before it took
+/// them), and of the files with new bytes (`wanted`), the first
+/// `max_files` and every other whose first two lines are theirs
+/// (`head_of`, see [`head_key`]): copies of one another are read in one
+/// batch, where what they share is settled once (`settle_overlaps`).
+/// The files left out are done for this batch (their slots filled).
+/// Returns the files with new bytes left for a later batch, in order.
+fn take_batch(
+    to_read: &mut Vec<usize>,
+    slots: &mut [Option<Option<Box<FileScan>>>],
+    batch: Batch,
+    wanted: impl Fn(usize) -> bool,
+    head_of: impl Fn(usize) -> u64,
+) -> Vec<usize> {
+    if batch.first == 0 && to_read.len() <= batch.max_files {
+        return Vec::new();
+    }
+    to_read.retain(|&i| {
+        let keep = i >= batch.first;
+        if !keep {
+            slots[i] = Some(None);
+        }
+        keep
+    });
+    let mut want: Vec<usize> = to_read.iter().copied().filter(|&i| wanted(i)).collect();
+    if want.len() <= batch.max_files {
+        return Vec::new();
+    }
+    let later = want.split_off(batch.max_files);
+    let heads: HashSet<u64> = want.iter().map(|&i| head_of(i)).filter(|&h| h != 0).collect();
+    let left: Vec<usize> =
+        later.into_iter().filter(|&i| heads.is_empty() || !heads.contains(&head_of(i))).collect();
+    for &i in &left {
+        slots[i] = Some(None);
+    }
+    to_read.retain(|&i| left.binary_search(&i).is_err());
+    left
+}
+
+/// What files that may hold copies of each other share: the hash of
+/// their first two lines (at most [`SECOND_WINDOW`] bytes) as they are
+/// now; 0 when the file cannot be read (it is then nobody's copy).
+fn head_key(src: &Source) -> u64 {
+    use std::io::Read;
+    let head = File::open(&src.path).and_then(|f| {
+        if compressed::is_compressed(&src.path) {
+            compressed::read_head(f, SECOND_WINDOW)
+        } else {
+            let mut head = Vec::new();
+            f.take(SECOND_WINDOW).read_to_end(&mut head)?;
+            Ok(head)
+        }
+    });
+    let Ok(head) = head else { return 0 };
+    let end = memchr::memchr(b'\n', &head)
+        .and_then(|a| memchr::memchr(b'\n', &head[a + 1..]).map(|b| a + b + 2))
+        .unwrap_or(head.len());
+    fnv64(&head[..end]).max(1)
 }
 
 /// Makes files that hold copies of each other count their shared bytes
@@ -1415,6 +1534,45 @@ impl IndexCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_takes_the_first_files_with_new_bytes_and_their_copies() {
+        // Ten files: the odd ones have new bytes; 3 and 9 begin alike, as
+        // do 5 and 7; 0 cannot be read (nobody's copy).
+        let head = |i: usize| match i {
+            0 => 0,
+            3 | 9 => 39,
+            5 | 7 => 57,
+            _ => 100 + i as u64,
+        };
+        let take = |batch: Batch, wanted: &dyn Fn(usize) -> bool| {
+            let mut to_read: Vec<usize> = (0..10).collect();
+            let mut slots: Vec<Option<Option<Box<FileScan>>>> = (0..10).map(|_| None).collect();
+            let left = take_batch(&mut to_read, &mut slots, batch, wanted, head);
+            let done: Vec<usize> = (0..10).filter(|&i| slots[i].is_some()).collect();
+            (to_read, left, done)
+        };
+        let odd = |i: usize| i % 2 == 1;
+        // All in one batch: nothing left out.
+        let (read, left, done) = take(Batch::ALL, &odd);
+        assert_eq!((read.len(), left, done), (10, vec![], vec![]));
+        // Two a batch: 1 and 3, and 9 for beginning as 3 does; the files
+        // without new bytes are read as ever (they cost a stat).
+        let (read, left, done) = take(Batch { max_files: 2, first: 0 }, &odd);
+        assert_eq!(read, [0, 1, 2, 3, 4, 6, 8, 9]);
+        assert_eq!((left, done), (vec![5, 7], vec![5, 7]));
+        // The next batch starts at 5 (what was read is committed): 5 and 7,
+        // and nothing before 5 again.
+        let rest = |i: usize| i == 5 || i == 7;
+        let (read, left, done) = take(Batch { max_files: 2, first: 5 }, &rest);
+        assert_eq!(read, [5, 6, 7, 8, 9]);
+        assert!(left.is_empty());
+        assert_eq!(done, [0, 1, 2, 3, 4]);
+        // One a batch: a file that cannot be read takes nothing with it.
+        let (read, left, _) = take(Batch { max_files: 1, first: 0 }, &|i| i == 0 || i == 9);
+        assert_eq!(left, [9]);
+        assert!(read.contains(&0) && !read.contains(&9));
+    }
     use crate::metrics::Pack;
     use crate::pipeline::discover::{self, Layout, Place};
     use std::io::Write;
@@ -1496,6 +1654,7 @@ mod tests {
             threads: 2,
             now: 1,
             new_files_at_end: false,
+            batch: Batch::ALL,
         }
     }
 

@@ -53,6 +53,14 @@ pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Res
     }
 }
 
+/// The first `max` bytes of a compressed file's content (fewer when it is
+/// shorter), decoded as far as they go.
+pub fn read_head(input: File, max: u64) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    zstd::stream::read::Decoder::new(input)?.take(max).read_to_end(&mut head).map_err(invalid)?;
+    Ok(head)
+}
+
 /// The whole content of a compressed file, in an unlinked temporary file
 /// positioned at its start.
 pub fn open_whole(path: &Path) -> io::Result<File> {

@@ -2,6 +2,7 @@
 //! homes and a loopback OTLP receiver. One test binary (see Cargo.toml).
 
 mod agents;
+mod batches;
 mod cli;
 mod contrib;
 mod counting;

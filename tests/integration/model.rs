@@ -263,8 +263,12 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
                     6 => ScanKind::TearLog,
                     _ => ScanKind::Ok,
                 };
-                log.push(format!("{step}: scan {kind:?} (pending={})", m.pending));
-                scan(&env, &rx, &mut m, kind, &log);
+                // Half the good scans read the files in batches of one or
+                // two (a run then sends several batches in a row).
+                let batch = matches!(kind, ScanKind::Ok) && rng.below(2) == 0;
+                let batch = batch.then(|| 1 + rng.below(2));
+                log.push(format!("{step}: scan {kind:?} (pending={}, batch={batch:?})", m.pending));
+                scan(&env, &rx, &mut m, kind, batch, &log);
                 scans += 1;
                 continue;
             }
@@ -273,27 +277,39 @@ fn run_sequence(seed: u64, steps: usize) -> usize {
         log.push(format!("{step}: {what} {name}"));
     }
     log.push("final scan".into());
-    scan(&env, &rx, &mut m, ScanKind::Ok, &log);
+    scan(&env, &rx, &mut m, ScanKind::Ok, None, &log);
     scans + 1
 }
 
 /// Runs one scan of the given kind and updates (and for a good scan,
 /// checks) the model.
-fn scan(env: &TestEnv, rx: &Receiver, m: &mut Model, kind: ScanKind, log: &[String]) {
+fn scan(
+    env: &TestEnv,
+    rx: &Receiver,
+    m: &mut Model,
+    kind: ScanKind,
+    batch: Option<u64>,
+    log: &[String],
+) {
     let had = m.pending;
-    let args = ["--endpoint", rx.url.as_str(), "--timeout", "5s", "--retry-max-time", "1s"];
+    let batch = batch.map(|n| n.to_string());
+    let mut args = vec!["--endpoint", rx.url.as_str(), "--timeout", "5s", "--retry-max-time", "1s"];
+    if let Some(n) = &batch {
+        args.extend(["--max-batch-files", n.as_str()]);
+    }
+    let args = args.as_slice();
     let (marks, pending_after) = match kind {
         ScanKind::Ok => {
-            env.scan(&args).expect_code(0);
+            env.scan(args).expect_code(0);
             (true, false)
         }
         ScanKind::Fail500 => {
             rx.script([Reply::status(500)]);
-            env.scan(&args).expect_code(3);
+            env.scan(args).expect_code(3);
             (!had, true)
         }
         ScanKind::TearLog => {
-            let run = env.scan_env(&args, &[("TELEMETRON_FAILPOINT", "mid-positions-log")]);
+            let run = env.scan_env(args, &[("TELEMETRON_FAILPOINT", "mid-positions-log")]);
             match run.code {
                 // Its first commit was torn: the re-sent batch's when one
                 // was pending, else its own (acknowledged, still pending).
@@ -303,7 +319,7 @@ fn scan(env: &TestEnv, rx: &Receiver, m: &mut Model, kind: ScanKind, log: &[Stri
             }
         }
         ScanKind::Kill(point) => {
-            let run = env.scan_env(&args, &[("TELEMETRON_FAILPOINT", point)]);
+            let run = env.scan_env(args, &[("TELEMETRON_FAILPOINT", point)]);
             assert_eq!(run.code, -1, "not killed at {point}: {}", run.stderr);
             match point {
                 "after-scan" => (false, false),

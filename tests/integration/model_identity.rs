@@ -604,12 +604,17 @@ impl Model {
     /// Scans the home as a run that is acknowledged does, and marks what
     /// it saw whole as counted.
     fn scan(&mut self) {
-        let out = run_scan(self.home.path(), &mut self.state, &mut self.seen);
+        // Half the runs read their files in batches of one to three (a
+        // run over a backlog sends it as several batches in a row).
+        let batch = if self.rng.chance(50) { 1 + self.rng.below(3) as usize } else { usize::MAX };
+        let out = run_scan(self.home.path(), &mut self.state, &mut self.seen, batch);
         let turns: u64 =
             out.iter().filter(|(k, _)| k.starts_with("pack.agent.turn")).map(|(_, v)| v).sum();
         let prompts: u64 =
             out.iter().filter(|(k, _)| k.starts_with("pack.user.prompt")).map(|(_, v)| v).sum();
-        self.log.push(format!("scan: {turns} turns, {prompts} prompts"));
+        let batches =
+            if batch == usize::MAX { String::new() } else { format!(" (batches of {batch})") };
+        self.log.push(format!("scan{batches}: {turns} turns, {prompts} prompts"));
         for (k, v) in out {
             *self.delivered.entry(k).or_default() += v;
         }
@@ -645,7 +650,7 @@ impl Model {
             write_hermes(clean.path(), &self.hermes.seen);
         }
         self.docs.untouched(clean.path());
-        run_scan(clean.path(), &mut BTreeMap::new(), &mut Seen::default())
+        run_scan(clean.path(), &mut BTreeMap::new(), &mut Seen::default(), usize::MAX)
     }
 }
 
@@ -974,31 +979,43 @@ fn renamed(rel: &str) -> String {
 }
 
 /// A scan of every pack's default places under `home`, its claims settled
-/// against `seen`, its positions applied to `files`; returns what it
-/// counted, in the form compared (see the module documentation).
+/// against `seen`, its positions applied to `files`, reading at most
+/// `batch` files with new data a batch (each batch's positions applied
+/// before the next); returns what it counted, in the form compared (see
+/// the module documentation).
 fn run_scan(
     home: &Path,
     files: &mut BTreeMap<String, FileState>,
     seen: &mut Seen,
+    batch: usize,
 ) -> BTreeMap<String, u64> {
     let places: Vec<Place> =
         Pack::ALL.iter().flat_map(|p| discover::default_places(*p, home, &|_| None)).collect();
     let found = discover::discover(&places);
-    let opts = ScanOptions {
+    let mut opts = ScanOptions {
         max_line_bytes: 1 << 20,
         chunk_bytes: 64 * 1024,
         threads: 1,
         now: 1_800_000_000_000_000_000,
         new_files_at_end: false,
+        batch: scan::Batch { max_files: batch, first: 0 },
     };
-    let mut out = scan::scan(&found.sources, &found.stores, files, &opts);
-    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-    let mut counts: Counts = std::mem::take(&mut out.counts);
-    seen::resolve(&out.claims, seen, &mut counts, seen::day_of(opts.now));
-    for k in &out.files_removed {
-        files.remove(k);
+    let mut counts = Counts::default();
+    loop {
+        let mut out = scan::scan(&found.sources, &found.stores, files, &opts);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let mut batch_counts: Counts = std::mem::take(&mut out.counts);
+        seen::resolve(&out.claims, seen, &mut batch_counts, seen::day_of(opts.now));
+        counts.merge(batch_counts);
+        for k in &out.files_removed {
+            files.remove(k);
+        }
+        files.extend(out.files_after);
+        match out.next_batch {
+            Some((first, _)) => opts.batch.first = first,
+            None => break,
+        }
     }
-    files.extend(out.files_after);
     compared(&counts)
 }
 

@@ -467,6 +467,7 @@ fn scans_agree_across_threads_and_read_sizes() {
             threads,
             now: 1,
             new_files_at_end: false,
+            batch: telemetron::pipeline::count::Batch::ALL,
         };
         results
             .push(telemetron::pipeline::count::scan(&sources, &[], &BTreeMap::new(), &opts).counts);
