@@ -640,19 +640,32 @@ fn take_batch(
 /// now; 0 when the file cannot be read (it is then nobody's copy).
 fn head_key(src: &Source) -> u64 {
     use std::io::Read;
-    let head = File::open(&src.path).and_then(|f| {
-        if compressed::is_compressed(&src.path) {
-            compressed::read_head(f, SECOND_WINDOW)
-        } else {
-            let mut head = Vec::new();
-            f.take(SECOND_WINDOW).read_to_end(&mut head)?;
-            Ok(head)
+    let Ok(file) = File::open(&src.path) else { return 0 };
+    let mut input: Box<dyn Read> = if compressed::is_compressed(&src.path) {
+        match compressed::decoder(file) {
+            Ok(d) => Box::new(d),
+            Err(_) => return 0,
         }
-    });
-    let Ok(head) = head else { return 0 };
-    let end = memchr::memchr(b'\n', &head)
-        .and_then(|a| memchr::memchr(b'\n', &head[a + 1..]).map(|b| a + b + 2))
-        .unwrap_or(head.len());
+    } else {
+        Box::new(file)
+    };
+    // Read until the second line ends: most heads are a few hundred bytes.
+    let mut head = Vec::new();
+    let mut end = None;
+    while end.is_none() && (head.len() as u64) < SECOND_WINDOW {
+        let at = head.len();
+        let want = (SECOND_WINDOW as usize - at).min(at.max(4096));
+        head.resize(at + want, 0);
+        let got = input.read(&mut head[at..]);
+        head.truncate(at + *got.as_ref().unwrap_or(&0));
+        match got {
+            Ok(0) => break,
+            Ok(_) => end = memchr::memchr_iter(b'\n', &head).nth(1).map(|i| i + 1),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return 0,
+        }
+    }
+    let end = end.unwrap_or(head.len()).min(SECOND_WINDOW as usize);
     fnv64(&head[..end]).max(1)
 }
 

@@ -53,12 +53,10 @@ pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Res
     }
 }
 
-/// The first `max` bytes of a compressed file's content (fewer when it is
-/// shorter), decoded as far as they go.
-pub fn read_head(input: File, max: u64) -> io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    zstd::stream::read::Decoder::new(input)?.take(max).read_to_end(&mut head).map_err(invalid)?;
-    Ok(head)
+/// A compressed file's content, decoded as it is read (for its first
+/// bytes: a whole file is read through [`open_whole_file`]).
+pub fn decoder(input: File) -> io::Result<impl Read> {
+    zstd::stream::read::Decoder::new(input)
 }
 
 /// The whole content of a compressed file, in an unlinked temporary file

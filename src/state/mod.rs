@@ -1142,6 +1142,7 @@ impl StateDir {
             })?;
             if let Some(sk) = &mut state.skipped {
                 sk.spans = std::mem::take(&mut written.spans);
+                sk.bounds = std::mem::take(&mut written.bounds);
                 sk.path = path.clone();
             }
             state.removed_since_base.clear();

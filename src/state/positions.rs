@@ -437,6 +437,8 @@ pub struct Written {
     pub len: u64,
     /// Where each block lies.
     pub spans: Vec<(usize, usize)>,
+    /// Each block's first and last key.
+    pub bounds: Vec<(String, String)>,
 }
 
 /// Writes [`encode_file`]'s bytes to `out` as they are made: blocks are
@@ -452,7 +454,7 @@ pub fn write_file(
     let mut head = Vec::new();
     header(version, generation, files.len() as u64, &mut head);
     out.write_all(&head)?;
-    let mut written = Written { len: head.len() as u64, spans: Vec::new() };
+    let mut written = Written { len: head.len() as u64, ..Written::default() };
     let window = BLOCK * WINDOW_BLOCKS * rayon::current_num_threads().max(1);
     for part in entries.chunks(window) {
         let blocks: Vec<Vec<u8>> = part
@@ -463,13 +465,20 @@ pub fn write_file(
                 out
             })
             .collect();
-        for b in blocks {
-            out.write_all(&b)?;
+        for (b, chunk) in blocks.iter().zip(part.chunks(BLOCK)) {
+            out.write_all(b)?;
             written.spans.push((written.len as usize, b.len()));
+            written.bounds.push(bounds_of(chunk));
             written.len += b.len() as u64;
         }
     }
     Ok(written)
+}
+
+/// The first and last keys of a block's entries.
+fn bounds_of<K: AsRef<str>, T>(entries: &[(K, T)]) -> (String, String) {
+    let key = |e: Option<&(K, T)>| e.map_or_else(String::new, |(k, _)| k.as_ref().to_string());
+    (key(entries.first()), key(entries.last()))
 }
 
 /// How a batch in flight (`pending.json`) keeps its file states: one
@@ -610,16 +619,17 @@ impl PositionsFile {
                 .map(|(i, (h, bytes))| decode_part(first + i, &h.checked(bytes)?, leave))
                 .collect::<Result<_, _>>()?;
             drop(packed);
-            for (mut kept, heads, marks, last) in parts {
+            for (mut kept, heads, marks, bounds) in parts {
                 if kept.windows(2).any(|w| w[0].0 >= w[1].0)
                     || prev_last.as_ref().zip(kept.first()).is_some_and(|(p, f)| *p >= f.0)
                 {
                     return Err("is damaged (its keys are out of order)".into());
                 }
                 found += (kept.len() + heads.len()) as u64;
-                if last.is_some() {
-                    prev_last = last;
+                if let Some((_, last)) = &bounds {
+                    prev_last = Some(last.clone());
                 }
+                skipped.bounds.push(bounds.unwrap_or_default());
                 all.append(&mut kept);
                 skipped.heads.extend(heads);
                 skipped.marks.extend_from(&marks);
@@ -637,23 +647,27 @@ impl PositionsFile {
 }
 
 /// What a block gives: the entries kept, the heads and marks of those left
-/// out, and its last key.
-type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, Option<String>);
+/// out, and its first and last keys.
+type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, Option<(String, String)>);
 
 /// Decodes block number `n`; the entries `leave` says are found as they
 /// were left are read only as far as needed.
 fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part, String> {
     let Some(leave) = leave else {
         let entries = decode_block(b)?;
-        let last = entries.last().map(|e| e.0.clone());
-        return Ok((entries, Vec::new(), StoredMarks::default(), last));
+        let bounds = (!entries.is_empty()).then(|| bounds_of(&entries));
+        return Ok((entries, Vec::new(), StoredMarks::default(), bounds));
     };
     let raw = unpack(b)?;
     let mut c = Cursor::new(&raw);
     let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), StoredMarks::default());
     let mut prev = String::new();
+    let mut first = None;
     for _ in 0..b.entries {
         let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
+        if first.is_none() {
+            first = Some(k.clone());
+        }
         match leave(&k, &st) {
             Some(found) => {
                 heads.push((found, Head::of(&st, n as u32)));
@@ -676,8 +690,7 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
     if !c.is_empty() {
         return Err("is damaged (a block has bytes past its entries)".into());
     }
-    let last = (b.entries > 0).then_some(prev);
-    Ok((kept, heads, marks, last))
+    Ok((kept, heads, marks, first.map(|f| (f, prev))))
 }
 
 /// Reads into `buf` until it is full or the reader ends; says how much.
@@ -720,6 +733,9 @@ pub type Leave<'a> = dyn Fn(&str, &FileState) -> Option<u32> + Sync + 'a;
 pub struct Skipped {
     /// Where each block of the file lies (byte offset and length).
     pub spans: Vec<(usize, usize)>,
+    /// Each block's first and last key (a block none of whose keys
+    /// changed is copied as it is when the file is rewritten).
+    pub bounds: Vec<(String, String)>,
     /// Per entry left out: the found file's index and its identity.
     pub heads: Vec<(u32, Head)>,
     /// The pi session marks of the entries left out, sorted by session
@@ -811,12 +827,34 @@ impl Skipped {
         let mut w = BlockWriter::new(generation, out)?;
         let mut ours = files.iter().peekable();
         let mut buf = Vec::new();
-        for &(at, len) in &self.spans {
+        for (i, &(at, len)) in self.spans.iter().enumerate() {
             buf.resize(len, 0);
             if let Err(e) = old.read_exact_at(&mut buf, at as u64) {
                 return Ok(Err(format!("cannot be read again ({e})")));
             }
-            let block = match next_block(&mut Cursor::new(&buf)).and_then(|b| decode_block(&b)) {
+            let raw = match next_block(&mut Cursor::new(&buf)) {
+                Ok(raw) => raw,
+                Err(why) => return Ok(Err(why)),
+            };
+            // A block none of whose keys changed is copied as it is (its
+            // checksum checked): a run in batches adds its files after
+            // those of the batches before, whose blocks stay.
+            if let Some(bounds @ (lo, hi)) = self.bounds.get(i).filter(|(lo, _)| !lo.is_empty()) {
+                while let Some((ok, ov)) = ours.next_if(|(ok, _)| ok.as_str() < lo.as_str()) {
+                    w.push(ok.clone(), ov.clone())?;
+                }
+                let range = (
+                    std::ops::Bound::Included(lo.as_str()),
+                    std::ops::Bound::Included(hi.as_str()),
+                );
+                let touched = files.range::<str, _>(range).next().is_some()
+                    || removed.range::<str, _>(range).next().is_some();
+                if !touched {
+                    w.copy(&buf, raw.entries, bounds)?;
+                    continue;
+                }
+            }
+            let block = match decode_block(&raw) {
                 Ok(b) => b,
                 Err(why) => return Ok(Err(why)),
             };
@@ -853,7 +891,7 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         let mut head = Vec::new();
         header(crate::state::STATE_VERSION, generation, 0, &mut head);
         out.write_all(&head)?;
-        let written = Written { len: head.len() as u64, spans: Vec::new() };
+        let written = Written { len: head.len() as u64, ..Written::default() };
         Ok(BlockWriter {
             out,
             written,
@@ -895,9 +933,28 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         self.out.write_all(&self.block)?;
         let len = self.block.len();
         self.written.spans.push((self.written.len as usize, len));
+        self.written.bounds.push(bounds_of(&self.pending));
         self.written.len += len as u64;
         self.count += self.pending.len() as u64;
         self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes out a block of another file as it is (its entries come
+    /// next in order): `block`, its header and bytes, of `entries` entries
+    /// from `bounds.0` to `bounds.1`.
+    fn copy(
+        &mut self,
+        block: &[u8],
+        entries: usize,
+        bounds: &(String, String),
+    ) -> std::io::Result<()> {
+        self.flush()?;
+        self.out.write_all(block)?;
+        self.written.spans.push((self.written.len as usize, block.len()));
+        self.written.bounds.push(bounds.clone());
+        self.written.len += block.len() as u64;
+        self.count += entries as u64;
         Ok(())
     }
 }
@@ -1084,7 +1141,62 @@ mod tests {
         let w = pool(2).install(|| write_file(f.version, f.generation, &f.files, &mut out));
         let w = w.unwrap();
         assert_eq!(out, one);
-        assert_eq!(w, Written { len: one.len() as u64, spans: spans_of(&one) });
+        assert_eq!((w.len, w.spans), (one.len() as u64, spans_of(&one)));
+    }
+
+    #[test]
+    fn a_block_none_of_whose_keys_changed_is_copied_without_being_decoded() {
+        let f = sample(3_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("positions.bin");
+        let mut bytes = f.encode();
+        // Block 2 is made undecodable, its checksum still right: only a
+        // copy that never decodes it can go through.
+        let spans = spans_of(&bytes);
+        let (at, len) = spans[2];
+        let packed = at + BLOCK_HEADER_LEN..at + len;
+        bytes[packed.clone()].fill(0xab);
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[packed]);
+        bytes[at + 12..at + 20].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        // Every entry is left out (a later batch of a run: the files of
+        // the batches before are found as they were left).
+        let mut file = std::fs::File::open(&path).unwrap();
+        let got = PositionsFile::read_leaving_out(&mut file, Some(&|_, _| Some(0)));
+        assert!(got.unwrap_err().contains("does not decompress"), "loading decodes every block");
+        let mut sk = Skipped { spans: spans.clone(), path: path.clone(), ..Skipped::default() };
+        let keys: Vec<&String> = f.files.keys().collect();
+        sk.bounds = spans
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                let last = ((i + 1) * BLOCK).min(keys.len()) - 1;
+                (keys[i * BLOCK].clone(), keys[last].clone())
+            })
+            .collect();
+        // New entries after every old one: each old block is copied.
+        let new: BTreeMap<String, FileState> = [("/zz/new.jsonl".to_string(), pi_state(9))].into();
+        let none = Default::default();
+        let mut out = std::io::Cursor::new(Vec::new());
+        let w = sk.merge_into(4, &new, &none, &mut out).unwrap().unwrap();
+        let out = out.into_inner();
+        assert_eq!(
+            &out[HEADER_LEN..spans[5].0 + spans[5].1],
+            &bytes[HEADER_LEN..spans[5].0 + spans[5].1]
+        );
+        assert_eq!(w.spans.len(), 7);
+        assert_eq!(w.bounds[..6], sk.bounds[..]);
+        let count = u64::from_le_bytes(out[HEADER_LEN - 8..HEADER_LEN].try_into().unwrap());
+        assert_eq!(count, 3_001);
+        // A change inside block 2's keys makes it be decoded, and fail.
+        let mut inside = new.clone();
+        inside.insert(format!("{}x", keys[2 * BLOCK + 1]), pi_state(8));
+        let got = sk.merge_into(4, &inside, &none, std::io::Cursor::new(Vec::new())).unwrap();
+        assert!(got.unwrap_err().contains("does not decompress"));
+        // So does a removal there.
+        let removed = [keys[2 * BLOCK + 3].clone()].into();
+        let got = sk.merge_into(4, &new, &removed, std::io::Cursor::new(Vec::new())).unwrap();
+        assert!(got.unwrap_err().contains("does not decompress"));
     }
 
     #[test]
@@ -1113,7 +1225,14 @@ mod tests {
         let mut out = std::io::Cursor::new(Vec::new());
         let w = sk.merge_into(4, &files, &removed, &mut out).unwrap().unwrap();
         let out = out.into_inner();
-        assert_eq!(w, Written { len: out.len() as u64, spans: spans_of(&out) });
+        assert_eq!((w.len, &w.spans), (out.len() as u64, &spans_of(&out)));
+        let keys_of = |b: &[u8], (at, len): (usize, usize)| {
+            let block = decode_block(&next_block(&mut Cursor::new(&b[at..at + len])).unwrap());
+            let keys: Vec<String> = block.unwrap().into_iter().map(|(k, _)| k).collect();
+            (keys[0].clone(), keys[keys.len() - 1].clone())
+        };
+        let bounds: Vec<_> = w.spans.iter().map(|&s| keys_of(&out, s)).collect();
+        assert_eq!(w.bounds, bounds);
         let mut want = f.files.clone();
         want.remove(keys[4].as_str());
         want.extend(files.clone());
