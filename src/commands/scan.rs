@@ -59,6 +59,8 @@ struct Batches {
     heads: std::sync::OnceLock<(usize, Vec<u64>)>,
     /// The batches sent so far.
     sent: usize,
+    /// The lock the first batch took, held until the last is committed.
+    lock: Option<std::fs::File>,
     /// An earlier batch warned (of a file, or of a directory it found).
     warned: bool,
     /// The files are taken up from their end: the positions were lost
@@ -127,8 +129,9 @@ fn scan(
         Mode::NoExport => Some(None),
         Mode::DryRun => None,
     };
-    let _lock = if dry_run {
-        None
+    let held = batches.lock.take();
+    let lock = if dry_run || held.is_some() {
+        held
     } else {
         match lock(&dir).or_exit(Exit::Local)? {
             Some(l) => {
@@ -338,6 +341,7 @@ fn scan(
         // are kept for it.
         drop(state);
         batches.found = Some(found);
+        batches.lock = lock;
         batches.first = first;
         batches.sent += 1;
         return Ok((exit, true));

@@ -435,7 +435,7 @@ pub fn scan_known<'a>(
             let all = || -> Vec<u64> {
                 (from..sources.len())
                     .into_par_iter()
-                    .map(|j| if wanted(j) { head_key(&sources[j]) } else { 0 })
+                    .map(|j| if !ctx.left_out[j] && wanted(j) { head_key(&sources[j]) } else { 0 })
                     .collect()
             };
             let keys = match rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build() {

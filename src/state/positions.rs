@@ -437,8 +437,33 @@ pub struct Written {
     pub len: u64,
     /// Where each block lies.
     pub spans: Vec<(usize, usize)>,
-    /// Each block's first and last key.
-    pub bounds: Vec<(String, String)>,
+    /// Each block's keys.
+    pub bounds: Vec<BlockKeys>,
+}
+
+/// What a rewrite needs of a block to copy it as it is: its first and last
+/// keys, and what its header says (checked before a copy: the checksum
+/// covers only the block's bytes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockKeys {
+    /// Its first key.
+    pub first: String,
+    /// Its last key.
+    pub last: String,
+    /// Its entries.
+    pub entries: usize,
+    /// Its decoded length.
+    pub raw_len: usize,
+}
+
+impl BlockKeys {
+    /// The keys of a block of `entries` as encoded in `block` (its header
+    /// and bytes).
+    fn of<K: AsRef<str>, T>(entries: &[(K, T)], block: &[u8]) -> BlockKeys {
+        let (first, last) = bounds_of(entries);
+        let raw_len = u32::from_le_bytes(block[4..8].try_into().expect("a block header")) as usize;
+        BlockKeys { first, last, entries: entries.len(), raw_len }
+    }
 }
 
 /// Writes [`encode_file`]'s bytes to `out` as they are made: blocks are
@@ -468,7 +493,7 @@ pub fn write_file(
         for (b, chunk) in blocks.iter().zip(part.chunks(BLOCK)) {
             out.write_all(b)?;
             written.spans.push((written.len as usize, b.len()));
-            written.bounds.push(bounds_of(chunk));
+            written.bounds.push(BlockKeys::of(chunk, b));
             written.len += b.len() as u64;
         }
     }
@@ -626,10 +651,10 @@ impl PositionsFile {
                     return Err("is damaged (its keys are out of order)".into());
                 }
                 found += (kept.len() + heads.len()) as u64;
-                if let Some((_, last)) = &bounds {
-                    prev_last = Some(last.clone());
+                if bounds.entries > 0 {
+                    prev_last = Some(bounds.last.clone());
                 }
-                skipped.bounds.push(bounds.unwrap_or_default());
+                skipped.bounds.push(bounds);
                 all.append(&mut kept);
                 skipped.heads.extend(heads);
                 skipped.marks.extend_from(&marks);
@@ -648,15 +673,16 @@ impl PositionsFile {
 
 /// What a block gives: the entries kept, the heads and marks of those left
 /// out, and its first and last keys.
-type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, Option<(String, String)>);
+type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, BlockKeys);
 
 /// Decodes block number `n`; the entries `leave` says are found as they
 /// were left are read only as far as needed.
 fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part, String> {
     let Some(leave) = leave else {
         let entries = decode_block(b)?;
-        let bounds = (!entries.is_empty()).then(|| bounds_of(&entries));
-        return Ok((entries, Vec::new(), StoredMarks::default(), bounds));
+        let (first, last) = bounds_of(&entries);
+        let keys = BlockKeys { first, last, entries: b.entries, raw_len: b.raw_len };
+        return Ok((entries, Vec::new(), StoredMarks::default(), keys));
     };
     let raw = unpack(b)?;
     let mut c = Cursor::new(&raw);
@@ -690,7 +716,13 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
     if !c.is_empty() {
         return Err("is damaged (a block has bytes past its entries)".into());
     }
-    Ok((kept, heads, marks, first.map(|f| (f, prev))))
+    let keys = BlockKeys {
+        first: first.unwrap_or_default(),
+        last: prev,
+        entries: b.entries,
+        raw_len: b.raw_len,
+    };
+    Ok((kept, heads, marks, keys))
 }
 
 /// Reads into `buf` until it is full or the reader ends; says how much.
@@ -733,9 +765,9 @@ pub type Leave<'a> = dyn Fn(&str, &FileState) -> Option<u32> + Sync + 'a;
 pub struct Skipped {
     /// Where each block of the file lies (byte offset and length).
     pub spans: Vec<(usize, usize)>,
-    /// Each block's first and last key (a block none of whose keys
-    /// changed is copied as it is when the file is rewritten).
-    pub bounds: Vec<(String, String)>,
+    /// Each block's keys (a block none of whose keys changed is copied as
+    /// it is when the file is rewritten).
+    pub bounds: Vec<BlockKeys>,
     /// Per entry left out: the found file's index and its identity.
     pub heads: Vec<(u32, Head)>,
     /// The pi session marks of the entries left out, sorted by session
@@ -839,18 +871,20 @@ impl Skipped {
             // A block none of whose keys changed is copied as it is (its
             // checksum checked): a run in batches adds its files after
             // those of the batches before, whose blocks stay.
-            if let Some(bounds @ (lo, hi)) = self.bounds.get(i).filter(|(lo, _)| !lo.is_empty()) {
-                while let Some((ok, ov)) = ours.next_if(|(ok, _)| ok.as_str() < lo.as_str()) {
-                    w.push(ok.clone(), ov.clone())?;
-                }
-                let range = (
-                    std::ops::Bound::Included(lo.as_str()),
-                    std::ops::Bound::Included(hi.as_str()),
-                );
-                let touched = files.range::<str, _>(range).next().is_some()
+            // (Only at a block boundary of the new file: copying after a
+            // part block would leave ever more small blocks.)
+            let keys = self.bounds.get(i).filter(|k| k.entries > 0 && k.first <= k.last);
+            if let Some(keys) = keys.filter(|_| w.pending.is_empty()) {
+                let (lo, hi) = (keys.first.as_str(), keys.last.as_str());
+                let range = (std::ops::Bound::Included(lo), std::ops::Bound::Included(hi));
+                let touched = ours.peek().is_some_and(|(k, _)| k.as_str() < lo)
+                    || files.range::<str, _>(range).next().is_some()
                     || removed.range::<str, _>(range).next().is_some();
                 if !touched {
-                    w.copy(&buf, raw.entries, bounds)?;
+                    if (raw.entries, raw.raw_len) != (keys.entries, keys.raw_len) {
+                        return Ok(Err("is damaged (a block's header changed)".into()));
+                    }
+                    w.copy(&buf, keys)?;
                     continue;
                 }
             }
@@ -933,7 +967,7 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         self.out.write_all(&self.block)?;
         let len = self.block.len();
         self.written.spans.push((self.written.len as usize, len));
-        self.written.bounds.push(bounds_of(&self.pending));
+        self.written.bounds.push(BlockKeys::of(&self.pending, &self.block));
         self.written.len += len as u64;
         self.count += self.pending.len() as u64;
         self.pending.clear();
@@ -941,20 +975,15 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
     }
 
     /// Writes out a block of another file as it is (its entries come
-    /// next in order): `block`, its header and bytes, of `entries` entries
-    /// from `bounds.0` to `bounds.1`.
-    fn copy(
-        &mut self,
-        block: &[u8],
-        entries: usize,
-        bounds: &(String, String),
-    ) -> std::io::Result<()> {
+    /// next in order): `block`, its header and bytes, whose keys are
+    /// `keys`.
+    fn copy(&mut self, block: &[u8], keys: &BlockKeys) -> std::io::Result<()> {
         self.flush()?;
         self.out.write_all(block)?;
         self.written.spans.push((self.written.len as usize, block.len()));
-        self.written.bounds.push(bounds.clone());
+        self.written.bounds.push(keys.clone());
         self.written.len += block.len() as u64;
-        self.count += entries as u64;
+        self.count += keys.entries as u64;
         Ok(())
     }
 }
@@ -1141,7 +1170,12 @@ mod tests {
         let w = pool(2).install(|| write_file(f.version, f.generation, &f.files, &mut out));
         let w = w.unwrap();
         assert_eq!(out, one);
-        assert_eq!((w.len, w.spans), (one.len() as u64, spans_of(&one)));
+        assert_eq!((w.len, &w.spans), (one.len() as u64, &spans_of(&one)));
+        let blocks = PositionsFile::decode(&one).unwrap().files.into_iter().collect::<Vec<_>>();
+        let keys: Vec<BlockKeys> = (blocks.chunks(BLOCK).zip(&w.spans))
+            .map(|(chunk, &(at, len))| BlockKeys::of(chunk, &one[at..at + len]))
+            .collect();
+        assert_eq!(w.bounds, keys);
     }
 
     #[test]
@@ -1149,45 +1183,39 @@ mod tests {
         let f = sample(3_000);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("positions.bin");
-        let mut bytes = f.encode();
-        // Block 2 is made undecodable, its checksum still right: only a
-        // copy that never decodes it can go through.
-        let spans = spans_of(&bytes);
+        let good = f.encode();
+        std::fs::write(&path, &good).unwrap();
+        // Every entry is left out (a later batch of a run: the files of
+        // the batches before are found as they were left).
+        let mut file = std::fs::File::open(&path).unwrap();
+        let (_, mut sk) =
+            PositionsFile::read_leaving_out(&mut file, Some(&|_, _| Some(0))).unwrap();
+        sk.path = path.clone();
+        let spans = sk.spans.clone();
+        assert_eq!(spans, spans_of(&good));
+        // Then block 2 is made undecodable, its checksum still right: only
+        // a copy that never decodes it can go through.
+        let mut bytes = good.clone();
         let (at, len) = spans[2];
         let packed = at + BLOCK_HEADER_LEN..at + len;
         bytes[packed.clone()].fill(0xab);
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes[packed]);
         bytes[at + 12..at + 20].copy_from_slice(&sum.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        // Every entry is left out (a later batch of a run: the files of
-        // the batches before are found as they were left).
-        let mut file = std::fs::File::open(&path).unwrap();
-        let got = PositionsFile::read_leaving_out(&mut file, Some(&|_, _| Some(0)));
-        assert!(got.unwrap_err().contains("does not decompress"), "loading decodes every block");
-        let mut sk = Skipped { spans: spans.clone(), path: path.clone(), ..Skipped::default() };
-        let keys: Vec<&String> = f.files.keys().collect();
-        sk.bounds = spans
-            .iter()
-            .enumerate()
-            .map(|(i, _)| {
-                let last = ((i + 1) * BLOCK).min(keys.len()) - 1;
-                (keys[i * BLOCK].clone(), keys[last].clone())
-            })
-            .collect();
         // New entries after every old one: each old block is copied.
         let new: BTreeMap<String, FileState> = [("/zz/new.jsonl".to_string(), pi_state(9))].into();
         let none = Default::default();
         let mut out = std::io::Cursor::new(Vec::new());
         let w = sk.merge_into(4, &new, &none, &mut out).unwrap().unwrap();
         let out = out.into_inner();
-        assert_eq!(
-            &out[HEADER_LEN..spans[5].0 + spans[5].1],
-            &bytes[HEADER_LEN..spans[5].0 + spans[5].1]
-        );
+        let end = spans[5].0 + spans[5].1;
+        assert_eq!(&out[HEADER_LEN..end], &bytes[HEADER_LEN..end]);
         assert_eq!(w.spans.len(), 7);
         assert_eq!(w.bounds[..6], sk.bounds[..]);
+        assert_eq!((w.bounds[6].first.as_str(), w.bounds[6].entries), ("/zz/new.jsonl", 1));
         let count = u64::from_le_bytes(out[HEADER_LEN - 8..HEADER_LEN].try_into().unwrap());
         assert_eq!(count, 3_001);
+        let keys: Vec<&String> = f.files.keys().collect();
         // A change inside block 2's keys makes it be decoded, and fail.
         let mut inside = new.clone();
         inside.insert(format!("{}x", keys[2 * BLOCK + 1]), pi_state(8));
@@ -1197,6 +1225,53 @@ mod tests {
         let removed = [keys[2 * BLOCK + 3].clone()].into();
         let got = sk.merge_into(4, &new, &removed, std::io::Cursor::new(Vec::new())).unwrap();
         assert!(got.unwrap_err().contains("does not decompress"));
+        // A header the checksum does not cover is checked against what was
+        // loaded: a changed entry count is damage, never copied.
+        let mut bytes = good.clone();
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let got = sk.merge_into(4, &new, &none, std::io::Cursor::new(Vec::new())).unwrap();
+        assert_eq!(got.unwrap_err(), "is damaged (a block's header changed)");
+    }
+
+    #[test]
+    fn folds_of_a_few_changes_among_copied_blocks_keep_the_file_packed() {
+        let mut f = sample(3_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("positions.bin");
+        std::fs::write(&path, f.encode()).unwrap();
+        let mut rng = crate::hash::SplitMix64(7);
+        for round in 0..30u64 {
+            let mut file = std::fs::File::open(&path).unwrap();
+            let (_, mut sk) =
+                PositionsFile::read_leaving_out(&mut file, Some(&|_, _| Some(0))).unwrap();
+            sk.path = path.clone();
+            // New keys between two blocks and inside one, one removed.
+            let keys: Vec<String> = f.files.keys().cloned().collect();
+            let mut new = BTreeMap::new();
+            for _ in 0..2 {
+                let b = &sk.bounds[rng.below(sk.bounds.len() as u64 - 1) as usize];
+                new.insert(format!("{}~{round}", b.last), pi_state(round));
+            }
+            let k = &keys[rng.below(keys.len() as u64) as usize];
+            new.insert(format!("{k}.{round}"), pi_state(round));
+            let gone = keys[rng.below(keys.len() as u64) as usize].clone();
+            let removed: std::collections::BTreeSet<String> = [gone.clone()].into();
+            let mut out = std::io::Cursor::new(Vec::new());
+            let w = sk.merge_into(5, &new, &removed, &mut out).unwrap().unwrap();
+            let out = out.into_inner();
+            f.files.remove(&gone);
+            f.files.extend(new);
+            let got = PositionsFile::decode(&out).unwrap();
+            assert_eq!(got.files, f.files, "round {round}");
+            assert_eq!(w.spans, spans_of(&out));
+            std::fs::write(&path, &out).unwrap();
+            // No block is left small but the last: copying stops at the
+            // first block a change falls in.
+            let blocks = w.bounds.iter().map(|b| b.entries).collect::<Vec<_>>();
+            let small = blocks[..blocks.len() - 1].iter().filter(|&&n| n < BLOCK).count();
+            assert_eq!(small, 0, "round {round}: {blocks:?}");
+        }
     }
 
     #[test]
@@ -1227,9 +1302,9 @@ mod tests {
         let out = out.into_inner();
         assert_eq!((w.len, &w.spans), (out.len() as u64, &spans_of(&out)));
         let keys_of = |b: &[u8], (at, len): (usize, usize)| {
-            let block = decode_block(&next_block(&mut Cursor::new(&b[at..at + len])).unwrap());
-            let keys: Vec<String> = block.unwrap().into_iter().map(|(k, _)| k).collect();
-            (keys[0].clone(), keys[keys.len() - 1].clone())
+            let raw = next_block(&mut Cursor::new(&b[at..at + len])).unwrap();
+            let block = decode_block(&raw).unwrap();
+            BlockKeys::of(&block, &b[at..at + len])
         };
         let bounds: Vec<_> = w.spans.iter().map(|&s| keys_of(&out, s)).collect();
         assert_eq!(w.bounds, bounds);

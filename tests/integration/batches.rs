@@ -34,8 +34,10 @@ fn a_backlog_is_sent_in_batches_each_committed_before_the_next() {
     let got = dedup_total(&rx.requests());
     assert_eq!(without_heartbeat(got.clone()), demo());
     assert_eq!(got["pack.emitter.heartbeat{pack=telemetron}"], n as i64);
-    // The last batch's commit covers every file: the next run loads nothing
-    // and sends its heartbeat alone.
+    // The last batch's commit covers every file (the state says so): the
+    // next run loads nothing and sends its heartbeat alone.
+    let state = String::from_utf8(env.state_file("state.json").unwrap()).unwrap();
+    assert!(state.contains("\"unchanged\""), "{state}");
     let run = env.scan(&["--endpoint", &rx.url, "--max-batch-files", "4"]);
     run.expect_code(0);
     assert_eq!(batches_of(&run.stderr), 1, "{}", run.stderr);

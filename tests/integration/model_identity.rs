@@ -1001,8 +1001,19 @@ fn run_scan(
         batch: scan::Batch { max_files: batch, first: 0 },
     };
     let mut counts = Counts::default();
+    // As a run does: the found files' heads are read once, for every
+    // batch.
+    let keys = scan::keys_of(&found.sources);
+    let heads = std::sync::OnceLock::new();
     loop {
-        let mut out = scan::scan(&found.sources, &found.stores, files, &opts);
+        let index = std::sync::OnceLock::new();
+        let mut claims = seen::Claims::default();
+        let keyed = scan::Keys { list: &keys, index: &index, heads: &heads };
+        let mut out =
+            scan::scan_known(&found.sources, keyed, &found.stores, files, None, &opts, &mut |c| {
+                claims.append(c)
+            });
+        out.claims = claims;
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
         let mut batch_counts: Counts = std::mem::take(&mut out.counts);
         seen::resolve(&out.claims, seen, &mut batch_counts, seen::day_of(opts.now));
