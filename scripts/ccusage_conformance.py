@@ -295,10 +295,16 @@ def without_malformed_antigravity_rows(home):
     import sqlite3
     conv = os.path.join(home, ".gemini", "antigravity", "conversations")
     for name in os.listdir(conv) if os.path.isdir(conv) else []:
-        c = sqlite3.connect(os.path.join(conv, name))
+        db = os.path.join(conv, name)
+        # Both tools date these rows by the database's modification time:
+        # it is kept, or a check run across midnight (UTC) would find the
+        # day moved.
+        st = os.stat(db)
+        c = sqlite3.connect(db)
         c.execute("DELETE FROM gen_metadata WHERE hex(substr(data, 1, 2)) = 'FFFF'")
         c.commit()
         c.close()
+        os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def main():
