@@ -415,7 +415,7 @@ pub(crate) mod tests {
     /// past [`SKIM_FROM`]: a parser that reads such a value but does not
     /// say so in its [`Reads`] counts otherwise with skimming than
     /// without.
-    pub(crate) fn inflated(lines: &[Vec<u8>]) -> Vec<(String, Vec<Vec<u8>>)> {
+    fn inflated(lines: &[Vec<u8>]) -> Vec<(String, Vec<Vec<u8>>)> {
         // The closing quotes of each line's string values, with their keys.
         let mut values: Vec<Vec<(Vec<u8>, usize)>> = Vec::new();
         let mut keys = std::collections::BTreeSet::new();
@@ -458,6 +458,23 @@ pub(crate) mod tests {
                 (String::from_utf8_lossy(&key).into_owned(), lines)
             })
             .collect()
+    }
+
+    /// Checks that `run` gives the same with skimming and without on the
+    /// fixture lines of `dir`, with the values under each key made long in
+    /// turn ([`inflated`]); the fixtures must have more than `min_keys`
+    /// keys with string values.
+    pub(crate) fn skimming_changes_nothing<R: PartialEq + std::fmt::Debug>(
+        dir: &str,
+        min_keys: usize,
+        run: impl Fn(&[Vec<u8>]) -> R,
+    ) {
+        let variants = inflated(&crate::agents::fixture_lines(dir));
+        assert!(variants.len() > min_keys, "{dir}: {} keys", variants.len());
+        for (key, lines) in variants {
+            let whole = without_skimming(|| run(&lines));
+            assert_eq!(run(&lines), whole, "{dir}: long values under {key}");
+        }
     }
 
     #[test]

@@ -162,16 +162,17 @@ fn scan(
     // they are exactly as the last run left them, the positions need not
     // even be loaded (and when they must be, they are parsed on the scan's
     // threads).
-    let places = places(settings);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(settings.threads).build();
     let in_pool = |f: &mut (dyn FnMut() + Send)| match &pool {
         Ok(pool) => pool.install(f),
         Err(_) => f(),
     };
-    let mut found = batches.found.take().unwrap_or_default();
-    if batches.sent == 0 {
+    // (A later batch goes on in the list the first one found.)
+    let mut found = batches.found.take().unwrap_or_else(|| {
+        let (places, mut found) = (places(settings), discover::Found::default());
         in_pool(&mut || found = discover::discover(&places));
-    }
+        found
+    });
     let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
     // Nothing is loaded when the files are found as the last run left
     // them; else the positions of files found exactly as they were left

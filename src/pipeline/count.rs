@@ -639,9 +639,9 @@ fn take_batch(
 /// their first two lines (at most [`SECOND_WINDOW`] bytes) as they are
 /// now; 0 when the file cannot be read (it is then nobody's copy).
 fn head_key(src: &Source) -> u64 {
-    use std::io::Read;
+    use std::io::{BufRead, Read};
     let Ok(file) = File::open(&src.path) else { return 0 };
-    let mut input: Box<dyn Read> = if compressed::is_compressed(&src.path) {
+    let input: Box<dyn Read> = if compressed::is_compressed(&src.path) {
         match compressed::decoder(file) {
             Ok(d) => Box::new(d),
             Err(_) => return 0,
@@ -649,24 +649,14 @@ fn head_key(src: &Source) -> u64 {
     } else {
         Box::new(file)
     };
-    // Read until the second line ends: most heads are a few hundred bytes.
+    let mut input = io::BufReader::new(input.take(SECOND_WINDOW));
     let mut head = Vec::new();
-    let mut end = None;
-    while end.is_none() && (head.len() as u64) < SECOND_WINDOW {
-        let at = head.len();
-        let want = (SECOND_WINDOW as usize - at).min(at.max(4096));
-        head.resize(at + want, 0);
-        let got = input.read(&mut head[at..]);
-        head.truncate(at + *got.as_ref().unwrap_or(&0));
-        match got {
-            Ok(0) => break,
-            Ok(_) => end = memchr::memchr_iter(b'\n', &head).nth(1).map(|i| i + 1),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return 0,
+    for _ in 0..2 {
+        if input.read_until(b'\n', &mut head).is_err() {
+            return 0;
         }
     }
-    let end = end.unwrap_or(head.len()).min(SECOND_WINDOW as usize);
-    fnv64(&head[..end]).max(1)
+    fnv64(&head).max(1)
 }
 
 /// Makes files that hold copies of each other count their shared bytes
@@ -769,9 +759,7 @@ fn second_of(src: &Source, r: &FileScan) -> Option<u64> {
     let mut window = vec![0u8; offset.min(SECOND_WINDOW) as usize];
     let n = read_full_at(&opened.file, &mut window, 0).ok()?;
     window.truncate(n);
-    let end = memchr::memchr(b'\n', &window)
-        .and_then(|a| memchr::memchr(b'\n', &window[a + 1..]).map(|b| a + b + 2))
-        .unwrap_or(window.len());
+    let end = memchr::memchr_iter(b'\n', &window).nth(1).map_or(window.len(), |i| i + 1);
     Some(fnv64(&window[..end]))
 }
 

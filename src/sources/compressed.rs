@@ -32,7 +32,7 @@ pub fn is_compressed(path: &Path) -> bool {
 /// the decompressed length. A damaged stream is an `InvalidData` error
 /// saying so; an error writing `out` is returned as it is.
 pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Result<u64> {
-    let mut decoder = zstd::stream::read::Decoder::new(input)?;
+    let mut decoder = decoder(input)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
@@ -53,9 +53,9 @@ pub fn decompress<R: Read, W: Write>(input: R, out: &mut W, max: u64) -> io::Res
     }
 }
 
-/// A compressed file's content, decoded as it is read (for its first
-/// bytes: a whole file is read through [`open_whole_file`]).
-pub fn decoder(input: File) -> io::Result<impl Read> {
+/// A compressed stream's content, decoded as it is read (every frame, one
+/// after the other; a whole file is read through [`open_whole_file`]).
+pub fn decoder<R: Read>(input: R) -> io::Result<impl Read> {
     zstd::stream::read::Decoder::new(input)
 }
 

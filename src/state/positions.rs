@@ -466,6 +466,16 @@ impl BlockKeys {
     }
 }
 
+impl Written {
+    /// Records a block written next: `block` (its header and bytes), whose
+    /// keys are `keys`.
+    fn add(&mut self, block: &[u8], keys: BlockKeys) {
+        self.spans.push((self.len as usize, block.len()));
+        self.bounds.push(keys);
+        self.len += block.len() as u64;
+    }
+}
+
 /// Writes [`encode_file`]'s bytes to `out` as they are made: blocks are
 /// compressed in parallel a window at a time and written in order, so
 /// that neither the file nor all its blocks are ever held.
@@ -492,9 +502,7 @@ pub fn write_file(
             .collect();
         for (b, chunk) in blocks.iter().zip(part.chunks(BLOCK)) {
             out.write_all(b)?;
-            written.spans.push((written.len as usize, b.len()));
-            written.bounds.push(BlockKeys::of(chunk, b));
-            written.len += b.len() as u64;
+            written.add(b, BlockKeys::of(chunk, b));
         }
     }
     Ok(written)
@@ -739,20 +747,6 @@ fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<usize, String
     Ok(got)
 }
 
-/// Where the blocks of a `positions.bin` lie (a file this build wrote).
-pub fn spans_of(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut c = Cursor { b, at: HEADER_LEN };
-    let mut spans = Vec::new();
-    while !c.is_empty() {
-        let at = c.at;
-        if next_block(&mut c).is_err() {
-            break;
-        }
-        spans.push((at, c.at - at));
-    }
-    spans
-}
-
 /// Says, of an entry (its key and state), the index of the found file it
 /// may be left out for, if any.
 pub type Leave<'a> = dyn Fn(&str, &FileState) -> Option<u32> + Sync + 'a;
@@ -913,7 +907,6 @@ impl Skipped {
 struct BlockWriter<W> {
     out: W,
     written: Written,
-    count: u64,
     pending: Vec<(String, FileState)>,
     /// One block's bytes (reused).
     block: Vec<u8>,
@@ -926,13 +919,7 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         header(crate::state::STATE_VERSION, generation, 0, &mut head);
         out.write_all(&head)?;
         let written = Written { len: head.len() as u64, ..Written::default() };
-        Ok(BlockWriter {
-            out,
-            written,
-            count: 0,
-            pending: Vec::with_capacity(BLOCK),
-            block: Vec::new(),
-        })
+        Ok(BlockWriter { out, written, pending: Vec::with_capacity(BLOCK), block: Vec::new() })
     }
 
     /// Ends the file.
@@ -940,8 +927,9 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         use std::io::SeekFrom;
         self.flush()?;
         // The count is the header's last field.
+        let count: usize = self.written.bounds.iter().map(|b| b.entries).sum();
         self.out.seek(SeekFrom::Start((HEADER_LEN - 8) as u64))?;
-        self.out.write_all(&self.count.to_le_bytes())?;
+        self.out.write_all(&(count as u64).to_le_bytes())?;
         self.out.seek(SeekFrom::End(0))?;
         Ok(self.written)
     }
@@ -965,11 +953,7 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
         self.block.clear();
         encode_block(&refs, &mut self.block);
         self.out.write_all(&self.block)?;
-        let len = self.block.len();
-        self.written.spans.push((self.written.len as usize, len));
-        self.written.bounds.push(BlockKeys::of(&self.pending, &self.block));
-        self.written.len += len as u64;
-        self.count += self.pending.len() as u64;
+        self.written.add(&self.block, BlockKeys::of(&self.pending, &self.block));
         self.pending.clear();
         Ok(())
     }
@@ -980,10 +964,7 @@ impl<W: std::io::Write + std::io::Seek> BlockWriter<W> {
     fn copy(&mut self, block: &[u8], keys: &BlockKeys) -> std::io::Result<()> {
         self.flush()?;
         self.out.write_all(block)?;
-        self.written.spans.push((self.written.len as usize, block.len()));
-        self.written.bounds.push(keys.clone());
-        self.written.len += block.len() as u64;
-        self.count += keys.entries as u64;
+        self.written.add(block, keys.clone());
         Ok(())
     }
 }
@@ -1106,6 +1087,20 @@ impl LogFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the blocks of a `positions.bin` lie (a file this build wrote).
+    fn spans_of(b: &[u8]) -> Vec<(usize, usize)> {
+        let mut c = Cursor { b, at: HEADER_LEN };
+        let mut spans = Vec::new();
+        while !c.is_empty() {
+            let at = c.at;
+            if next_block(&mut c).is_err() {
+                break;
+            }
+            spans.push((at, c.at - at));
+        }
+        spans
+    }
     use crate::agents::pi::records::{PiState, StoredModel};
 
     fn pi_state(i: u64) -> FileState {

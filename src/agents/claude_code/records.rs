@@ -448,12 +448,7 @@ mod tests {
         assert_eq!(run(&lines), json::tests::without_skimming(|| run(&lines)));
         let series = Series::Error { pack: Pack::ClaudeCode, error_type: ErrorType::Quota };
         assert!(run(&lines).2.iter().any(|(_, s, _)| *s == series), "{:?}", run(&lines).2);
-        let variants = json::tests::inflated(&crate::agents::fixture_lines(".claude"));
-        assert!(variants.len() > 20);
-        for (key, lines) in variants {
-            let whole = json::tests::without_skimming(|| run(&lines));
-            assert_eq!(run(&lines), whole, "long values under {key}");
-        }
+        json::tests::skimming_changes_nothing(".claude", 20, run);
     }
 
     #[test]
