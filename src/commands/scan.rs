@@ -71,6 +71,7 @@ struct Batches {
 /// Runs one scan (as many batches as its backlog needs), and records how
 /// it ended for `telemetron status`.
 pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
+    tune_allocator();
     let mut info = RunInfo::default();
     let mut batches = Batches::default();
     let mut exit = Exit::Ok;
@@ -109,6 +110,24 @@ fn give_back_freed_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Sets glibc's allocator for a run that holds much for a while and frees
+/// it in the middle: two heaps (arenas) for the run's threads, not eight a
+/// core, so that memory one thread frees is reused by the others; and
+/// every block of 128 KiB or more in its own mapping, given back to the
+/// system when freed (glibc otherwise raises that threshold as big blocks
+/// are freed, and they then stay in the heap between smaller ones). Both
+/// together: 82 MiB instead of 113 at the peak of a first run over
+/// 100,000 files, in the same time (see `docs/performance.md`). Set before
+/// the scan's threads first allocate.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets the allocator's parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::paths;
 /// How many files with new data one batch reads at most, by default: the
 /// memory a run holds for the files it reads is about a kilobyte each
 /// until its batch is committed (see `docs/performance.md`).
-pub const DEFAULT_MAX_BATCH_FILES: usize = 20_000;
+pub const DEFAULT_MAX_BATCH_FILES: usize = 10_000;
 
 /// OTLP body encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]

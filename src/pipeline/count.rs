@@ -1103,7 +1103,8 @@ fn open(src: &Source) -> io::Result<Opened> {
     // One stat, and only when needed: scanning as root, or to keep a
     // compressed file's own stat.
     let meta = if src.owner.is_some() || compressed { Some(file.metadata()?) } else { None };
-    if let Some(why) = meta.as_ref().and_then(|m| crate::pipeline::discover::foreign(m, src.owner))
+    if let Some(why) =
+        meta.as_ref().and_then(|m| crate::pipeline::discover::foreign(m, src.owner()))
     {
         return Err(io::Error::other(why));
     }

@@ -111,8 +111,9 @@ pub enum SessionHint {
     /// Known from the path alone.
     Known(SessionType),
     /// Look the file's session id up in OpenClaw's `sessions.json` in this
-    /// directory (read only for files seen for the first time).
-    OpenclawIndex(PathBuf),
+    /// directory (read only for files seen for the first time). Shared by
+    /// the files of one directory.
+    OpenclawIndex(std::sync::Arc<Path>),
 }
 
 /// One session file found.
@@ -127,8 +128,24 @@ pub struct Source {
     /// How to decide its session type.
     pub session: SessionHint,
     /// When scanning as root a place that belongs to a user: that user's
-    /// uid, which the file must belong to (see [`owner_of_place`]).
-    pub owner: Option<u32>,
+    /// uid, which the file must belong to (see [`owner_of_place`]; never
+    /// root's, so 4 bytes where an `Option<u32>` takes 8).
+    pub owner: Option<std::num::NonZeroU32>,
+}
+
+impl Source {
+    /// See [`Source::owner`].
+    pub fn owner(&self) -> Option<u32> {
+        self.owner.map(std::num::NonZeroU32::get)
+    }
+}
+
+// A run may hold hundreds of thousands (see `docs/performance.md`).
+const _: () = assert!(std::mem::size_of::<Source>() <= 72);
+
+/// The uid a place's files must belong to, as a [`Source`] keeps it.
+fn kept_owner(owner: Option<u32>) -> Option<std::num::NonZeroU32> {
+    owner.and_then(std::num::NonZeroU32::new)
 }
 
 /// A found file's path. The files found in one directory share one
@@ -137,8 +154,9 @@ pub struct Source {
 /// heap in pieces (see `docs/performance.md`).
 #[derive(Clone)]
 pub struct FoundPath {
-    /// The paths of the files found with it, one after the other.
-    buf: std::sync::Arc<[u8]>,
+    /// The paths of the files found with it, one after the other (behind
+    /// a thin pointer: 16 bytes a path, where `Arc<[u8]>` takes 24).
+    buf: std::sync::Arc<Box<[u8]>>,
     /// Where its own bytes start in `buf`.
     at: u32,
     /// How many bytes it has.
@@ -177,7 +195,7 @@ impl FoundPath {
             for p in these {
                 bytes.extend_from_slice(p.as_os_str().as_bytes());
             }
-            let buf: std::sync::Arc<[u8]> = bytes.into();
+            let buf = std::sync::Arc::new(bytes.into_boxed_slice());
             let mut at = 0;
             for p in these {
                 let len = p.as_os_str().len();
@@ -194,7 +212,7 @@ impl From<PathBuf> for FoundPath {
         use std::os::unix::ffi::OsStringExt;
         let bytes = p.into_os_string().into_vec();
         let len = u32::try_from(bytes.len()).expect("a path shorter than 4 GiB");
-        FoundPath { buf: bytes.into(), at: 0, len }
+        FoundPath { buf: std::sync::Arc::new(bytes.into_boxed_slice()), at: 0, len }
     }
 }
 
@@ -337,7 +355,7 @@ pub fn discover(places: &[Place]) -> Found {
                     pack: place.pack,
                     meta: Meta::of(&meta),
                     session,
-                    owner,
+                    owner: kept_owner(owner),
                 });
             }
             continue;
@@ -415,7 +433,7 @@ fn add_store(
             pack: place.pack,
             meta,
             session: SessionHint::Known(SessionType::Main),
-            owner,
+            owner: kept_owner(owner),
         }),
         Err(e) => found.warnings.push(format!("{}: cannot stat: {e}; skipped", path.display())),
     }
@@ -555,11 +573,27 @@ fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
             Err(w) => listing.other.warnings.push(w),
         }
     }
+    // The files of one directory share its OpenClaw index's path.
+    let mut index: Option<std::sync::Arc<Path>> = None;
+    for s in &mut files {
+        if let SessionHint::OpenclawIndex(dir) = &mut s.session {
+            match &index {
+                Some(shared) if shared == dir => *dir = shared.clone(),
+                _ => index = Some(dir.clone()),
+            }
+        }
+    }
     let paths: Vec<PathBuf> = files.iter_mut().map(|s| std::mem::take(&mut s.path)).collect();
     listing.files = FoundPath::shared(&paths)
         .into_iter()
         .zip(files)
-        .map(|(path, s)| Source { path, pack: place.pack, meta: s.meta, session: s.session, owner })
+        .map(|(path, s)| Source {
+            path,
+            pack: place.pack,
+            meta: s.meta,
+            session: s.session,
+            owner: kept_owner(owner),
+        })
         .collect();
     listing
 }
@@ -752,6 +786,27 @@ mod tests {
         let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&shared[a].buf, &shared[b].buf);
         assert!(!same(0, 1) && !same(1, 2) && same(2, 3) && !same(3, 4));
         assert_eq!(FoundPath::from(PathBuf::from("/a/b.jsonl")), shared_one("/a/b.jsonl"));
+    }
+
+    #[test]
+    fn the_files_of_an_openclaw_directory_share_the_path_of_its_index() {
+        let d = tempfile::tempdir().unwrap();
+        for rel in ["a/sessions/1.jsonl", "a/sessions/2.jsonl", "b/sessions/3.jsonl"] {
+            let p = d.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"{}\n").unwrap();
+        }
+        let place =
+            Place { pack: Pack::Openclaw, root: d.path().into(), layout: Layout::OpenclawAgents };
+        let found = discover(&[place]);
+        let index = |i: usize| match &found.sources[i].session {
+            SessionHint::OpenclawIndex(dir) => dir.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(&*index(0), d.path().join("a/sessions"));
+        assert_eq!(&*index(2), d.path().join("b/sessions"));
+        assert!(std::sync::Arc::ptr_eq(&index(0), &index(1)));
+        assert!(!std::sync::Arc::ptr_eq(&index(1), &index(2)));
     }
 
     fn shared_one(p: &str) -> FoundPath {

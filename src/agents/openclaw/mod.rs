@@ -102,7 +102,7 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
 /// A session's type is in `sessions.json` beside the transcripts, read
 /// only for files seen for the first time.
 fn session_hint(_place: &Place, path: &Path) -> SessionHint {
-    SessionHint::OpenclawIndex(path.parent().map(Path::to_path_buf).unwrap_or_default())
+    SessionHint::OpenclawIndex(path.parent().unwrap_or(Path::new("")).into())
 }
 
 /// Session types of OpenClaw sessions by session id, from a `sessions.json`
