@@ -404,13 +404,19 @@ pub struct FilesStore {
     pub log_len: u64,
 }
 
+/// The longest `positions.log` a commit leaves: about 8,000 entries,
+/// which a run loads whole (see [`FilesStore::should_fold`]).
+pub const LOG_MAX: u64 = 1 << 20;
+
 impl FilesStore {
     /// True when appending `more` bytes to the log makes it worth folding
-    /// into `files.json`: past a quarter of `files.json` (so loading
-    /// costs at most a quarter more than it must), and past 64 KiB (so
+    /// into `positions.bin`: past a quarter of it (so loading costs at
+    /// most a quarter more than it must) or past [`LOG_MAX`] (a run holds
+    /// the log's entries whole: about a kilobyte each, where those of
+    /// `positions.bin` found unchanged are left out), and past 64 KiB (so
     /// small states are not rewritten on every run).
     fn should_fold(&self, more: u64) -> bool {
-        self.log_len + more > (self.base_len / 4).max(64 << 10)
+        self.log_len + more > (self.base_len / 4).clamp(64 << 10, LOG_MAX)
     }
 }
 
@@ -1803,6 +1809,21 @@ mod tests {
         assert_eq!(f.generation, 2);
         assert_eq!(f.files, s.files);
         assert_eq!(sd.load(0, true).unwrap().state.files, s.files);
+    }
+
+    #[test]
+    fn the_log_is_folded_past_a_quarter_of_the_positions_or_a_mebibyte() {
+        let store = |base_len: u64, log_len: u64| FilesStore { generation: 1, base_len, log_len };
+        // Small: 64 KiB at least.
+        assert!(!store(1_000, 0).should_fold(60 << 10));
+        assert!(store(1_000, 0).should_fold(70 << 10));
+        // A quarter of the positions.
+        assert!(!store(1 << 20, 200 << 10).should_fold(50 << 10));
+        assert!(store(1 << 20, 200 << 10).should_fold(60 << 10));
+        // Large: a mebibyte, not a quarter (a run holds the log's entries
+        // whole).
+        assert!(!store(40 << 20, 0).should_fold(LOG_MAX));
+        assert!(store(40 << 20, 1).should_fold(LOG_MAX));
     }
 
     #[test]
