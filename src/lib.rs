@@ -30,6 +30,7 @@ pub mod exit;
 pub mod export;
 pub mod failpoint;
 pub mod hash;
+pub mod memory;
 pub mod metrics;
 pub mod optout;
 pub mod paths;

@@ -71,7 +71,7 @@ struct Batches {
 /// Runs one scan (as many batches as its backlog needs), and records how
 /// it ended for `telemetron status`.
 pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
-    tune_allocator();
+    crate::memory::tune_allocator();
     let mut info = RunInfo::default();
     let mut batches = Batches::default();
     let mut exit = Exit::Ok;
@@ -81,7 +81,7 @@ pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
             // file that could not be read is not read again this run).
             Ok((e, true)) if e <= Exit::Partial => {
                 exit = exit.max(e);
-                give_back_freed_memory();
+                crate::memory::give_back_freed();
             }
             Ok((e, _)) => break Ok(exit.max(e)),
             Err(f) => break Err(f),
@@ -100,35 +100,6 @@ pub fn scan_command(settings: &Settings, mode: Mode) -> Result<Exit, Failure> {
         }
     }
     result
-}
-
-/// Returns the memory freed by a batch to the system before the next one
-/// (glibc keeps it in its arenas otherwise, and a run's peak would be
-/// that of every batch's leftovers together).
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Sets glibc's allocator for a run that holds much for a while and frees
-/// it in the middle: two heaps (arenas) for the run's threads, not eight a
-/// core, so that memory one thread frees is reused by the others; and
-/// every block of 128 KiB or more in its own mapping, given back to the
-/// system when freed (glibc otherwise raises that threshold as big blocks
-/// are freed, and they then stay in the heap between smaller ones). Both
-/// together: 82 MiB instead of 113 at the peak of a first run over
-/// 100,000 files, in the same time (see `docs/performance.md`). Set before
-/// the scan's threads first allocate.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets the allocator's parameters.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
-    }
 }
 
 /// One batch of a scan: lock, load, re-send, discover (the first batch),
@@ -189,13 +160,24 @@ fn scan(
     // (A later batch goes on in the list the first one found.)
     let mut found = batches.found.take().unwrap_or_else(|| {
         let (places, mut found) = (places(settings), discover::Found::default());
-        in_pool(&mut || found = discover::discover(&places));
+        in_pool(&mut || found = discover::discover_listed(&places));
         found
     });
-    let fingerprint = fingerprint(found.sources.iter().chain(&found.stores));
+    let fingerprint = found.fingerprint();
     // Nothing is loaded when the files are found as the last run left
-    // them; else the positions of files found exactly as they were left
-    // are left out: only what other files may need of them is kept.
+    // them, and the files found stay as listed (their fingerprint is all
+    // such a run needs of them). Else the positions of files found
+    // exactly as they were left are left out: only what other files may
+    // need of them is kept.
+    let mut loaded = None;
+    if dir.unchanged_since(fingerprint) {
+        in_pool(&mut || {
+            loaded = Some(dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), None))
+        });
+    }
+    if !loaded.as_ref().is_some_and(|l| l.as_ref().is_ok_and(|l| l.state.files_unloaded)) {
+        found.materialize();
+    }
     // (The keys borrow the paths; their index is made only if needed.)
     let keys = scan::keys_of(&found.sources);
     let by_key = std::sync::OnceLock::new();
@@ -206,10 +188,11 @@ fn scan(
             && scan::unchanged(st, &found.sources[i as usize].meta);
         found_as_left.then_some(i)
     };
-    let mut loaded = None;
-    in_pool(&mut || {
-        loaded = Some(dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), Some(&leave)))
-    });
+    if loaded.is_none() {
+        in_pool(&mut || {
+            loaded = Some(dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), Some(&leave)))
+        });
+    }
     drop(pool);
     let loaded = loaded.expect("loaded").or_exit(Exit::Local)?;
     for msg in &loaded.recovered {
@@ -370,16 +353,6 @@ fn scan(
     // would only delay that.
     std::mem::forget(state);
     Ok((exit, false))
-}
-
-/// The fingerprint of the session files found (see
-/// [`crate::state::Unchanged`]).
-fn fingerprint<'a>(sources: impl Iterator<Item = &'a discover::Source>) -> u64 {
-    use std::os::unix::ffi::OsStrExt;
-    crate::state::sources_fingerprint(sources.map(|s| {
-        let m = &s.meta;
-        (s.path.as_os_str().as_bytes(), [m.dev, m.ino, m.size, m.mtime_ns as u64])
-    }))
 }
 
 /// True when the positions cover every session file exactly as found:

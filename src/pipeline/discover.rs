@@ -171,39 +171,15 @@ impl FoundPath {
         Path::new(std::ffi::OsStr::from_bytes(bytes))
     }
 
-    /// The paths, in order, sharing buffers of at most about `MAX` bytes
-    /// (one when they fit).
+    /// The paths, in order, sharing buffers of at most 64 KiB (one when
+    /// they fit).
+    #[cfg(test)]
     fn shared(paths: &[PathBuf]) -> Vec<FoundPath> {
-        use std::os::unix::ffi::OsStrExt;
-        const MAX: usize = 1 << 20;
-        let mut out = Vec::with_capacity(paths.len());
-        let mut rest = paths;
-        while !rest.is_empty() {
-            // At least one path a buffer, however long.
-            let mut size = 0;
-            let n = rest
-                .iter()
-                .take_while(|p| {
-                    size += p.as_os_str().len();
-                    size <= MAX
-                })
-                .count()
-                .max(1);
-            let (these, after) = rest.split_at(n);
-            rest = after;
-            let mut bytes = Vec::with_capacity(these.iter().map(|p| p.as_os_str().len()).sum());
-            for p in these {
-                bytes.extend_from_slice(p.as_os_str().as_bytes());
-            }
-            let buf = std::sync::Arc::new(bytes.into_boxed_slice());
-            let mut at = 0;
-            for p in these {
-                let len = p.as_os_str().len();
-                out.push(FoundPath { buf: buf.clone(), at: at as u32, len: len as u32 });
-                at += len;
-            }
+        let mut packer = PathPacker::default();
+        for p in paths {
+            packer.push(p.as_os_str().as_encoded_bytes(), &[]);
         }
-        out
+        packer.finish()
     }
 }
 
@@ -292,8 +268,14 @@ impl Source {
 /// What a walk found besides the sources.
 #[derive(Debug, Default)]
 pub struct Found {
-    /// Session files, sorted by path.
+    /// Session files, sorted by path (once [`Found::materialize`]d; until
+    /// then they are in `listed`).
     pub sources: Vec<Source>,
+    /// Session files as listed, in the same order: each directory's path
+    /// once and its files' names (about 120 bytes a file, where a
+    /// [`Source`] with its path takes 200). A run that finds every file as
+    /// the last one left them needs no more than their fingerprint.
+    listed: Vec<Segment>,
     /// SQLite stores (each holding many sessions), sorted by path; their
     /// stat is the database's with its write-ahead log's.
     pub stores: Vec<Source>,
@@ -333,6 +315,14 @@ pub fn default_places(pack: Pack, home: &Path, env: &dyn Fn(&str) -> Option<Stri
 /// Walks every place and returns the session files found, sorted by path
 /// and without duplicates (two places may overlap).
 pub fn discover(places: &[Place]) -> Found {
+    let mut found = discover_listed(places);
+    found.materialize();
+    found
+}
+
+/// [`discover`], with the session files left as listed (see
+/// [`Found::materialize`]).
+pub fn discover_listed(places: &[Place]) -> Found {
     let mut found = Found::default();
     for place in places {
         let agent = place.agent();
@@ -350,13 +340,14 @@ pub fn discover(places: &[Place]) -> Found {
                 // A place that names a transcript (Copilot CLI's
                 // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
                 let session = (agent.session_hint)(place, &place.root);
-                found.sources.push(Source {
-                    path: place.root.clone().into(),
+                let file = ListedFile { name_end: 0, meta: Meta::of(&meta), session };
+                found.listed.push(Segment::whole(std::sync::Arc::new(Listed {
+                    prefix: place.root.as_os_str().as_encoded_bytes().into(),
+                    names: Box::default(),
+                    files: vec![file],
                     pack: place.pack,
-                    meta: Meta::of(&meta),
-                    session,
                     owner: kept_owner(owner),
-                });
+                })));
             }
             continue;
         }
@@ -384,12 +375,187 @@ pub fn discover(places: &[Place]) -> Found {
     // Each walk gives its files in that order already; only places out of
     // order or overlapping need a sort (which would take room for half of
     // them again).
-    if !found.sources.is_sorted_by(|a, b| by_path(a, b).is_lt()) {
+    if !found.listed_in_order() {
+        found.materialize();
         found.sources.sort_by(by_path);
         found.sources.dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
     }
-    found.sources.shrink_to_fit();
+    found.listed.shrink_to_fit();
     found
+}
+
+/// The transcripts of one directory as listed: the path of the directory
+/// once (up to and with its last `/`), the names one after the other.
+#[derive(Debug)]
+struct Listed {
+    prefix: Box<[u8]>,
+    names: Box<[u8]>,
+    files: Vec<ListedFile>,
+    pack: Pack,
+    owner: Option<std::num::NonZeroU32>,
+}
+
+/// One file of a [`Listed`] directory.
+#[derive(Debug)]
+struct ListedFile {
+    /// Where its name ends in `names` (it starts where the one before
+    /// ends).
+    name_end: u32,
+    meta: Meta,
+    session: SessionHint,
+}
+
+impl Listed {
+    /// The two parts of file `i`'s path: the directory's, and its name.
+    fn path(&self, i: usize) -> [&[u8]; 2] {
+        let from = i.checked_sub(1).map_or(0, |j| self.files[j].name_end as usize);
+        [&self.prefix, &self.names[from..self.files[i].name_end as usize]]
+    }
+}
+
+/// Some files of a [`Listed`] directory, in order (the others' paths sort
+/// around a subdirectory's).
+#[derive(Debug)]
+struct Segment {
+    listed: std::sync::Arc<Listed>,
+    from: usize,
+    to: usize,
+}
+
+impl Segment {
+    fn whole(listed: std::sync::Arc<Listed>) -> Segment {
+        Segment { to: listed.files.len(), listed, from: 0 }
+    }
+
+    /// Its files: each's index in the listing and the parts of its path.
+    fn paths(&self) -> impl Iterator<Item = (usize, [&[u8]; 2])> {
+        (self.from..self.to).map(|i| (i, self.listed.path(i)))
+    }
+}
+
+impl Found {
+    /// How many session files.
+    pub fn len(&self) -> usize {
+        self.sources.len() + self.listed.iter().map(|s| s.to - s.from).sum::<usize>()
+    }
+
+    /// True when no session file was found.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes [`Found::sources`] of the files as listed: a path each, the
+    /// paths of a directory in one buffer. The listing goes as it is
+    /// made into sources.
+    pub fn materialize(&mut self) {
+        if self.listed.is_empty() {
+            return;
+        }
+        self.sources.reserve_exact(self.len());
+        let mut freed = 0;
+        for seg in std::mem::take(&mut self.listed) {
+            // What the listing frees is given back as it goes: the sources
+            // are new memory, and the peak would be both whole.
+            freed += seg.to - seg.from;
+            if freed >= 16_384 {
+                crate::memory::give_back_freed();
+                freed = 0;
+            }
+            let mut packer = PathPacker::default();
+            for (_, [dir, name]) in seg.paths() {
+                packer.push(dir, name);
+            }
+            let l = &seg.listed;
+            self.sources.extend(packer.finish().into_iter().zip(&l.files[seg.from..seg.to]).map(
+                |(path, f)| Source {
+                    path,
+                    pack: l.pack,
+                    meta: f.meta,
+                    session: f.session.clone(),
+                    owner: l.owner,
+                },
+            ));
+        }
+    }
+
+    /// The fingerprint of the files found, session files then stores (see
+    /// [`crate::state::Unchanged`]): the same listed or materialized.
+    pub fn fingerprint(&self) -> u64 {
+        use std::os::unix::ffi::OsStrExt;
+        let stat = |m: &Meta| [m.dev, m.ino, m.size, m.mtime_ns as u64];
+        let listed = self
+            .listed
+            .iter()
+            .flat_map(|seg| seg.paths().map(|(i, path)| (path, stat(&seg.listed.files[i].meta))));
+        fn whole(s: &Source) -> ([&[u8]; 2], [u64; 4]) {
+            let m = &s.meta;
+            ([s.path.as_os_str().as_bytes(), &[]], [m.dev, m.ino, m.size, m.mtime_ns as u64])
+        }
+        crate::state::sources_fingerprint(
+            self.sources.iter().map(whole).chain(listed).chain(self.stores.iter().map(whole)),
+        )
+    }
+
+    /// True when the listed files are in the byte order of their paths,
+    /// each once.
+    fn listed_in_order(&self) -> bool {
+        let (mut prev, mut this) = (Vec::new(), Vec::new());
+        for (n, (_, [dir, name])) in self.listed.iter().flat_map(Segment::paths).enumerate() {
+            this.clear();
+            this.extend_from_slice(dir);
+            this.extend_from_slice(name);
+            if n > 0 && prev >= this {
+                return false;
+            }
+            std::mem::swap(&mut prev, &mut this);
+        }
+        true
+    }
+}
+
+/// Packs paths into shared buffers of 64 KiB at most (at least one path a
+/// buffer, however long): see [`FoundPath`].
+#[derive(Default)]
+struct PathPacker {
+    bytes: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+    out: Vec<FoundPath>,
+}
+
+impl PathPacker {
+    /// Most bytes a buffer takes more paths to: under glibc's threshold
+    /// for a mapping of its own (see `tune_allocator` in
+    /// `commands/scan.rs`), so that buffers made as a listing is freed
+    /// reuse its memory.
+    const MAX: usize = 64 << 10;
+
+    /// Adds the path made of `dir` and `name`.
+    fn push(&mut self, dir: &[u8], name: &[u8]) {
+        let len = dir.len() + name.len();
+        if !self.bytes.is_empty() && self.bytes.len() + len > Self::MAX {
+            self.flush();
+        }
+        let at = u32::try_from(self.bytes.len()).expect("a buffer under 4 GiB");
+        let len = u32::try_from(len).expect("a path shorter than 4 GiB");
+        self.bytes.extend_from_slice(dir);
+        self.bytes.extend_from_slice(name);
+        self.spans.push((at, len));
+    }
+
+    fn flush(&mut self) {
+        let buf = std::sync::Arc::new(std::mem::take(&mut self.bytes).into_boxed_slice());
+        for (at, len) in self.spans.drain(..) {
+            self.out.push(FoundPath { buf: buf.clone(), at, len });
+        }
+    }
+
+    /// The paths, in the order pushed.
+    fn finish(mut self) -> Vec<FoundPath> {
+        if !self.spans.is_empty() {
+            self.flush();
+        }
+        self.out
+    }
 }
 
 /// The stores directly in a place's root (not below it).
@@ -454,8 +620,8 @@ fn walk(place: &Place, owner: Option<u32>, dir: &Path, found: &mut Found) {
 /// One directory's transcripts, stat'ed, and its subdirectories.
 #[derive(Default)]
 struct Listing {
-    /// Its transcripts, in name order.
-    files: Vec<Source>,
+    /// Its transcripts, in name order (none: `None`).
+    files: Option<std::sync::Arc<Listed>>,
     /// Its subdirectories, in name order.
     dirs: Vec<PathBuf>,
     /// Per subdirectory, how many of `files` sort before it: its files'
@@ -475,12 +641,16 @@ fn descend(place: &Place, owner: Option<u32>, listing: Listing, found: &mut Foun
     found.stores.extend(other.stores);
     found.warnings.extend(other.warnings);
     let ahead = 4 * rayon::current_num_threads().max(1);
-    let mut files = files.into_iter();
     let mut taken = 0;
+    let mut add = |to: usize, found: &mut Found| {
+        if let Some(listed) = files.as_ref().filter(|_| to > taken) {
+            found.listed.push(Segment { listed: listed.clone(), from: taken, to });
+            taken = to;
+        }
+    };
     let mut listed = std::collections::VecDeque::new();
     for (i, cut) in cuts.into_iter().enumerate() {
-        found.sources.extend(files.by_ref().take(cut - taken));
-        taken = cut;
+        add(cut, found);
         if listed.is_empty() {
             let window = &dirs[i..dirs.len().min(i + ahead)];
             listed = window.par_iter().map(|d| list(place, owner, d)).collect::<Vec<_>>().into();
@@ -488,7 +658,7 @@ fn descend(place: &Place, owner: Option<u32>, listing: Listing, found: &mut Foun
         let listing = listed.pop_front().expect("a listing for every directory");
         descend(place, owner, listing, found);
     }
-    found.sources.extend(files);
+    add(files.as_ref().map_or(0, |l| l.files.len()), found);
 }
 
 /// Lists one directory: its transcripts with their stat (on several
@@ -583,24 +753,38 @@ fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
             }
         }
     }
-    let paths: Vec<PathBuf> = files.iter_mut().map(|s| std::mem::take(&mut s.path)).collect();
-    listing.files = FoundPath::shared(&paths)
+    if files.is_empty() {
+        return listing;
+    }
+    // Every path here is the directory's, a `/` and the name.
+    let first = files[0].path.as_os_str().as_encoded_bytes();
+    let prefix: Box<[u8]> = first[..first.len() - files[0].name_len].into();
+    let mut names = Vec::with_capacity(files.iter().map(|f| f.name_len).sum());
+    let files = files
         .into_iter()
-        .zip(files)
-        .map(|(path, s)| Source {
-            path,
-            pack: place.pack,
-            meta: s.meta,
-            session: s.session,
-            owner: kept_owner(owner),
+        .map(|f| {
+            let path = f.path.as_os_str().as_encoded_bytes();
+            debug_assert!(path.starts_with(&prefix) && path.len() == prefix.len() + f.name_len);
+            names.extend_from_slice(&path[prefix.len()..]);
+            let name_end = u32::try_from(names.len()).expect("a directory's names under 4 GiB");
+            ListedFile { name_end, meta: f.meta, session: f.session }
         })
         .collect();
+    listing.files = Some(std::sync::Arc::new(Listed {
+        prefix,
+        names: names.into_boxed_slice(),
+        files,
+        pack: place.pack,
+        owner: kept_owner(owner),
+    }));
     listing
 }
 
 /// A transcript found in a directory listing, with its stat.
 struct Stated {
     path: PathBuf,
+    /// The length of its name (the end of `path`).
+    name_len: usize,
     meta: Meta,
     session: SessionHint,
 }
@@ -627,7 +811,7 @@ fn stat_of(
         return Err(format!("{}: {why}", path.display()));
     }
     let session = (place.agent().session_hint)(place, &path);
-    Ok(Stated { path, meta: Meta::of(&meta), session })
+    Ok(Stated { path, name_len: entry.file_name().len(), meta: Meta::of(&meta), session })
 }
 
 #[cfg(test)]
@@ -753,6 +937,7 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut found = Found::default();
             pool.install(|| walk(&place, None, &root, &mut found));
+            found.materialize();
             let paths: Vec<&Path> = found.sources.iter().map(|s| s.path.as_path()).collect();
             assert_eq!(paths, made.iter().map(PathBuf::as_path).collect::<Vec<_>>(), "{threads}");
             assert!(found.warnings.is_empty());
@@ -774,11 +959,14 @@ mod tests {
         assert_eq!(s[2].path.as_path(), root.join("a/3.jsonl"));
         assert!(std::sync::Arc::ptr_eq(&s[0].path.buf, &s[2].path.buf));
         assert!(!std::sync::Arc::ptr_eq(&s[2].path.buf, &s[3].path.buf));
-        // A buffer holds about a MiB at most, and at least one path.
+        // A buffer holds 64 KiB at most, and at least one path.
         let long: Vec<PathBuf> = ["x", "y", "z"]
             .iter()
-            .map(|c| PathBuf::from(format!("/{}", c.repeat(600_000))))
-            .chain([PathBuf::from("/short"), PathBuf::from(format!("/{}", "w".repeat(2 << 20)))])
+            .map(|c| PathBuf::from(format!("/{}", c.repeat(PathPacker::MAX * 6 / 10))))
+            .chain([
+                PathBuf::from("/short"),
+                PathBuf::from(format!("/{}", "w".repeat(2 * PathPacker::MAX))),
+            ])
             .collect();
         let shared = FoundPath::shared(&long);
         let got: Vec<&Path> = shared.iter().map(FoundPath::as_path).collect();
@@ -786,6 +974,67 @@ mod tests {
         let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&shared[a].buf, &shared[b].buf);
         assert!(!same(0, 1) && !same(1, 2) && same(2, 3) && !same(3, 4));
         assert_eq!(FoundPath::from(PathBuf::from("/a/b.jsonl")), shared_one("/a/b.jsonl"));
+    }
+
+    #[test]
+    fn files_as_listed_are_those_materialized_with_one_fingerprint() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("s");
+        // Files around subdirectories (a listing in several segments),
+        // an empty directory, a single-file place.
+        for rel in ["a.jsonl", "b/1.jsonl", "b/2.jsonl", "b0.jsonl", "c/x/y.jsonl", "e/", "z.jsonl"]
+        {
+            let p = root.join(rel);
+            if rel.ends_with('/') {
+                fs::create_dir_all(&p).unwrap();
+                continue;
+            }
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, rel).unwrap();
+        }
+        fs::write(d.path().join("t.jsonl"), b"{}\n").unwrap();
+        let places = [
+            Place { pack: Pack::Pi, root: root.clone(), layout: Layout::Tree },
+            Place { pack: Pack::Pi, root: d.path().join("t.jsonl"), layout: Layout::Tree },
+        ];
+        let mut listed = discover_listed(&places);
+        assert!(listed.sources.is_empty(), "left as listed");
+        assert_eq!(listed.len(), 7);
+        let print = listed.fingerprint();
+        let whole = discover(&places);
+        assert_eq!(whole.fingerprint(), print);
+        listed.materialize();
+        assert!(listed.listed.is_empty());
+        assert_eq!(listed.fingerprint(), print);
+        let paths = |f: &Found| -> Vec<PathBuf> {
+            f.sources.iter().map(|s| s.path.to_path_buf()).collect()
+        };
+        assert_eq!(paths(&listed), paths(&whole));
+        let rel: Vec<String> = paths(&whole)
+            .iter()
+            .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                "s/a.jsonl",
+                "s/b/1.jsonl",
+                "s/b/2.jsonl",
+                "s/b0.jsonl",
+                "s/c/x/y.jsonl",
+                "s/z.jsonl",
+                "t.jsonl"
+            ]
+        );
+        for (a, b) in listed.sources.iter().zip(&whole.sources) {
+            assert_eq!(
+                (a.meta, a.pack, a.owner, &a.session),
+                (b.meta, b.pack, b.owner, &b.session)
+            );
+        }
+        // Another stat, another fingerprint.
+        fs::write(root.join("b/2.jsonl"), b"longer now").unwrap();
+        assert_ne!(discover_listed(&places).fingerprint(), print);
     }
 
     #[test]
@@ -831,6 +1080,7 @@ mod tests {
         for dir in place.dirs() {
             walk(&place, None, &dir, &mut found);
         }
+        found.materialize();
         assert!(found.sources.is_sorted_by(|a, b| a.path.as_os_str() < b.path.as_os_str()));
     }
 

@@ -125,14 +125,16 @@ pub struct Unchanged {
 }
 
 /// A fingerprint of the session files found: every path with its device,
-/// inode, size and modification time.
-pub fn sources_fingerprint<'a>(found: impl Iterator<Item = (&'a [u8], [u64; 4])>) -> u64 {
+/// inode, size and modification time. A path comes in two parts (its
+/// directory and its name, or the whole path and nothing), hashed as one.
+pub fn sources_fingerprint<'a>(found: impl Iterator<Item = ([&'a [u8]; 2], [u64; 4])>) -> u64 {
     // Fed through a buffer: the hash of the same bytes, without a call
     // into the hasher for each small piece.
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = Vec::with_capacity(1 << 16);
-    for (path, meta) in found {
-        buf.extend_from_slice(path);
+    for ([dir, name], meta) in found {
+        buf.extend_from_slice(dir);
+        buf.extend_from_slice(name);
         buf.push(0);
         for m in meta {
             buf.extend_from_slice(&m.to_le_bytes());
@@ -692,6 +694,24 @@ impl StateDir {
         self.load_unless_unchanged(now, repair, None, None)
     }
 
+    /// True when `state.json` says the last run found exactly the session
+    /// files fingerprinted `sources` and committed positions covering
+    /// them, and nothing is pending: then
+    /// [`StateDir::load_unless_unchanged`] loads no positions (unless
+    /// `state.json` turns out damaged and its backup says otherwise).
+    pub fn unchanged_since(&self, sources: u64) -> bool {
+        read_json::<State>(&self.state_path())
+            .ok()
+            .flatten()
+            .is_some_and(|s| self.unchanged(&s, sources))
+    }
+
+    /// See [`StateDir::unchanged_since`].
+    fn unchanged(&self, s: &State, sources: u64) -> bool {
+        s.unchanged == Some(Unchanged { sources, files: self.files_stamp() })
+            && !self.pending_path().exists()
+    }
+
     /// [`StateDir::load`], but when the state says the last run found
     /// exactly the session files fingerprinted `sources` and committed
     /// positions covering them, and nothing is pending, the positions are
@@ -709,11 +729,7 @@ impl StateDir {
         let mut recovered = Vec::new();
         let (st, stb) = (self.state_path(), self.backup_path());
         let state = self.read_recovering::<State>(&st, &stb, now, repair, &mut recovered)?;
-        let unchanged = |s: &State| {
-            sources.is_some_and(|h| {
-                s.unchanged == Some(Unchanged { sources: h, files: self.files_stamp() })
-            }) && !self.pending_path().exists()
-        };
+        let unchanged = |s: &State| sources.is_some_and(|h| self.unchanged(s, h));
         let state = match state {
             Got::Found(mut s) if recovered.is_empty() && unchanged(&s) => {
                 s.files_unloaded = true;
@@ -1525,8 +1541,14 @@ mod tests {
             }
         }
         assert!(whole.len() > 2 << 16, "past the buffer, more than once");
-        let got = sources_fingerprint(found.iter().map(|(p, m)| (p.as_slice(), *m)));
+        let got = sources_fingerprint(found.iter().map(|(p, m)| ([p.as_slice(), &[]], *m)));
         assert_eq!(got, xxhash_rust::xxh3::xxh3_64(&whole));
+        // Split anywhere, the same.
+        let split = sources_fingerprint(found.iter().map(|(p, m)| {
+            let (a, b) = p.split_at(p.len() / 2);
+            ([a, b], *m)
+        }));
+        assert_eq!(split, got);
     }
 
     fn sample() -> State {
