@@ -524,9 +524,8 @@ struct PathPacker {
 
 impl PathPacker {
     /// Most bytes a buffer takes more paths to: under glibc's threshold
-    /// for a mapping of its own (see `tune_allocator` in
-    /// `commands/scan.rs`), so that buffers made as a listing is freed
-    /// reuse its memory.
+    /// for a mapping of its own (128 KiB at first), so that buffers made
+    /// as a listing is freed reuse its memory.
     const MAX: usize = 64 << 10;
 
     /// Adds the path made of `dir` and `name`.
