@@ -308,6 +308,10 @@ fn scan(
     // The batch holds what the counts said (points and hourly rows): a
     // first run's counts by the hour need not stay through the commit.
     drop(counts);
+    // Nor does what the scan freed stay with glibc: the commit's writers
+    // and the history's months are new memory (a first run over 100,000
+    // files: 74 MiB at its peak instead of 79).
+    crate::memory::give_back_freed();
 
     let Some(target) = target else {
         print_dry_run(settings, &pending, &resource);
