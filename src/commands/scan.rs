@@ -246,6 +246,11 @@ fn scan(
                     info,
                 )?;
                 exit = exit.max(settle(&mut state, p, d));
+                if let Some(sk) = &state.skipped {
+                    // This commit may rewrite the positions the scan
+                    // below reads the marks left out from.
+                    sk.keep_marks();
+                }
                 dir.commit(&mut state).or_exit(Exit::Local)?;
             }
         }
@@ -288,6 +293,16 @@ fn scan(
         )
     };
     crate::failpoint::hit("after-scan");
+    if let Some((sk, why)) = state.skipped.as_ref().and_then(|sk| Some((sk, sk.marks_failed()?))) {
+        // Counted without how far the sessions of the files left out went,
+        // a copied session could count again: nothing is sent.
+        return Err(anyhow::anyhow!(
+            "{} {why}: the sessions its files counted could not be read again; nothing was \
+             sent; run again",
+            sk.path.display()
+        ))
+        .or_exit(Exit::Local);
+    }
     let mut warnings = std::mem::take(&mut found.warnings);
     warnings.append(&mut scanned.warnings);
     for w in &warnings {

@@ -405,7 +405,7 @@ pub fn scan_known<'a>(
     let Keys { list: keys, index: discovered, heads } = keys;
     let known = pi::known_sessions(files.values().map(|f| &*f.pi));
     let known = match skipped {
-        Some(sk) => known.with_left_out(&sk.marks),
+        Some(sk) => known.with_left_out(sk),
         None => known,
     };
     let mut ctx = Ctx {
@@ -1621,6 +1621,7 @@ mod tests {
         let keys: Vec<Cow<str>> = ["x", "y", "z"].map(Cow::Borrowed).to_vec();
         let left_head = |offset, head_len, head_hash, first_line| Head {
             block: 0,
+            entry: 0,
             head_len,
             head_hash,
             first_line,

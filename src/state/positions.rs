@@ -652,7 +652,7 @@ impl PositionsFile {
                 .map(|(i, (h, bytes))| decode_part(first + i, &h.checked(bytes)?, leave))
                 .collect::<Result<_, _>>()?;
             drop(packed);
-            for (mut kept, heads, marks, bounds) in parts {
+            for (mut kept, heads, sessions, bounds) in parts {
                 if kept.windows(2).any(|w| w[0].0 >= w[1].0)
                     || prev_last.as_ref().zip(kept.first()).is_some_and(|(p, f)| *p >= f.0)
                 {
@@ -665,23 +665,23 @@ impl PositionsFile {
                 skipped.bounds.push(bounds);
                 all.append(&mut kept);
                 skipped.heads.extend(heads);
-                skipped.marks.extend_from(&marks);
+                skipped.mark_sessions.extend(sessions);
             }
         }
         if found != count {
             return Err("is truncated (fewer entries than its header says)".into());
         }
-        // In place: they may be hundreds of thousands.
-        skipped.marks.sort();
+        skipped.mark_sessions.sort_unstable();
+        skipped.mark_sessions.dedup();
         // Sorted: a bulk build.
         let file = PositionsFile { version, generation, files: all.into_iter().collect() };
         Ok((file, skipped))
     }
 }
 
-/// What a block gives: the entries kept, the heads and marks of those left
-/// out, and its first and last keys.
-type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, StoredMarks, BlockKeys);
+/// What a block gives: the entries kept, the heads of those left out and
+/// the sessions they have marks of, and its first and last keys.
+type Part = (Vec<(String, FileState)>, Vec<(u32, Head)>, Vec<u64>, BlockKeys);
 
 /// Decodes block number `n`; the entries `leave` says are found as they
 /// were left are read only as far as needed.
@@ -690,28 +690,26 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
         let entries = decode_block(b)?;
         let (first, last) = bounds_of(&entries);
         let keys = BlockKeys { first, last, entries: b.entries, raw_len: b.raw_len };
-        return Ok((entries, Vec::new(), StoredMarks::default(), keys));
+        return Ok((entries, Vec::new(), Vec::new(), keys));
     };
     let raw = unpack(b)?;
     let mut c = Cursor::new(&raw);
-    let (mut kept, mut heads, mut marks) = (Vec::new(), Vec::new(), StoredMarks::default());
+    let (mut kept, mut heads, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
     let mut prev = String::new();
     let mut first = None;
-    for _ in 0..b.entries {
+    for entry in 0..b.entries {
         let (k, mut st, mark, rest) = decode_head(&prev, &mut c)?;
         if first.is_none() {
             first = Some(k.clone());
         }
         match leave(&k, &st) {
             Some(found) => {
-                heads.push((found, Head::of(&st, n as u32)));
+                heads.push((found, Head::of(&st, n as u32, entry as u16)));
                 let mark = match mark {
                     MarkIn::Binary(m) => m,
                     MarkIn::Rest => mark_of_rest(rest)?,
                 };
-                if let Some(m) = &mark {
-                    marks.push(m);
-                }
+                sessions.extend(mark.map(|m| m.session));
                 prev = k;
             }
             None => {
@@ -730,7 +728,7 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
         entries: b.entries,
         raw_len: b.raw_len,
     };
-    Ok((kept, heads, marks, keys))
+    Ok((kept, heads, sessions, keys))
 }
 
 /// Reads into `buf` until it is full or the reader ends; says how much.
@@ -764,9 +762,13 @@ pub struct Skipped {
     pub bounds: Vec<BlockKeys>,
     /// Per entry left out: the found file's index and its identity.
     pub heads: Vec<(u32, Head)>,
-    /// The pi session marks of the entries left out, sorted by session
-    /// (see [`StoredMarks::sort`]).
-    pub marks: StoredMarks,
+    /// The pi sessions the entries left out have marks of, sorted, each
+    /// once.
+    pub mark_sessions: Vec<u64>,
+    /// Their marks, sorted by session (see [`StoredMarks::sort`]), read
+    /// again from `path` when a session among `mark_sessions` is first
+    /// asked for ([`LeftMarks::marks`]); or why they could not be.
+    pub marks: std::sync::OnceLock<Result<StoredMarks, String>>,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
 }
@@ -784,12 +786,15 @@ pub struct Head {
     pub first_line: u64,
     /// See [`FileState::offset`].
     pub offset: u64,
+    /// Its place in its block.
+    pub entry: u16,
 }
 
 impl Head {
-    fn of(st: &FileState, block: u32) -> Head {
+    fn of(st: &FileState, block: u32, entry: u16) -> Head {
         Head {
             block,
+            entry,
             head_len: st.head_len,
             head_hash: st.head_hash,
             first_line: st.first_line,
@@ -798,7 +803,85 @@ impl Head {
     }
 }
 
+impl crate::agents::pi::records::LeftMarks for Skipped {
+    fn sessions(&self) -> &[u64] {
+        &self.mark_sessions
+    }
+
+    fn marks(&self) -> Option<&StoredMarks> {
+        self.marks.get_or_init(|| self.read_marks()).as_ref().ok()
+    }
+}
+
 impl Skipped {
+    /// Why the marks of the entries left out could not be read again, if
+    /// they were asked for and could not: a run that counted without them
+    /// could count a copied session again, so it sends nothing.
+    pub fn marks_failed(&self) -> Option<&str> {
+        self.marks.get().and_then(|r| r.as_ref().err()).map(String::as_str)
+    }
+
+    /// Reads the marks of the entries left out before `path` is replaced
+    /// (a commit that folds the positions): their blocks are where
+    /// [`Head::block`] and [`Head::entry`] say only in the file they were
+    /// loaded from.
+    pub fn keep_marks(&self) {
+        if !self.mark_sessions.is_empty() {
+            let _ = crate::agents::pi::records::LeftMarks::marks(self);
+        }
+    }
+
+    /// The pi marks of the entries left out, read again from `path`: the
+    /// blocks that hold them, each entry where its head says, checked
+    /// against its identity.
+    fn read_marks(&self) -> Result<StoredMarks, String> {
+        use std::os::unix::fs::FileExt;
+        let changed = || "changed since it was loaded".to_string();
+        let f =
+            std::fs::File::open(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
+        let mut out = StoredMarks::default();
+        let mut rest = &self.heads[..];
+        while let Some((_, first)) = rest.first() {
+            // The entries left out are in key order, so by block.
+            let n = rest.iter().take_while(|(_, h)| h.block == first.block).count();
+            let (these, after) = rest.split_at(n);
+            rest = after;
+            let &(at, len) = self.spans.get(first.block as usize).ok_or_else(changed)?;
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, at as u64)
+                .map_err(|e| format!("cannot be read again ({e})"))?;
+            let b = next_block(&mut Cursor::new(&buf))?;
+            let raw = unpack(&b)?;
+            let mut c = Cursor::new(&raw);
+            let mut want = these.iter().map(|(_, h)| h).peekable();
+            let mut prev = String::new();
+            for entry in 0..b.entries {
+                if want.peek().is_none() {
+                    break;
+                }
+                let (k, st, mark, json) = decode_head(&prev, &mut c)?;
+                if let Some(h) = want.next_if(|h| usize::from(h.entry) == entry) {
+                    if Head::of(&st, h.block, h.entry) != *h {
+                        return Err(changed());
+                    }
+                    let mark = match mark {
+                        MarkIn::Binary(m) => m,
+                        MarkIn::Rest => mark_of_rest(json)?,
+                    };
+                    if let Some(m) = &mark {
+                        out.push(m);
+                    }
+                }
+                prev = k;
+            }
+            if want.next().is_some() {
+                return Err(changed());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Which of `found` files (by index) were left out.
     pub fn left_out(&self, found: usize) -> Vec<bool> {
         let mut out = vec![false; found];
@@ -1087,6 +1170,68 @@ impl LogFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::pi::records::LeftMarks;
+
+    /// The marks of the entries `sk` left out of `bytes`, read again from
+    /// a file of those bytes.
+    fn left_marks(sk: &mut Skipped, bytes: &[u8]) -> StoredMarks {
+        let d = tempfile::tempdir().unwrap();
+        sk.path = d.path().join("positions.bin");
+        std::fs::write(&sk.path, bytes).unwrap();
+        LeftMarks::marks(sk).expect("read again").clone()
+    }
+
+    #[test]
+    fn the_marks_left_out_are_read_when_asked_for_and_not_from_another_file() {
+        let f = sample(1_500);
+        let enc = f.encode();
+        let every: &Leave = &|_, _| Some(0);
+        let (_, mut sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
+        assert!(sk.marks.get().is_none(), "not read at load");
+        let want: StoredMarks = {
+            let mut m: StoredMarks = (f.files.values())
+                .filter_map(|st| {
+                    Some(StoredMark {
+                        session: st.pi.session?,
+                        high_ts: st.pi.high_ts.as_deref().map(Box::from),
+                        high_ids: st.pi.high_ids.clone().into(),
+                    })
+                })
+                .collect();
+            m.sort();
+            m
+        };
+        assert_eq!(sk.mark_sessions, want.sessions());
+        let d = tempfile::tempdir().unwrap();
+        sk.path = d.path().join("positions.bin");
+        // Gone, or another file at its place: the run is told, not given
+        // other marks.
+        assert!(LeftMarks::marks(&sk).is_none());
+        assert!(
+            sk.marks_failed().unwrap().contains("cannot be read again"),
+            "{:?}",
+            sk.marks_failed()
+        );
+        // Entries moved (another layout of blocks), or the same layout
+        // with other identities: neither is taken for the file loaded.
+        let mut moved = f.clone();
+        moved.files.pop_first();
+        let mut other = f.clone();
+        for st in other.files.values_mut() {
+            st.head_hash ^= 1;
+        }
+        for (bytes, ok) in [(moved.encode(), false), (other.encode(), false), (enc.clone(), true)] {
+            sk.marks = std::sync::OnceLock::new();
+            std::fs::write(&sk.path, &bytes).unwrap();
+            match LeftMarks::marks(&sk) {
+                Some(m) => assert!(ok && *m == want),
+                None if bytes.len() == enc.len() => {
+                    assert!(!ok && sk.marks_failed() == Some("changed since it was loaded"))
+                }
+                None => assert!(!ok, "{:?}", sk.marks_failed()),
+            }
+        }
+    }
 
     /// Where the blocks of a `positions.bin` lie (a file this build wrote).
     fn spans_of(b: &[u8]) -> Vec<(usize, usize)> {
@@ -1349,7 +1494,7 @@ mod tests {
                 .unwrap();
             assert_eq!(all, f);
             assert_eq!(sk.spans, spans_of(&bytes));
-            let (kept, sk) = pool
+            let (kept, mut sk) = pool
                 .install(|| PositionsFile::read_leaving_out(&mut Trickle(&bytes), Some(&leave)))
                 .unwrap();
             let want: BTreeMap<String, FileState> = (f.files.iter().enumerate())
@@ -1369,8 +1514,10 @@ mod tests {
                 })
                 .collect();
             marks.sort();
-            assert_eq!(sk.marks.len(), 3_000);
-            assert!(sk.marks.iter().eq(marks.iter()));
+            let left = left_marks(&mut sk, &bytes);
+            assert_eq!(left.len(), 3_000);
+            assert!(left.iter().eq(marks.iter()));
+            assert_eq!(sk.mark_sessions, marks.sessions());
             assert_eq!(sk.spans, spans_of(&bytes));
         }
         // Cut short anywhere, it is never taken for a whole file.
@@ -1440,10 +1587,11 @@ mod tests {
             high_ids: st.pi.high_ids.clone().into_boxed_slice(),
         };
         let every: &Leave = &|_, _| Some(0);
-        let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
+        let (_, mut sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
         let mut want: StoredMarks = f.files.values().map(mark).collect();
         want.sort();
-        assert_eq!(sk.marks.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
+        let left = left_marks(&mut sk, &enc);
+        assert_eq!(left.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
         // An entry as an earlier build wrote it: no mark flags, the whole
         // pi context in its JSON part.
         let (key, st) = f.files.iter().next().unwrap();
@@ -1467,9 +1615,9 @@ mod tests {
         header(crate::state::STATE_VERSION, 3, 1, &mut old);
         pack_block(1, &raw, &mut old);
         assert_eq!(PositionsFile::decode(&old).unwrap().files.get(key), Some(st));
-        let (_, sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
+        let (_, mut sk) = PositionsFile::decode_leaving_out(&old, Some(every)).unwrap();
         let want: StoredMarks = [mark(st)].into_iter().collect();
-        assert_eq!(sk.marks, want);
+        assert_eq!(left_marks(&mut sk, &old), want);
         // A form this build does not know is refused, not misread.
         for bad in [1 | 16, 1 | MARK | NO_MARK] {
             let mut raw = raw.clone();
@@ -1507,9 +1655,9 @@ mod tests {
         let enc = f.encode();
         assert_eq!(PositionsFile::decode(&enc).unwrap(), f);
         let every: &Leave = &|_, _| Some(0);
-        let (_, sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
-        let got: Vec<(u64, Option<&str>)> =
-            sk.marks.iter().map(|m| (m.session, m.high_ts)).collect();
+        let (_, mut sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
+        let left = left_marks(&mut sk, &enc);
+        let got: Vec<(u64, Option<&str>)> = left.iter().map(|m| (m.session, m.high_ts)).collect();
         // Only the states with a session (not 0) have a mark; they come
         // sorted by session, then timestamp.
         let b = base.pi.session.unwrap();

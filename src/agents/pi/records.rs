@@ -196,7 +196,16 @@ impl StoredMarks {
         self.rows = rows;
     }
 
+    /// The sessions they are of, sorted, each once.
+    pub fn sessions(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = self.rows.iter().map(|r| r.session).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// True when sorted as [`StoredMarks::sort`] leaves them.
+    #[cfg(test)]
     fn is_sorted(&self) -> bool {
         (1..self.len()).all(|i| self.get(i - 1) <= self.get(i))
     }
@@ -225,6 +234,18 @@ impl FromIterator<StoredMark> for StoredMarks {
     }
 }
 
+/// The marks of the states left out at load: which sessions they are of,
+/// and the marks themselves, read only when a session among those is
+/// asked for (most runs read no file of a session another file holds).
+pub trait LeftMarks: Sync + std::fmt::Debug {
+    /// The sessions of the marks, sorted, each once.
+    fn sessions(&self) -> &[u64];
+    /// The marks, sorted ([`StoredMarks::sort`]); `None` when they could
+    /// not be read (the run must then not go on: see
+    /// `Skipped::marks_failed` in `state/positions.rs`).
+    fn marks(&self) -> Option<&StoredMarks>;
+}
+
 /// The sessions the state knows, by hash of their header id: the marks of
 /// the states loaded (and those a run raises) in a map, and the marks of
 /// the states left out at load as they were loaded, sorted by session (a
@@ -232,15 +253,13 @@ impl FromIterator<StoredMark> for StoredMarks {
 #[derive(Clone, Debug, Default)]
 pub struct KnownSessions<'a> {
     map: crate::hash::FastMap<u64, SessionMark<'a>>,
-    /// Sorted ([`StoredMarks::sort`]).
-    left: Option<&'a StoredMarks>,
+    left: Option<&'a dyn LeftMarks>,
 }
 
 impl<'a> KnownSessions<'a> {
-    /// Adds the marks of the states left out (sorted, see
-    /// [`StoredMarks::sort`]; it replaces any given before).
-    pub fn with_left_out(mut self, left: &'a StoredMarks) -> KnownSessions<'a> {
-        debug_assert!(left.is_sorted());
+    /// Adds the marks of the states left out (it replaces any given
+    /// before).
+    pub fn with_left_out(mut self, left: &'a dyn LeftMarks) -> KnownSessions<'a> {
         self.left = Some(left);
         self
     }
@@ -251,7 +270,8 @@ impl<'a> KnownSessions<'a> {
             return None;
         }
         let mut mark = self.map.get(h).cloned();
-        for m in self.left.into_iter().flat_map(|l| l.of_session(*h)) {
+        let left = self.left.filter(|l| l.sessions().binary_search(h).is_ok());
+        for m in left.and_then(|l| l.marks()).into_iter().flat_map(|l| l.of_session(*h)) {
             raise(mark.get_or_insert_default(), m.high_ts, m.high_ids);
         }
         mark
@@ -958,6 +978,47 @@ mod tests {
         ModelRef::new(Family::Anthropic, "claude-sonnet-4-5")
     }
 
+    /// Marks left out, in memory.
+    #[derive(Debug)]
+    struct InMemory {
+        sessions: Vec<u64>,
+        marks: StoredMarks,
+    }
+
+    impl LeftMarks for InMemory {
+        fn sessions(&self) -> &[u64] {
+            &self.sessions
+        }
+        fn marks(&self) -> Option<&StoredMarks> {
+            Some(&self.marks)
+        }
+    }
+
+    /// Marks left out that cannot be read.
+    #[derive(Debug)]
+    struct Unreadable(Vec<u64>, std::sync::atomic::AtomicUsize);
+
+    impl LeftMarks for Unreadable {
+        fn sessions(&self) -> &[u64] {
+            &self.0
+        }
+        fn marks(&self) -> Option<&StoredMarks> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+    }
+
+    #[test]
+    fn the_marks_left_out_are_read_only_for_a_session_they_have() {
+        let left = Unreadable(vec![3, 9], Default::default());
+        let known = KnownSessions::default().with_left_out(&left);
+        assert_eq!(known.get(&4), None);
+        assert_eq!(known.get(&10), None);
+        assert_eq!(left.1.load(std::sync::atomic::Ordering::Relaxed), 0, "not asked for");
+        assert_eq!(known.get(&9), None);
+        assert_eq!(left.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn the_marks_of_states_left_out_are_found_as_if_raised_into_the_map() {
         // Marks of sessions 0..5 at timestamps "a".."c" with ids 0..4, in
@@ -1002,6 +1063,7 @@ mod tests {
             for m in loaded {
                 raise_parts(&mut known, m.session, m.high_ts.as_deref(), &m.high_ids);
             }
+            let left = InMemory { sessions: left.sessions(), marks: left };
             let known = known.with_left_out(&left);
             let mut all = KnownSessions::default();
             for m in &stored {
