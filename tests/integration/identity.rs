@@ -374,6 +374,27 @@ fn a_fork_counts_only_what_it_adds() {
     }
 }
 
+/// Operation 10: the same session in a file that starts otherwise (its
+/// header written again, so no content of the first file's) counts only
+/// what it adds. The first file is found unchanged, so the run leaves its
+/// position out of the load: how far its session was counted is read
+/// again from `positions.bin` when the second file names that session.
+#[test]
+fn the_same_session_under_another_header_counts_only_what_it_adds() {
+    let c = case("pi");
+    let body = read(c.file);
+    let (header, entries) = body.split_once('\n').unwrap();
+    let moved = header.replacen("\"cwd\":\"", "\"cwd\":\"/CANARY-elsewhere", 1);
+    assert_ne!(moved, header);
+    let r1 = record(&c, 1);
+    let want = untouched(&c, &[(c.at, &format!("{body}{r1}"))]);
+    let h = Home::with(&c, &[(c.at, &body)]);
+    h.scan();
+    h.write(&elsewhere(&c), &format!("{moved}\n{entries}{r1}"));
+    h.scan();
+    check("the same session under another header", "pi", h.delivered(), want);
+}
+
 /// Writes `body` zstd-compressed at `rel` (as Codex archives a rollout).
 fn write_zst(h: &Home, rel: &str, body: &str) {
     let z = zstd::encode_all(body.as_bytes(), 3).unwrap();
