@@ -24,7 +24,8 @@ pub fn tune_allocator() {
 
 /// Returns the memory freed so far to the system (glibc keeps it in its
 /// heaps otherwise, and what is made next in new mappings adds to it):
-/// between a run's batches, and as the files found are made into sources.
+/// as the files found are made into sources, once a batch is built (before
+/// it is sent and committed), and between a run's batches.
 pub fn give_back_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.

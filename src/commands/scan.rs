@@ -325,7 +325,7 @@ fn scan(
     drop(counts);
     // Nor does what the scan freed stay with glibc: the commit's writers
     // and the history's months are new memory (a first run over 100,000
-    // files: 74 MiB at its peak instead of 79).
+    // files: 75 MiB at its peak instead of 79).
     crate::memory::give_back_freed();
 
     let Some(target) = target else {

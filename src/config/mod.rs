@@ -21,8 +21,8 @@ use crate::metrics::Pack;
 use crate::paths;
 
 /// How many files with new data one batch reads at most, by default: the
-/// memory a run holds for the files it reads is about a kilobyte each
-/// until its batch is committed (see `docs/performance.md`).
+/// memory a run holds for the files it reads is about 1.7 KB each (their
+/// states, counts by the hour and results) until its batch is committed (see `docs/performance.md`).
 pub const DEFAULT_MAX_BATCH_FILES: usize = 10_000;
 
 /// OTLP body encoding.

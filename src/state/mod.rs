@@ -697,8 +697,8 @@ impl StateDir {
     /// True when `state.json` says the last run found exactly the session
     /// files fingerprinted `sources` and committed positions covering
     /// them, and nothing is pending: then
-    /// [`StateDir::load_unless_unchanged`] loads no positions (unless
-    /// `state.json` turns out damaged and its backup says otherwise).
+    /// [`StateDir::load_unless_unchanged`], which reads the same file
+    /// first, loads no positions.
     pub fn unchanged_since(&self, sources: u64) -> bool {
         read_json::<State>(&self.state_path())
             .ok()

@@ -731,6 +731,18 @@ fn decode_part(n: usize, b: &RawBlock, leave: Option<&Leave<'_>>) -> Result<Part
     Ok((kept, heads, sessions, keys))
 }
 
+/// Reads the bytes at `(at, len)` of `f` (a block where a load found it)
+/// into `buf`.
+fn read_span(
+    f: &std::fs::File,
+    &(at, len): &(usize, usize),
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    buf.resize(len, 0);
+    f.read_exact_at(buf, at as u64).map_err(|e| format!("cannot be read again ({e})"))
+}
+
 /// Reads into `buf` until it is full or the reader ends; says how much.
 fn read_up_to(r: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<usize, String> {
     let mut got = 0;
@@ -814,6 +826,11 @@ impl crate::agents::pi::records::LeftMarks for Skipped {
 }
 
 impl Skipped {
+    /// The file the entries were left out of, opened again.
+    fn open_again(&self) -> Result<std::fs::File, String> {
+        std::fs::File::open(&self.path).map_err(|e| format!("cannot be read again ({e})"))
+    }
+
     /// Why the marks of the entries left out could not be read again, if
     /// they were asked for and could not: a run that counted without them
     /// could count a copied session again, so it sends nothing.
@@ -835,21 +852,18 @@ impl Skipped {
     /// blocks that hold them, each entry where its head says, checked
     /// against its identity.
     fn read_marks(&self) -> Result<StoredMarks, String> {
-        use std::os::unix::fs::FileExt;
         let changed = || "changed since it was loaded".to_string();
-        let f =
-            std::fs::File::open(&self.path).map_err(|e| format!("cannot be read again ({e})"))?;
+        let f = self.open_again()?;
         let mut out = StoredMarks::default();
+        let mut buf = Vec::new();
         let mut rest = &self.heads[..];
         while let Some((_, first)) = rest.first() {
             // The entries left out are in key order, so by block.
             let n = rest.iter().take_while(|(_, h)| h.block == first.block).count();
             let (these, after) = rest.split_at(n);
             rest = after;
-            let &(at, len) = self.spans.get(first.block as usize).ok_or_else(changed)?;
-            let mut buf = vec![0u8; len];
-            f.read_exact_at(&mut buf, at as u64)
-                .map_err(|e| format!("cannot be read again ({e})"))?;
+            let span = self.spans.get(first.block as usize).ok_or_else(changed)?;
+            read_span(&f, span, &mut buf)?;
             let b = next_block(&mut Cursor::new(&buf))?;
             let raw = unpack(&b)?;
             let mut c = Cursor::new(&raw);
@@ -904,11 +918,10 @@ impl Skipped {
 
     /// The whole entry of `key`, read again from block `block`.
     fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::File::open(&self.path).ok()?;
-        let find = |&(at, len): &(usize, usize)| {
-            let mut buf = vec![0u8; len];
-            f.read_exact_at(&mut buf, at as u64).ok()?;
+        let f = self.open_again().ok()?;
+        let find = |span: &(usize, usize)| {
+            let mut buf = Vec::new();
+            read_span(&f, span, &mut buf).ok()?;
             let b = next_block(&mut Cursor::new(&buf)).ok()?;
             decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
         };
@@ -928,18 +941,16 @@ impl Skipped {
         removed: &std::collections::BTreeSet<String>,
         out: W,
     ) -> std::io::Result<Result<Written, String>> {
-        use std::os::unix::fs::FileExt;
-        let old = match std::fs::File::open(&self.path) {
+        let old = match self.open_again() {
             Ok(f) => f,
-            Err(e) => return Ok(Err(format!("cannot be read again ({e})"))),
+            Err(why) => return Ok(Err(why)),
         };
         let mut w = BlockWriter::new(generation, out)?;
         let mut ours = files.iter().peekable();
         let mut buf = Vec::new();
-        for (i, &(at, len)) in self.spans.iter().enumerate() {
-            buf.resize(len, 0);
-            if let Err(e) = old.read_exact_at(&mut buf, at as u64) {
-                return Ok(Err(format!("cannot be read again ({e})")));
+        for (i, span) in self.spans.iter().enumerate() {
+            if let Err(why) = read_span(&old, span, &mut buf) {
+                return Ok(Err(why));
             }
             let raw = match next_block(&mut Cursor::new(&buf)) {
                 Ok(raw) => raw,
