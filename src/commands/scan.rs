@@ -297,8 +297,8 @@ fn scan(
         // Counted without how far the sessions of the files left out went,
         // a copied session could count again: nothing is sent.
         return Err(anyhow::anyhow!(
-            "{} {why}: the sessions its files counted could not be read again; nothing was \
-             sent; run again",
+            "{} {why}: the sessions its files counted could not be read again; this run's \
+             new counts were not sent; run again",
             sk.path.display()
         ))
         .or_exit(Exit::Local);

@@ -842,9 +842,15 @@ impl Skipped {
     /// (a commit that folds the positions): their blocks are where
     /// [`Head::block`] and [`Head::entry`] say only in the file they were
     /// loaded from.
+    /// Read ahead of need, a failure is not kept: only a session asked for
+    /// makes the run fail ([`Skipped::marks_failed`]), then reading the
+    /// file that replaced `path`, whose entries are checked against the
+    /// heads.
     pub fn keep_marks(&self) {
-        if !self.mark_sessions.is_empty() {
-            let _ = crate::agents::pi::records::LeftMarks::marks(self);
+        if !self.mark_sessions.is_empty() && self.marks.get().is_none() {
+            if let Ok(m) = self.read_marks() {
+                let _ = self.marks.set(Ok(m));
+            }
         }
     }
 
@@ -1215,6 +1221,10 @@ mod tests {
         assert_eq!(sk.mark_sessions, want.sessions());
         let d = tempfile::tempdir().unwrap();
         sk.path = d.path().join("positions.bin");
+        // Read ahead of a commit and failing, they fail nothing yet.
+        sk.keep_marks();
+        assert_eq!(sk.marks_failed(), None);
+        assert!(sk.marks.get().is_none());
         // Gone, or another file at its place: the run is told, not given
         // other marks.
         assert!(LeftMarks::marks(&sk).is_none());
