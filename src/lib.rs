@@ -36,6 +36,7 @@ pub mod optout;
 pub mod paths;
 pub mod pipeline;
 pub mod pricing;
+pub mod quotes;
 pub mod sources;
 pub mod state;
 pub mod time;

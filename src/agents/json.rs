@@ -341,98 +341,14 @@ fn skim(line: &[u8], reads: &Reads, out: &mut Vec<u8>) -> bool {
 /// backslashes is escaped.
 struct Strings<'a> {
     line: &'a [u8],
-    quotes: Quotes<'a>,
+    quotes: crate::quotes::Quotes<'a>,
     /// True once the line ended inside a string.
     cut: bool,
 }
 
 impl<'a> Strings<'a> {
     fn of(line: &'a [u8]) -> Strings<'a> {
-        Strings { line, quotes: Quotes::of(line), cut: false }
-    }
-}
-
-/// The offsets of the `"` bytes of a line, in order.
-///
-/// A transcript's text holds a quote every few dozen bytes (escaped
-/// quotes, the keys of JSON inside strings), where `memchr`'s cost per
-/// call outweighs its speed per byte. On x86_64 the quotes of 64 bytes at
-/// a time are found at once as a bit mask (SSE2, which every x86_64 CPU
-/// has) and handed out from it; elsewhere `memchr` finds them one by one.
-#[cfg(target_arch = "x86_64")]
-struct Quotes<'a> {
-    line: &'a [u8],
-    /// Offset of the 64 bytes `mask` covers.
-    base: usize,
-    /// The quotes among them not yet handed out, one bit each.
-    mask: u64,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl<'a> Quotes<'a> {
-    fn of(line: &'a [u8]) -> Quotes<'a> {
-        Quotes { line, base: 0, mask: quote_mask(line) }
-    }
-}
-
-/// The `"` bytes among the first 64 bytes of `bytes`, one bit each.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn quote_mask(bytes: &[u8]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let Some(block) = bytes.first_chunk::<64>() else {
-        return bytes.iter().enumerate().fold(0, |m, (i, &b)| m | u64::from(b == b'"') << i);
-    };
-    let mut mask = 0;
-    for (i, lane) in block.chunks_exact(16).enumerate() {
-        // SAFETY: SSE2 is part of the x86_64 baseline, and `lane` holds
-        // the 16 bytes the unaligned load reads.
-        let bits = unsafe {
-            let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)))
-        };
-        mask |= u64::from(bits as u16) << (i * 16);
-    }
-    mask
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Iterator for Quotes<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        while self.mask == 0 {
-            self.base += 64;
-            if self.base >= self.line.len() {
-                return None;
-            }
-            self.mask = quote_mask(&self.line[self.base..]);
-        }
-        let at = self.base + self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(at)
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-struct Quotes<'a>(memchr::Memchr<'a>);
-
-#[cfg(not(target_arch = "x86_64"))]
-impl<'a> Quotes<'a> {
-    fn of(line: &'a [u8]) -> Quotes<'a> {
-        Quotes(memchr::memchr_iter(b'"', line))
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-impl Iterator for Quotes<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        self.0.next()
+        Strings { line, quotes: crate::quotes::Quotes::of(line), cut: false }
     }
 }
 
@@ -442,9 +358,7 @@ impl Iterator for Strings<'_> {
     fn next(&mut self) -> Option<(usize, usize)> {
         let open = self.quotes.next()?;
         let line = self.line;
-        let close = self.quotes.find(|&q| {
-            line[open + 1..q].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-        });
+        let close = self.quotes.find(|&q| !crate::quotes::escaped(&line[open + 1..], q - open - 1));
         self.cut = close.is_none();
         Some((open, close?))
     }
@@ -654,27 +568,6 @@ pub(crate) mod tests {
 
     /// A random JSON value whose strings hold quotes and runs of
     /// backslashes, some under keys that are read.
-    #[test]
-    fn quotes_are_found_at_every_offset_and_length() {
-        let mut r = SplitMix64(0x71_0735);
-        for len in (0..300).chain([511, 512, 513, 4096 + 17]) {
-            for _ in 0..8 {
-                // Dense, sparse and absent quotes, at block edges too.
-                let odds = 1 + r.below(40);
-                let line: Vec<u8> = (0..len)
-                    .map(|_| if r.below(odds) == 0 { b'"' } else { b"a\\ {:"[r.below(5) as usize] })
-                    .collect();
-                let want: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
-                assert_eq!(Quotes::of(&line).collect::<Vec<_>>(), want, "{len} bytes");
-                // A line that begins inside a longer buffer.
-                let mut shifted = vec![b'"'; 3];
-                shifted.extend_from_slice(&line);
-                let got: Vec<usize> = Quotes::of(&shifted[3..]).collect();
-                assert_eq!(got, want, "{len} bytes, shifted");
-            }
-        }
-    }
-
     fn random_value(r: &mut SplitMix64, depth: u32) -> Value {
         const KEYS: [&str; 5] = ["id", "output", "name", "text", "a\"b"];
         match r.below(if depth == 0 { 3 } else { 5 }) {

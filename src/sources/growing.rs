@@ -101,14 +101,13 @@ impl Squeezer {
                     bytes = rest;
                     continue;
                 }
-                // Skip to the next quote or backslash without copying.
-                match memchr::memchr2(b'"', b'\\', bytes) {
-                    None => return,
-                    Some(i) if bytes[i] == b'\\' => {
-                        self.escape = true;
-                        bytes = &bytes[i + 1..];
+                // Skip to the string's end without copying.
+                match crate::quotes::string_end(bytes) {
+                    Err(escape) => {
+                        self.escape = escape;
+                        return;
                     }
-                    Some(i) => {
+                    Ok(i) => {
                         self.out.push(b'"');
                         self.in_str = false;
                         bytes = &bytes[i + 1..];
