@@ -974,7 +974,7 @@ impl<'a> ContentIndex<'a> {
             Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
             None => {
                 let h = &left[r - files.len()].1;
-                (h.offset, h.head_len, h.head_hash, h.first_line)
+                (h.offset, u32::from(h.head_len), h.head_hash, h.first_line)
             }
         };
         let counted = (0..files.len() + left.len()).map(|r| (r as u32, of(r))).filter(

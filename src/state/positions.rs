@@ -673,6 +673,11 @@ impl PositionsFile {
         }
         skipped.mark_sessions.sort_unstable();
         skipped.mark_sessions.dedup();
+        // Grown by doubling, they are kept for the whole run.
+        skipped.heads.shrink_to_fit();
+        skipped.mark_sessions.shrink_to_fit();
+        skipped.spans.shrink_to_fit();
+        skipped.bounds.shrink_to_fit();
         // Sorted: a bulk build.
         let file = PositionsFile { version, generation, files: all.into_iter().collect() };
         Ok((file, skipped))
@@ -790,8 +795,9 @@ pub struct Skipped {
 pub struct Head {
     /// The block holding the entry.
     pub block: u32,
-    /// See [`FileState::head_len`].
-    pub head_len: u32,
+    /// See [`FileState::head_len`] (at most [`crate::state::HEAD_LEN`];
+    /// a larger one, never written, stays larger).
+    pub head_len: u16,
     /// See [`FileState::head_hash`].
     pub head_hash: u64,
     /// See [`FileState::first_line`].
@@ -802,12 +808,15 @@ pub struct Head {
     pub entry: u16,
 }
 
+// 40 bytes an entry left out, with the found file's index.
+const _: () = assert!(std::mem::size_of::<(u32, Head)>() <= 40);
+
 impl Head {
     fn of(st: &FileState, block: u32, entry: u16) -> Head {
         Head {
             block,
             entry,
-            head_len: st.head_len,
+            head_len: u16::try_from(st.head_len).unwrap_or(u16::MAX),
             head_hash: st.head_hash,
             first_line: st.first_line,
             offset: st.offset,
