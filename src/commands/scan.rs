@@ -246,11 +246,6 @@ fn scan(
                     info,
                 )?;
                 exit = exit.max(settle(&mut state, p, d));
-                if let Some(sk) = &state.skipped {
-                    // This commit may rewrite the positions the scan
-                    // below reads the marks left out from.
-                    sk.keep_marks();
-                }
                 dir.commit(&mut state).or_exit(Exit::Local)?;
             }
         }

@@ -788,6 +788,33 @@ pub struct Skipped {
     pub marks: std::sync::OnceLock<Result<StoredMarks, String>>,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
+    /// That file, held open since it was loaded, and where its blocks lie:
+    /// the marks are read again from it, where [`Head::block`] and
+    /// [`Head::entry`] say, whatever replaced `path` since (this run's
+    /// commit, or another run's while a dry run, which takes no lock,
+    /// reads).
+    pub loaded: Loaded,
+}
+
+/// The positions file a load read, held open (see [`Skipped::loaded`]).
+#[derive(Clone, Debug, Default)]
+pub struct Loaded(Option<std::sync::Arc<(std::fs::File, Spans)>>);
+
+/// Where each block of a positions file lies (byte offset and length).
+type Spans = Vec<(usize, usize)>;
+
+impl Loaded {
+    /// `file`, whose blocks lie at `spans`.
+    pub fn new(file: std::fs::File, spans: Vec<(usize, usize)>) -> Loaded {
+        Loaded(Some(std::sync::Arc::new((file, spans))))
+    }
+}
+
+/// What was loaded is compared, not the handle held on its file.
+impl PartialEq for Loaded {
+    fn eq(&self, _: &Loaded) -> bool {
+        true
+    }
 }
 
 /// What identifies the content of an entry left out.
@@ -847,28 +874,20 @@ impl Skipped {
         self.marks.get().and_then(|r| r.as_ref().err()).map(String::as_str)
     }
 
-    /// Reads the marks of the entries left out before `path` is replaced
-    /// (a commit that folds the positions): their blocks are where
-    /// [`Head::block`] and [`Head::entry`] say only in the file they were
-    /// loaded from.
-    /// Read ahead of need, a failure is not kept: only a session asked for
-    /// makes the run fail ([`Skipped::marks_failed`]), then reading the
-    /// file that replaced `path`, whose entries are checked against the
-    /// heads.
-    pub fn keep_marks(&self) {
-        if !self.mark_sessions.is_empty() && self.marks.get().is_none() {
-            if let Ok(m) = self.read_marks() {
-                let _ = self.marks.set(Ok(m));
-            }
-        }
-    }
-
-    /// The pi marks of the entries left out, read again from `path`: the
-    /// blocks that hold them, each entry where its head says, checked
-    /// against its identity.
+    /// The pi marks of the entries left out, read again from the file
+    /// loaded (held open; else opened again at `path`): the blocks that
+    /// hold them, each entry where its head says, checked against its
+    /// identity.
     fn read_marks(&self) -> Result<StoredMarks, String> {
         let changed = || "changed since it was loaded".to_string();
-        let f = self.open_again()?;
+        let opened;
+        let (f, spans) = match &self.loaded.0 {
+            Some(held) => (&held.0, &held.1),
+            None => {
+                opened = self.open_again()?;
+                (&opened, &self.spans)
+            }
+        };
         let mut out = StoredMarks::default();
         let mut buf = Vec::new();
         let mut rest = &self.heads[..];
@@ -877,8 +896,8 @@ impl Skipped {
             let n = rest.iter().take_while(|(_, h)| h.block == first.block).count();
             let (these, after) = rest.split_at(n);
             rest = after;
-            let span = self.spans.get(first.block as usize).ok_or_else(changed)?;
-            read_span(&f, span, &mut buf)?;
+            let span = spans.get(first.block as usize).ok_or_else(changed)?;
+            read_span(f, span, &mut buf)?;
             let b = next_block(&mut Cursor::new(&buf))?;
             let raw = unpack(&b)?;
             let mut c = Cursor::new(&raw);
@@ -1207,6 +1226,45 @@ mod tests {
         LeftMarks::marks(sk).expect("read again").clone()
     }
 
+    /// The pi marks of every entry of `f`, sorted.
+    fn marks_of(f: &PositionsFile) -> StoredMarks {
+        let mut m: StoredMarks = (f.files.values())
+            .filter_map(|st| {
+                Some(StoredMark {
+                    session: st.pi.session?,
+                    high_ts: st.pi.high_ts.as_deref().map(Box::from),
+                    high_ids: st.pi.high_ids.clone().into(),
+                })
+            })
+            .collect();
+        m.sort();
+        m
+    }
+
+    #[test]
+    fn the_marks_left_out_are_read_from_the_file_loaded_whatever_replaced_it() {
+        let f = sample(1_500);
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("positions.bin");
+        std::fs::write(&path, f.encode()).unwrap();
+        let every: &Leave = &|_, _| Some(0);
+        let Ok(Some((_, sk))) = crate::state::read_positions(&path, Some(every)) else {
+            panic!("{} does not load", path.display())
+        };
+        assert!(sk.marks.get().is_none(), "not read at load");
+        // Replaced since, as a commit's fold does (this run's, or another
+        // run's while a dry run reads): other blocks, other identities.
+        let mut other = f.clone();
+        other.files.pop_first();
+        for st in other.files.values_mut() {
+            st.head_hash ^= 1;
+        }
+        let new = d.path().join("positions.bin.new");
+        std::fs::write(&new, other.encode()).unwrap();
+        std::fs::rename(&new, &path).unwrap();
+        assert_eq!(LeftMarks::marks(&sk), Some(&marks_of(&f)), "{:?}", sk.marks_failed());
+    }
+
     #[test]
     fn the_marks_left_out_are_read_when_asked_for_and_not_from_another_file() {
         let f = sample(1_500);
@@ -1214,26 +1272,10 @@ mod tests {
         let every: &Leave = &|_, _| Some(0);
         let (_, mut sk) = PositionsFile::decode_leaving_out(&enc, Some(every)).unwrap();
         assert!(sk.marks.get().is_none(), "not read at load");
-        let want: StoredMarks = {
-            let mut m: StoredMarks = (f.files.values())
-                .filter_map(|st| {
-                    Some(StoredMark {
-                        session: st.pi.session?,
-                        high_ts: st.pi.high_ts.as_deref().map(Box::from),
-                        high_ids: st.pi.high_ids.clone().into(),
-                    })
-                })
-                .collect();
-            m.sort();
-            m
-        };
+        let want = marks_of(&f);
         assert_eq!(sk.mark_sessions, want.sessions());
         let d = tempfile::tempdir().unwrap();
         sk.path = d.path().join("positions.bin");
-        // Read ahead of a commit and failing, they fail nothing yet.
-        sk.keep_marks();
-        assert_eq!(sk.marks_failed(), None);
-        assert!(sk.marks.get().is_none());
         // Gone, or another file at its place: the run is told, not given
         // other marks.
         assert!(LeftMarks::marks(&sk).is_none());
