@@ -1270,11 +1270,11 @@ fn read_positions(
     if file.metadata().map_err(cannot)?.len() == 0 {
         return Err(LoadError::Invalid(format!("{} is empty", path.display())));
     }
-    let held = file.try_clone().map_err(cannot)?;
-    let (f, mut sk) = positions_from(path, io::BufReader::with_capacity(1 << 16, file), leave)?;
+    let (f, mut sk) = positions_from(path, io::BufReader::with_capacity(1 << 16, &file), leave)?;
     if !sk.mark_sessions.is_empty() {
-        // The entries left out have marks a file read may ask for.
-        sk.loaded = positions::Loaded::new(held, sk.spans.clone());
+        // The entries left out have marks a file read may ask for: the
+        // file is kept open (read again at offsets, not from its cursor).
+        sk.loaded = positions::Loaded::new(file, sk.spans.clone());
     }
     Ok(Some((f, sk)))
 }
