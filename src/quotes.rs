@@ -8,9 +8,10 @@
 /// A transcript's text holds a quote every few dozen bytes (escaped
 /// quotes, the keys of JSON inside strings), where `memchr`'s cost per
 /// call outweighs its speed per byte. On x86_64 the quotes of 64 bytes at
-/// a time are found at once as a bit mask (SSE2, which every x86_64 CPU
-/// has) and handed out from it; elsewhere `memchr` finds them one by one.
-#[cfg(target_arch = "x86_64")]
+/// a time are found at once as a bit mask (SSE2, which every x86_64 target
+/// but the soft-float ones has; the gate checks it) and handed out from
+/// it; elsewhere `memchr` finds them one by one.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub struct Quotes<'a> {
     line: &'a [u8],
     /// Offset of the 64 bytes `mask` covers.
@@ -19,7 +20,7 @@ pub struct Quotes<'a> {
     mask: u64,
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 impl<'a> Quotes<'a> {
     /// The quotes of `line`.
     pub fn of(line: &'a [u8]) -> Quotes<'a> {
@@ -28,7 +29,7 @@ impl<'a> Quotes<'a> {
 }
 
 /// The `"` bytes among the first 64 bytes of `bytes`, one bit each.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 fn quote_mask(bytes: &[u8]) -> u64 {
     use std::arch::x86_64::{
@@ -39,7 +40,7 @@ fn quote_mask(bytes: &[u8]) -> u64 {
     };
     let mut mask = 0;
     for (i, lane) in block.chunks_exact(16).enumerate() {
-        // SAFETY: SSE2 is part of the x86_64 baseline, and `lane` holds
+        // SAFETY: SSE2 is enabled (the `cfg` gate), and `lane` holds
         // the 16 bytes the unaligned load reads.
         let bits = unsafe {
             let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
@@ -50,7 +51,7 @@ fn quote_mask(bytes: &[u8]) -> u64 {
     mask
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 impl Iterator for Quotes<'_> {
     type Item = usize;
 
@@ -88,7 +89,7 @@ impl Iterator for QuotesByMemchr<'_> {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 pub use QuotesByMemchr as Quotes;
 
 /// Where the JSON string whose text begins `bytes` ends: the offset of
