@@ -1271,9 +1271,11 @@ fn read_positions(
         return Err(LoadError::Invalid(format!("{} is empty", path.display())));
     }
     let (f, mut sk) = positions_from(path, io::BufReader::with_capacity(1 << 16, &file), leave)?;
-    if !sk.mark_sessions.is_empty() {
-        // The entries left out have marks a file read may ask for: the
-        // file is kept open (read again at offsets, not from its cursor).
+    if !sk.heads.is_empty() {
+        // Entries were left out: their marks, or a whole entry a copy
+        // turns out to share, may be read again. The file is kept open
+        // (read at offsets, not from its cursor), so they come from the
+        // file loaded whatever is renamed over `positions.bin` since.
         sk.loaded = positions::Loaded::new(file, sk.spans.clone());
     }
     Ok(Some((f, sk)))

@@ -788,8 +788,9 @@ pub struct Skipped {
     pub marks: std::sync::OnceLock<Result<StoredMarks, String>>,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
-    /// That file, held open since it was loaded, and where its blocks lie:
-    /// the marks are read again from it, where [`Head::block`] and
+    /// That file, held open since it was loaded when entries were left
+    /// out, and where its blocks lie: the marks, and a whole entry a copy
+    /// shares, are read again from it, where [`Head::block`] and
     /// [`Head::entry`] say, whatever replaced `path` since (this run's
     /// commit, or another run's while a dry run, which takes no lock,
     /// reads).
@@ -950,17 +951,26 @@ impl Skipped {
         self.fetch(self.heads[at].1.block, key)
     }
 
-    /// The whole entry of `key`, read again from block `block`.
+    /// The whole entry of `key`, read again from block `block`: from the
+    /// file loaded when it is held open (whatever replaced it since), else
+    /// from the file at `path`.
     fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
-        let f = self.open_again().ok()?;
+        let opened;
+        let (f, spans) = match &self.loaded.0 {
+            Some(held) => (&held.0, &held.1),
+            None => {
+                opened = self.open_again().ok()?;
+                (&opened, &self.spans)
+            }
+        };
         let find = |span: &(usize, usize)| {
             let mut buf = Vec::new();
-            read_span(&f, span, &mut buf).ok()?;
+            read_span(f, span, &mut buf).ok()?;
             let b = next_block(&mut Cursor::new(&buf)).ok()?;
             decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
         };
         // Its block, unless the file was rewritten since (then any).
-        self.spans.get(block as usize).and_then(find).or_else(|| self.spans.iter().find_map(find))
+        spans.get(block as usize).and_then(find).or_else(|| spans.iter().find_map(find))
     }
 
     /// Writes to `out` the new `positions.bin`: the entries of `files`
@@ -1263,6 +1273,14 @@ mod tests {
         std::fs::write(&new, other.encode()).unwrap();
         std::fs::rename(&new, &path).unwrap();
         assert_eq!(LeftMarks::marks(&sk), Some(&marks_of(&f)), "{:?}", sk.marks_failed());
+        // A whole entry read again (a copy's) comes from the same file:
+        // the one the replacement dropped, and the last with its identity
+        // as loaded, not as replaced.
+        let (first, last) = (f.files.first_key_value().unwrap(), f.files.last_key_value().unwrap());
+        let (b_first, b_last) =
+            (sk.heads.first().unwrap().1.block, sk.heads.last().unwrap().1.block);
+        assert_eq!(sk.fetch(b_first, first.0).map(|st| st.head_hash), Some(first.1.head_hash));
+        assert_eq!(sk.fetch(b_last, last.0).map(|st| st.head_hash), Some(last.1.head_hash));
     }
 
     #[test]
