@@ -880,15 +880,21 @@ impl Skipped {
     /// hold them, each entry where its head says, checked against its
     /// identity.
     fn read_marks(&self) -> Result<StoredMarks, String> {
+        self.with_loaded(|f, spans| self.marks_from(f, spans))?
+    }
+
+    /// `read` given the file loaded and its spans: held open when it is
+    /// (whatever replaced `path` since), else opened again at `path`.
+    fn with_loaded<T>(&self, read: impl FnOnce(&std::fs::File, &Spans) -> T) -> Result<T, String> {
+        match &self.loaded.0 {
+            Some(held) => Ok(read(&held.0, &held.1)),
+            None => Ok(read(&self.open_again()?, &self.spans)),
+        }
+    }
+
+    /// [`Skipped::read_marks`] from `f`, whose blocks lie at `spans`.
+    fn marks_from(&self, f: &std::fs::File, spans: &Spans) -> Result<StoredMarks, String> {
         let changed = || "changed since it was loaded".to_string();
-        let opened;
-        let (f, spans) = match &self.loaded.0 {
-            Some(held) => (&held.0, &held.1),
-            None => {
-                opened = self.open_again()?;
-                (&opened, &self.spans)
-            }
-        };
         let mut out = StoredMarks::default();
         let mut buf = Vec::new();
         let mut rest = &self.heads[..];
@@ -955,22 +961,18 @@ impl Skipped {
     /// file loaded when it is held open (whatever replaced it since), else
     /// from the file at `path`.
     fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
-        let opened;
-        let (f, spans) = match &self.loaded.0 {
-            Some(held) => (&held.0, &held.1),
-            None => {
-                opened = self.open_again().ok()?;
-                (&opened, &self.spans)
-            }
-        };
-        let find = |span: &(usize, usize)| {
-            let mut buf = Vec::new();
-            read_span(f, span, &mut buf).ok()?;
-            let b = next_block(&mut Cursor::new(&buf)).ok()?;
-            decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
-        };
-        // Its block, unless the file was rewritten since (then any).
-        spans.get(block as usize).and_then(find).or_else(|| spans.iter().find_map(find))
+        self.with_loaded(|f, spans| {
+            let find = |span: &(usize, usize)| {
+                let mut buf = Vec::new();
+                read_span(f, span, &mut buf).ok()?;
+                let b = next_block(&mut Cursor::new(&buf)).ok()?;
+                decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
+            };
+            // Its block, unless the file was rewritten since (then any).
+            spans.get(block as usize).and_then(find).or_else(|| spans.iter().find_map(find))
+        })
+        .ok()
+        .flatten()
     }
 
     /// Writes to `out` the new `positions.bin`: the entries of `files`
