@@ -13,7 +13,9 @@
 /// (`M_MMAP_THRESHOLD`). At 128 KiB it gave 5 MiB less at that peak, but
 /// fixing it also stops glibc from adapting when it trims its heap, and a
 /// cold scan of the 2 GiB mixed home took 25% longer (0.41 of `cat`'s
-/// speed instead of 0.55; 0.52 at 32 MiB).
+/// speed instead of 0.55; 0.52 at 32 MiB). Tried again once read buffers
+/// were kept from file to file: 2 MiB less at that peak, and still 15%
+/// longer on the Claude Code home (`docs/performance.md`, tenth stop).
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets one of the allocator's parameters.
