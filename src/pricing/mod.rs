@@ -84,7 +84,7 @@ pub struct Tier {
 }
 
 /// One entry as LiteLLM writes it (the fields used; others are ignored).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Spec {
     input_cost_per_token: Option<f64>,
     output_cost_per_token: Option<f64>,
@@ -93,8 +93,153 @@ struct Spec {
     cache_creation_input_token_cost_above_1hr: Option<f64>,
     output_cost_per_reasoning_token: Option<f64>,
     /// `<field>_above_<N>k_tokens` prices.
-    #[serde(flatten)]
     rest: HashMap<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for Spec {
+    /// Reads the fields used and steps over the rest without building
+    /// them (a derive with `rest` flattened buffered every field of the
+    /// 3,882 entries: 9 ms of the first priced record's time, with every
+    /// other thread of the scan waiting for the table).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Spec, D::Error> {
+        d.deserialize_map(SpecVisitor)
+    }
+}
+
+struct SpecVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SpecVisitor {
+    type Value = Spec;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a price entry (an object of prices per token)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Spec, A::Error> {
+        let mut spec = Spec::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let field = match &*key {
+                "input_cost_per_token" => &mut spec.input_cost_per_token,
+                "output_cost_per_token" => &mut spec.output_cost_per_token,
+                "cache_read_input_token_cost" => &mut spec.cache_read_input_token_cost,
+                "cache_creation_input_token_cost" => &mut spec.cache_creation_input_token_cost,
+                "cache_creation_input_token_cost_above_1hr" => {
+                    &mut spec.cache_creation_input_token_cost_above_1hr
+                }
+                "output_cost_per_reasoning_token" => &mut spec.output_cost_per_reasoning_token,
+                k if k.contains("_above_") && k.ends_with("k_tokens") => {
+                    let value = map.next_value()?;
+                    spec.rest.insert(key.into_owned(), value);
+                    continue;
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *field = map.next_value()?;
+        }
+        Ok(spec)
+    }
+}
+
+/// A key of the price list, borrowed from the input when it has no
+/// escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A whole price list, in its order: its entries that are objects, but
+/// LiteLLM's `sample_spec` (notes, not prices); other values are stepped
+/// over.
+struct Specs(Vec<(String, Spec)>);
+
+impl<'de> Deserialize<'de> for Specs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Specs, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Specs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of price entries by model name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Specs, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4096));
+                while let Some(Key(key)) = map.next_key()? {
+                    if key == "sample_spec" {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else if let Entry(Some(spec)) = map.next_value()? {
+                        out.push((key.into_owned(), spec));
+                    }
+                }
+                Ok(Specs(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An entry if it is an object, else nothing.
+struct Entry(Option<Spec>);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a price entry")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                SpecVisitor.visit_map(map).map(|s| Entry(Some(s)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Entry, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Entry(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+            fn visit_unit<E>(self) -> Result<Entry, E> {
+                Ok(Entry(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Spec {
@@ -200,8 +345,11 @@ impl Table {
                 path.display()
             )
         })?;
-        let mut specs: HashMap<String, Spec> =
-            parse(SNAPSHOT.as_bytes()).expect("the built-in price table parses");
+        let over: HashMap<String, Spec> = over.into_iter().collect();
+        let mut specs: HashMap<String, Spec> = parse(SNAPSHOT.as_bytes())
+            .expect("the built-in price table parses")
+            .into_iter()
+            .collect();
         let n = over.len();
         for (name, spec) in over {
             let merged = match specs.remove(&name) {
@@ -218,7 +366,7 @@ impl Table {
             specs.insert(name, merged);
         }
         let origin = format!("{} + {n} entries of {}", Table::builtin_origin(), path.display());
-        Ok(Table::from_specs(specs, origin))
+        Ok(Table::from_specs(specs.into_iter().collect(), origin))
     }
 
     /// Where the built-in table came from, in words.
@@ -227,10 +375,14 @@ impl Table {
         format!("{} {} price list of {}", meta.package, meta.version, meta.refreshed)
     }
 
-    fn from_specs(specs: HashMap<String, Spec>, origin: String) -> Table {
-        let mut entries: Vec<(String, Rates)> =
+    /// The table of `specs` (of a name given twice, the last).
+    fn from_specs(mut specs: Vec<(String, Spec)>, origin: String) -> Table {
+        // The snapshot's names come sorted: a linear pass of the sort.
+        specs.reverse();
+        specs.sort_by(|a, b| a.0.cmp(&b.0));
+        specs.dedup_by(|a, b| a.0 == b.0);
+        let entries: Vec<(String, Rates)> =
             specs.into_iter().filter_map(|(k, s)| Some((k, s.rates()?))).collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let exact =
             entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i as u32 + 1)).collect();
         let (names, rates) = entries.into_iter().unzip();
@@ -313,16 +465,8 @@ impl std::fmt::Display for Table {
 
 /// Parses a price list in LiteLLM's format (entries that are not objects,
 /// like LiteLLM's `sample_spec` notes, are skipped).
-fn parse(bytes: &[u8]) -> Result<HashMap<String, Spec>, serde_json::Error> {
-    let raw: HashMap<String, serde_json::Value> = serde_json::from_slice(bytes)?;
-    let mut out = HashMap::with_capacity(raw.len());
-    for (k, v) in raw {
-        if k == "sample_spec" || !v.is_object() {
-            continue;
-        }
-        out.insert(k, serde_json::from_value(v)?);
-    }
-    Ok(out)
+fn parse(bytes: &[u8]) -> Result<Vec<(String, Spec)>, serde_json::Error> {
+    serde_json::from_slice::<Specs>(bytes).map(|s| s.0)
 }
 
 /// `.` and `@` read as `-` (`claude-3.5-sonnet@20240620`).
@@ -465,6 +609,77 @@ mod tests {
 
     fn u(input: u64, cache_read: u64, cache_write: u64, output: u64, reasoning: u64) -> Usage {
         Usage { input, cache_read, cache_write, output, reasoning }
+    }
+
+    /// What [`parse`] must make of a list, worked out from its JSON tree.
+    fn parsed_from_the_tree(bytes: &[u8]) -> HashMap<String, Spec> {
+        let tree: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        let price = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+        let mut out = HashMap::new();
+        for (name, v) in tree.as_object().unwrap() {
+            let Some(fields) = v.as_object().filter(|_| name != "sample_spec") else { continue };
+            let rest = fields
+                .iter()
+                .filter(|(k, _)| k.contains("_above_") && k.ends_with("k_tokens"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            out.insert(
+                name.clone(),
+                Spec {
+                    input_cost_per_token: price(v, "input_cost_per_token"),
+                    output_cost_per_token: price(v, "output_cost_per_token"),
+                    cache_read_input_token_cost: price(v, "cache_read_input_token_cost"),
+                    cache_creation_input_token_cost: price(v, "cache_creation_input_token_cost"),
+                    cache_creation_input_token_cost_above_1hr: price(
+                        v,
+                        "cache_creation_input_token_cost_above_1hr",
+                    ),
+                    output_cost_per_reasoning_token: price(v, "output_cost_per_reasoning_token"),
+                    rest,
+                },
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn the_list_parses_to_what_its_json_says() {
+        let builtin: HashMap<_, _> = parse(SNAPSHOT.as_bytes()).unwrap().into_iter().collect();
+        assert!(builtin.len() > 3000, "{}", builtin.len());
+        assert_eq!(builtin, parsed_from_the_tree(SNAPSHOT.as_bytes()));
+        let tiers = builtin.values().filter(|s| !s.rest.is_empty()).count();
+        assert!(tiers > 100, "{tiers}");
+        // Notes, values that are not entries, escapes, nulls, other fields.
+        let list = br#"{
+            "sample_spec": {"input_cost_per_token": "a note", "max_tokens": "LEGACY"},
+            "a-note": "text", "n": 3, "f": 1.5, "no": false, "none": null, "list": [1, {"x": 2}],
+            "esc\u0061ped/m\"odel": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6},
+            "m": {"input_cost_per_token": 1e-6, "output_cost_per_token": null,
+                  "mode": "chat", "supports": {"vision": true, "list": [1, 2]},
+                  "input_cost_per_token_above_200k_tokens": 2e-6,
+                  "output_cost_per\u005ftoken_above_200k_tokens": 3e-6,
+                  "cache_creation_input_token_cost_above_1hr": 4e-6}
+        }"#;
+        let got: HashMap<_, _> = parse(list).unwrap().into_iter().collect();
+        assert_eq!(got, parsed_from_the_tree(list));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got["m"].rest.len(), 2);
+        assert!(got.contains_key("escaped/m\"odel"));
+        // A price that is not a number is an error, as it was.
+        assert!(parse(br#"{"m": {"input_cost_per_token": "1e-6"}}"#).is_err());
+        assert!(parse(br#"["m"]"#).is_err());
+        // Of a name given twice, the last.
+        let t = Table::from_specs(
+            parse(
+                br#"{"b": {"input_cost_per_token": 1, "output_cost_per_token": 1},
+                "a": {"input_cost_per_token": 2, "output_cost_per_token": 2},
+                "b": {"input_cost_per_token": 3, "output_cost_per_token": 3}}"#,
+            )
+            .unwrap(),
+            String::new(),
+        );
+        assert_eq!((t.len(), t.name(PriceId(1)), t.name(PriceId(2))), (2, Some("a"), Some("b")));
+        assert_eq!(t.rates(t.by_name("b")).map(|r| r.input), Some(3.0));
     }
 
     #[test]
