@@ -502,6 +502,16 @@ impl Counts {
         self.hour
     }
 
+    /// Counts what `f` counts under `hour` (`0`, unknown, included), as
+    /// [`Counts::at`] then [`Counts::merge`] would, without a map of its
+    /// own; the hour is put back after.
+    pub fn under_hour<R>(&mut self, hour: Hour, f: impl FnOnce(&mut Counts) -> R) -> R {
+        let before = std::mem::replace(&mut self.hour, hour);
+        let r = f(self);
+        self.hour = before;
+        r
+    }
+
     /// Adds `n` to `series` (saturating, so hostile token counts cannot
     /// wrap around), under the current hour.
     pub fn add(&mut self, series: Series, n: u64) {
@@ -626,6 +636,31 @@ mod tests {
     #[test]
     fn heartbeat_is_pack_telemetron() {
         assert_eq!(Series::Heartbeat.key().0, "pack.emitter.heartbeat{pack=telemetron}");
+    }
+
+    #[test]
+    fn counting_under_an_hour_is_counting_apart_then_merging() {
+        let turn = Series::Heartbeat;
+        let prompt = Series::UserPrompt { pack: Pack::Pi, session_type: SessionType::Main };
+        for hour in [0, 7, 500_000] {
+            let mut apart = Counts::at(3);
+            apart.incr(prompt);
+            let mut c = Counts::at(hour);
+            c.add(prompt, 2);
+            c.incr(turn);
+            apart.merge(c);
+            let mut under = Counts::at(3);
+            under.incr(prompt);
+            let n = under.under_hour(hour, |c| {
+                assert_eq!(c.hour(), hour);
+                c.add(prompt, 2);
+                c.incr(turn);
+                c.additions()
+            });
+            assert_eq!(n, 3);
+            assert_eq!(under.hour(), 3);
+            assert_eq!(under.dated().collect::<Vec<_>>(), apart.dated().collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -458,10 +458,14 @@ pub fn scan_known<'a>(
         if !to_read.is_empty() {
             ctx.content.get_or_init(|| ContentIndex::new(&ctx, Sort::Parallel));
         }
-        // A file is a task of its own: left to rayon's splitting, a few
-        // large files in one half of the list kept one thread busy while
-        // the other was done.
-        to_read.par_iter().with_max_len(1).for_each_with(tx, |tx, &i| {
+        // Every thread takes the next file of one list (`par_bridge`): the
+        // largest first, so that no thread is left reading one alone at
+        // the end, then the others in path order, so that their claims
+        // are settled as the scan goes. (Left to rayon's splitting, the
+        // second thread started halfway down the list, and the claims of
+        // that half waited for the first half to be done.)
+        let order = reading_order(&to_read, |i| sources[i].meta.size, opts.threads);
+        order.iter().par_bridge().for_each_with(tx, |tx, &i| {
             let _ = tx.send((i, scan_file(&sources[i], &keys[i], &ctx)));
         })
     };
@@ -596,6 +600,21 @@ pub fn scan_known<'a>(
 /// something.
 fn retired(old: &FileState, new: &FileState) -> bool {
     old.offset > 0 && old.first_line != 0 && new.first_line != old.first_line
+}
+
+/// The order in which `threads` threads take the files of `to_read` (in
+/// path order): first the files of over 1/32 of a thread's share of the
+/// bytes, largest first, then the others as they come. Once the large
+/// files are done, the file a thread may be left reading alone at the end
+/// is a small one.
+fn reading_order(to_read: &[usize], size: impl Fn(usize) -> u64, threads: usize) -> Vec<usize> {
+    let total: u64 = to_read.iter().map(|&i| size(i)).sum();
+    let large = total / (threads.max(1) as u64 * 32);
+    let (mut order, rest): (Vec<usize>, Vec<usize>) =
+        to_read.iter().partition(|&&i| size(i) > large.max(1));
+    order.sort_by_key(|&i| std::cmp::Reverse(size(i)));
+    order.extend(rest);
+    order
 }
 
 /// Keeps in `to_read` (found files' numbers, in order) only what `batch`
@@ -1546,6 +1565,22 @@ impl IndexCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_files_are_read_first_and_the_rest_in_path_order() {
+        // Of 1,000 bytes over 2 threads, files over 15 bytes go first.
+        let sizes = [10, 300, 5, 16, 15, 600, 40, 14];
+        let size = |i: usize| sizes[i];
+        let all: Vec<usize> = (0..sizes.len()).collect();
+        assert_eq!(sizes.iter().sum::<u64>(), 1000);
+        assert_eq!(reading_order(&all, size, 2), [5, 1, 6, 3, 0, 2, 4, 7]);
+        // Only the files to read are ordered, each once.
+        assert_eq!(reading_order(&[7, 2, 3], size, 2), [3, 7, 2]);
+        assert_eq!(reading_order(&[], size, 2), Vec::<usize>::new());
+        // Equal sizes keep their path order.
+        assert_eq!(reading_order(&[0, 1, 2], |_| 9, 1), [0, 1, 2]);
+        assert_eq!(reading_order(&[0, 1, 2], |_| 0, 0), [0, 1, 2]);
+    }
 
     #[test]
     fn a_batch_takes_the_first_files_with_new_bytes_and_their_copies() {

