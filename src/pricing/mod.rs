@@ -665,8 +665,14 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got["m"].rest.len(), 2);
         assert!(got.contains_key("escaped/m\"odel"));
-        // A price that is not a number is an error, as it was.
+        // A price that is not a number is an error, as it was; of a price
+        // given twice, the last (as a JSON tree has it).
         assert!(parse(br#"{"m": {"input_cost_per_token": "1e-6"}}"#).is_err());
+        let twice = br#"{"m": {"input_cost_per_token": 2, "input_cost_per_token": null,
+            "output_cost_per_token": 1, "input_cost_per_token": 3}}"#;
+        let got: HashMap<_, _> = parse(twice).unwrap().into_iter().collect();
+        assert_eq!(got, parsed_from_the_tree(twice));
+        assert_eq!(got["m"].input_cost_per_token, Some(3.0));
         assert!(parse(br#"["m"]"#).is_err());
         // Of a name given twice, the last.
         let t = Table::from_specs(
