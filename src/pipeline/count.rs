@@ -464,7 +464,9 @@ pub fn scan_known<'a>(
         // are settled as the scan goes. (Left to rayon's splitting, the
         // second thread started halfway down the list, and the claims of
         // that half waited for the first half to be done.)
-        let order = reading_order(&to_read, |i| sources[i].meta.size, opts.threads);
+        // The pool's threads (`--threads 0`, the default, is one a core).
+        let threads = rayon::current_num_threads();
+        let order = reading_order(&to_read, |i| sources[i].meta.size, threads);
         order.iter().par_bridge().for_each_with(tx, |tx, &i| {
             let _ = tx.send((i, scan_file(&sources[i], &keys[i], &ctx)));
         })
@@ -609,7 +611,7 @@ fn retired(old: &FileState, new: &FileState) -> bool {
 /// is a small one.
 fn reading_order(to_read: &[usize], size: impl Fn(usize) -> u64, threads: usize) -> Vec<usize> {
     let total: u64 = to_read.iter().map(|&i| size(i)).sum();
-    let large = total / (threads.max(1) as u64 * 32);
+    let large = total / (threads.max(1) as u64).saturating_mul(32);
     let (mut order, rest): (Vec<usize>, Vec<usize>) =
         to_read.iter().partition(|&&i| size(i) > large.max(1));
     order.sort_by_key(|&i| std::cmp::Reverse(size(i)));
@@ -1580,6 +1582,8 @@ mod tests {
         // Equal sizes keep their path order.
         assert_eq!(reading_order(&[0, 1, 2], |_| 9, 1), [0, 1, 2]);
         assert_eq!(reading_order(&[0, 1, 2], |_| 0, 0), [0, 1, 2]);
+        // Any number of threads (the scan passes its pool's).
+        assert_eq!(reading_order(&[0, 1], |i| [5, 900][i], usize::MAX), [1, 0]);
     }
 
     #[test]

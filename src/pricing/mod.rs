@@ -169,7 +169,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 /// A whole price list, in its order: its entries that are objects, but
 /// LiteLLM's `sample_spec` (notes, not prices); other values are stepped
 /// over.
-struct Specs(Vec<(String, Spec)>);
+struct Specs(Vec<(String, Option<Spec>)>);
 
 impl<'de> Deserialize<'de> for Specs {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Specs, D::Error> {
@@ -185,11 +185,15 @@ impl<'de> Deserialize<'de> for Specs {
             ) -> Result<Specs, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4096));
                 while let Some(Key(key)) = map.next_key()? {
-                    if key == "sample_spec" {
+                    // What is not an entry is kept as none: it still
+                    // replaces an entry of the same name before it.
+                    let entry = if key == "sample_spec" {
                         map.next_value::<serde::de::IgnoredAny>()?;
-                    } else if let Entry(Some(spec)) = map.next_value()? {
-                        out.push((key.into_owned(), spec));
-                    }
+                        None
+                    } else {
+                        map.next_value::<Entry>()?.0
+                    };
+                    out.push((key.into_owned(), entry));
                 }
                 Ok(Specs(out))
             }
@@ -345,11 +349,9 @@ impl Table {
                 path.display()
             )
         })?;
-        let over: HashMap<String, Spec> = over.into_iter().collect();
-        let mut specs: HashMap<String, Spec> = parse(SNAPSHOT.as_bytes())
-            .expect("the built-in price table parses")
-            .into_iter()
-            .collect();
+        let over = entries(over);
+        let mut specs =
+            entries(parse(SNAPSHOT.as_bytes()).expect("the built-in price table parses"));
         let n = over.len();
         for (name, spec) in over {
             let merged = match specs.remove(&name) {
@@ -366,7 +368,7 @@ impl Table {
             specs.insert(name, merged);
         }
         let origin = format!("{} + {n} entries of {}", Table::builtin_origin(), path.display());
-        Ok(Table::from_specs(specs.into_iter().collect(), origin))
+        Ok(Table::from_specs(specs.into_iter().map(|(k, s)| (k, Some(s))).collect(), origin))
     }
 
     /// Where the built-in table came from, in words.
@@ -375,14 +377,15 @@ impl Table {
         format!("{} {} price list of {}", meta.package, meta.version, meta.refreshed)
     }
 
-    /// The table of `specs` (of a name given twice, the last).
-    fn from_specs(mut specs: Vec<(String, Spec)>, origin: String) -> Table {
+    /// The table of `specs` (of a name given twice, the last, which may
+    /// be nothing: a value that is not an entry).
+    fn from_specs(mut specs: Vec<(String, Option<Spec>)>, origin: String) -> Table {
         // The snapshot's names come sorted: a linear pass of the sort.
         specs.reverse();
         specs.sort_by(|a, b| a.0.cmp(&b.0));
         specs.dedup_by(|a, b| a.0 == b.0);
         let entries: Vec<(String, Rates)> =
-            specs.into_iter().filter_map(|(k, s)| Some((k, s.rates()?))).collect();
+            specs.into_iter().filter_map(|(k, s)| Some((k, s?.rates()?))).collect();
         let exact =
             entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i as u32 + 1)).collect();
         let (names, rates) = entries.into_iter().unzip();
@@ -465,8 +468,15 @@ impl std::fmt::Display for Table {
 
 /// Parses a price list in LiteLLM's format (entries that are not objects,
 /// like LiteLLM's `sample_spec` notes, are skipped).
-fn parse(bytes: &[u8]) -> Result<Vec<(String, Spec)>, serde_json::Error> {
+fn parse(bytes: &[u8]) -> Result<Vec<(String, Option<Spec>)>, serde_json::Error> {
     serde_json::from_slice::<Specs>(bytes).map(|s| s.0)
+}
+
+/// The entries of a parsed list by name: of a name given twice, the last,
+/// none when that is not an entry.
+fn entries(list: Vec<(String, Option<Spec>)>) -> HashMap<String, Spec> {
+    let last: HashMap<String, Option<Spec>> = list.into_iter().collect();
+    last.into_iter().filter_map(|(k, s)| Some((k, s?))).collect()
 }
 
 /// `.` and `@` read as `-` (`claude-3.5-sonnet@20240620`).
@@ -644,7 +654,7 @@ mod tests {
 
     #[test]
     fn the_list_parses_to_what_its_json_says() {
-        let builtin: HashMap<_, _> = parse(SNAPSHOT.as_bytes()).unwrap().into_iter().collect();
+        let builtin = entries(parse(SNAPSHOT.as_bytes()).unwrap());
         assert!(builtin.len() > 3000, "{}", builtin.len());
         assert_eq!(builtin, parsed_from_the_tree(SNAPSHOT.as_bytes()));
         let tiers = builtin.values().filter(|s| !s.rest.is_empty()).count();
@@ -660,7 +670,7 @@ mod tests {
                   "output_cost_per\u005ftoken_above_200k_tokens": 3e-6,
                   "cache_creation_input_token_cost_above_1hr": 4e-6}
         }"#;
-        let got: HashMap<_, _> = parse(list).unwrap().into_iter().collect();
+        let got = entries(parse(list).unwrap());
         assert_eq!(got, parsed_from_the_tree(list));
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got["m"].rest.len(), 2);
@@ -670,7 +680,7 @@ mod tests {
         assert!(parse(br#"{"m": {"input_cost_per_token": "1e-6"}}"#).is_err());
         let twice = br#"{"m": {"input_cost_per_token": 2, "input_cost_per_token": null,
             "output_cost_per_token": 1, "input_cost_per_token": 3}}"#;
-        let got: HashMap<_, _> = parse(twice).unwrap().into_iter().collect();
+        let got = entries(parse(twice).unwrap());
         assert_eq!(got, parsed_from_the_tree(twice));
         assert_eq!(got["m"].input_cost_per_token, Some(3.0));
         assert!(parse(br#"["m"]"#).is_err());
@@ -686,6 +696,10 @@ mod tests {
         );
         assert_eq!((t.len(), t.name(PriceId(1)), t.name(PriceId(2))), (2, Some("a"), Some("b")));
         assert_eq!(t.rates(t.by_name("b")).map(|r| r.input), Some(3.0));
+        // A name given last as something else than an entry is not priced.
+        let gone = br#"{"m": {"input_cost_per_token": 1, "output_cost_per_token": 1}, "m": null}"#;
+        assert!(entries(parse(gone).unwrap()).is_empty());
+        assert!(Table::from_specs(parse(gone).unwrap(), String::new()).is_empty());
     }
 
     #[test]
