@@ -97,49 +97,10 @@ struct Spec {
 }
 
 impl<'de> Deserialize<'de> for Spec {
-    /// Reads the fields used and steps over the rest without building
-    /// them (a derive with `rest` flattened buffered every field of the
-    /// 3,882 entries: 9 ms of the first priced record's time, with every
-    /// other thread of the scan waiting for the table).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Spec, D::Error> {
-        d.deserialize_map(SpecVisitor)
-    }
-}
-
-struct SpecVisitor;
-
-impl<'de> serde::de::Visitor<'de> for SpecVisitor {
-    type Value = Spec;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a price entry (an object of prices per token)")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Spec, A::Error> {
-        let mut spec = Spec::default();
-        while let Some(Key(key)) = map.next_key()? {
-            let field = match &*key {
-                "input_cost_per_token" => &mut spec.input_cost_per_token,
-                "output_cost_per_token" => &mut spec.output_cost_per_token,
-                "cache_read_input_token_cost" => &mut spec.cache_read_input_token_cost,
-                "cache_creation_input_token_cost" => &mut spec.cache_creation_input_token_cost,
-                "cache_creation_input_token_cost_above_1hr" => {
-                    &mut spec.cache_creation_input_token_cost_above_1hr
-                }
-                "output_cost_per_reasoning_token" => &mut spec.output_cost_per_reasoning_token,
-                k if k.contains("_above_") && k.ends_with("k_tokens") => {
-                    let value = map.next_value()?;
-                    spec.rest.insert(key.into_owned(), value);
-                    continue;
-                }
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *field = map.next_value()?;
-        }
-        Ok(spec)
+        Entry::deserialize(d)?
+            .0
+            .ok_or_else(|| serde::de::Error::custom("a price entry must be an object"))
     }
 }
 
@@ -202,7 +163,11 @@ impl<'de> Deserialize<'de> for Specs {
     }
 }
 
-/// An entry if it is an object, else nothing.
+/// An entry if it is an object (the prices used and the context tiers;
+/// the rest is stepped over without being built: a derive with the rest
+/// flattened buffered every field of the 3,882 entries, 9 ms of the first
+/// priced record's time with every other scan thread waiting), else
+/// nothing.
 struct Entry(Option<Spec>);
 
 impl<'de> Deserialize<'de> for Entry {
@@ -213,8 +178,38 @@ impl<'de> Deserialize<'de> for Entry {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a price entry")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
-                SpecVisitor.visit_map(map).map(|s| Entry(Some(s)))
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entry, A::Error> {
+                let mut spec = Spec::default();
+                while let Some(Key(key)) = map.next_key()? {
+                    let field = match &*key {
+                        "input_cost_per_token" => &mut spec.input_cost_per_token,
+                        "output_cost_per_token" => &mut spec.output_cost_per_token,
+                        "cache_read_input_token_cost" => &mut spec.cache_read_input_token_cost,
+                        "cache_creation_input_token_cost" => {
+                            &mut spec.cache_creation_input_token_cost
+                        }
+                        "cache_creation_input_token_cost_above_1hr" => {
+                            &mut spec.cache_creation_input_token_cost_above_1hr
+                        }
+                        "output_cost_per_reasoning_token" => {
+                            &mut spec.output_cost_per_reasoning_token
+                        }
+                        k if k.contains("_above_") && k.ends_with("k_tokens") => {
+                            let value = map.next_value()?;
+                            spec.rest.insert(key.into_owned(), value);
+                            continue;
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *field = map.next_value()?;
+                }
+                Ok(Entry(Some(spec)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -331,7 +326,7 @@ impl Table {
     /// The built-in table.
     pub fn builtin() -> Table {
         let specs = parse(SNAPSHOT.as_bytes()).expect("the built-in price table parses");
-        Table::from_specs(specs, Table::builtin_origin())
+        Table::from_specs(last_of_each(specs), Table::builtin_origin())
     }
 
     /// The built-in table with the entries of `path` (LiteLLM's format)
@@ -349,9 +344,11 @@ impl Table {
                 path.display()
             )
         })?;
-        let over = entries(over);
-        let mut specs =
-            entries(parse(SNAPSHOT.as_bytes()).expect("the built-in price table parses"));
+        let over = last_of_each(over);
+        let mut specs: HashMap<String, Spec> =
+            last_of_each(parse(SNAPSHOT.as_bytes()).expect("the built-in price table parses"))
+                .into_iter()
+                .collect();
         let n = over.len();
         for (name, spec) in over {
             let merged = match specs.remove(&name) {
@@ -368,7 +365,7 @@ impl Table {
             specs.insert(name, merged);
         }
         let origin = format!("{} + {n} entries of {}", Table::builtin_origin(), path.display());
-        Ok(Table::from_specs(specs.into_iter().map(|(k, s)| (k, Some(s))).collect(), origin))
+        Ok(Table::from_specs(specs.into_iter().collect(), origin))
     }
 
     /// Where the built-in table came from, in words.
@@ -377,15 +374,12 @@ impl Table {
         format!("{} {} price list of {}", meta.package, meta.version, meta.refreshed)
     }
 
-    /// The table of `specs` (of a name given twice, the last, which may
-    /// be nothing: a value that is not an entry).
-    fn from_specs(mut specs: Vec<(String, Option<Spec>)>, origin: String) -> Table {
-        // The snapshot's names come sorted: a linear pass of the sort.
-        specs.reverse();
+    /// The table of `specs` (each name once).
+    fn from_specs(mut specs: Vec<(String, Spec)>, origin: String) -> Table {
+        // Sorted already when they come from `last_of_each`: a linear pass.
         specs.sort_by(|a, b| a.0.cmp(&b.0));
-        specs.dedup_by(|a, b| a.0 == b.0);
         let entries: Vec<(String, Rates)> =
-            specs.into_iter().filter_map(|(k, s)| Some((k, s?.rates()?))).collect();
+            specs.into_iter().filter_map(|(k, s)| Some((k, s.rates()?))).collect();
         let exact =
             entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i as u32 + 1)).collect();
         let (names, rates) = entries.into_iter().unzip();
@@ -472,11 +466,14 @@ fn parse(bytes: &[u8]) -> Result<Vec<(String, Option<Spec>)>, serde_json::Error>
     serde_json::from_slice::<Specs>(bytes).map(|s| s.0)
 }
 
-/// The entries of a parsed list by name: of a name given twice, the last,
-/// none when that is not an entry.
-fn entries(list: Vec<(String, Option<Spec>)>) -> HashMap<String, Spec> {
-    let last: HashMap<String, Option<Spec>> = list.into_iter().collect();
-    last.into_iter().filter_map(|(k, s)| Some((k, s?))).collect()
+/// The entries of a parsed list sorted by name: of a name given twice,
+/// the last, none when that is not an entry. (The snapshot's names come
+/// sorted: the sort is a linear pass.)
+fn last_of_each(mut list: Vec<(String, Option<Spec>)>) -> Vec<(String, Spec)> {
+    list.reverse();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list.dedup_by(|a, b| a.0 == b.0);
+    list.into_iter().filter_map(|(k, s)| Some((k, s?))).collect()
 }
 
 /// `.` and `@` read as `-` (`claude-3.5-sonnet@20240620`).
@@ -621,6 +618,11 @@ mod tests {
         Usage { input, cache_read, cache_write, output, reasoning }
     }
 
+    /// The entries of a parsed list by name.
+    fn by_name(list: Vec<(String, Option<Spec>)>) -> HashMap<String, Spec> {
+        last_of_each(list).into_iter().collect()
+    }
+
     /// What [`parse`] must make of a list, worked out from its JSON tree.
     fn parsed_from_the_tree(bytes: &[u8]) -> HashMap<String, Spec> {
         let tree: serde_json::Value = serde_json::from_slice(bytes).unwrap();
@@ -654,7 +656,7 @@ mod tests {
 
     #[test]
     fn the_list_parses_to_what_its_json_says() {
-        let builtin = entries(parse(SNAPSHOT.as_bytes()).unwrap());
+        let builtin = by_name(parse(SNAPSHOT.as_bytes()).unwrap());
         assert!(builtin.len() > 3000, "{}", builtin.len());
         assert_eq!(builtin, parsed_from_the_tree(SNAPSHOT.as_bytes()));
         let tiers = builtin.values().filter(|s| !s.rest.is_empty()).count();
@@ -670,7 +672,7 @@ mod tests {
                   "output_cost_per\u005ftoken_above_200k_tokens": 3e-6,
                   "cache_creation_input_token_cost_above_1hr": 4e-6}
         }"#;
-        let got = entries(parse(list).unwrap());
+        let got = by_name(parse(list).unwrap());
         assert_eq!(got, parsed_from_the_tree(list));
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got["m"].rest.len(), 2);
@@ -680,26 +682,28 @@ mod tests {
         assert!(parse(br#"{"m": {"input_cost_per_token": "1e-6"}}"#).is_err());
         let twice = br#"{"m": {"input_cost_per_token": 2, "input_cost_per_token": null,
             "output_cost_per_token": 1, "input_cost_per_token": 3}}"#;
-        let got = entries(parse(twice).unwrap());
+        let got = by_name(parse(twice).unwrap());
         assert_eq!(got, parsed_from_the_tree(twice));
         assert_eq!(got["m"].input_cost_per_token, Some(3.0));
         assert!(parse(br#"["m"]"#).is_err());
         // Of a name given twice, the last.
         let t = Table::from_specs(
-            parse(
-                br#"{"b": {"input_cost_per_token": 1, "output_cost_per_token": 1},
+            last_of_each(
+                parse(
+                    br#"{"b": {"input_cost_per_token": 1, "output_cost_per_token": 1},
                 "a": {"input_cost_per_token": 2, "output_cost_per_token": 2},
                 "b": {"input_cost_per_token": 3, "output_cost_per_token": 3}}"#,
-            )
-            .unwrap(),
+                )
+                .unwrap(),
+            ),
             String::new(),
         );
         assert_eq!((t.len(), t.name(PriceId(1)), t.name(PriceId(2))), (2, Some("a"), Some("b")));
         assert_eq!(t.rates(t.by_name("b")).map(|r| r.input), Some(3.0));
         // A name given last as something else than an entry is not priced.
         let gone = br#"{"m": {"input_cost_per_token": 1, "output_cost_per_token": 1}, "m": null}"#;
-        assert!(entries(parse(gone).unwrap()).is_empty());
-        assert!(Table::from_specs(parse(gone).unwrap(), String::new()).is_empty());
+        assert!(by_name(parse(gone).unwrap()).is_empty());
+        assert!(Table::from_specs(last_of_each(parse(gone).unwrap()), String::new()).is_empty());
     }
 
     #[test]
