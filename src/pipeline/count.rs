@@ -948,19 +948,19 @@ fn settle_copies(
 
 /// Known states by their first bytes: (head length, head hash) → keys.
 /// Only states that counted something are in it. Sorted arrays, built on
-/// the scan's threads (a run may know hundreds of thousands of files).
+/// the scan's threads (a run may know hundreds of thousands of files:
+/// 32 bytes a state, in vectors of the exact size).
 struct ContentIndex<'a> {
     /// (head length, head hash, state), sorted.
     by_head: Vec<(u32, u64, u32)>,
-    /// (first line, how far counted (reversed), state), sorted, one per
-    /// first line: the state that counted the most after it (the first of
-    /// equals in load order).
-    by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)>,
+    /// (first line, state), sorted, one per first line: the state that
+    /// counted the most after it (the first of equals in load order).
+    by_first: Vec<(u64, u32)>,
     /// `lens[n]`: some state's head is `n` bytes long.
     lens: Vec<bool>,
     /// States are numbered in load order: the loaded ones, then those
     /// left out (by their place in `left`).
-    loaded: Vec<&'a str>,
+    loaded: Vec<(&'a str, &'a FileState)>,
     left: &'a [(u32, crate::state::positions::Head)],
     keys: &'a [Cow<'a, str>],
 }
@@ -975,6 +975,10 @@ enum Sort {
     /// On this thread.
     Here,
 }
+
+/// What [`ContentIndex`] knows of a state: (offset, head length, head
+/// hash, first line).
+type Known = (u64, u32, u64, u64);
 
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
@@ -991,48 +995,70 @@ impl<'a> ContentIndex<'a> {
         keys: &'a [Cow<'a, str>],
         sort: Sort,
     ) -> ContentIndex<'a> {
-        let files: Vec<(&'a str, &'a FileState)> =
+        let loaded: Vec<(&'a str, &'a FileState)> =
             files.iter().map(|(k, f)| (k.as_str(), f)).collect();
-        // (offset, head length, head hash, first line) of state `r`.
-        let of = |r: usize| match files.get(r) {
-            Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
-            None => {
-                let h = &left[r - files.len()].1;
-                (h.offset, u32::from(h.head_len), h.head_hash, h.first_line)
-            }
+        let mut index = ContentIndex {
+            by_head: Vec::new(),
+            by_first: Vec::new(),
+            lens: Vec::new(),
+            loaded,
+            left,
+            keys,
         };
-        let counted = (0..files.len() + left.len()).map(|r| (r as u32, of(r))).filter(
-            |(_, (offset, head_len, _, _))| *offset > 0 && *head_len > 0 && *head_len <= HEAD_LEN,
-        );
-        fn sorted<T: Ord + Send>(mut v: Vec<T>, sort: Sort) -> Vec<T> {
-            match sort {
-                Sort::Parallel => v.par_sort_unstable(),
-                Sort::Here => v.sort_unstable(),
+        let n = (index.loaded.len() + left.len()) as u32;
+        let counted = |r: &u32| {
+            let (offset, head_len, _, _) = index.known(*r);
+            offset > 0 && head_len > 0 && head_len <= HEAD_LEN
+        };
+        let with_first = |r: &u32| counted(r) && index.known(*r).3 != 0;
+        // Counted first, then made: a vector grown by doubling would hold
+        // up to twice what it needs for as long as the scan.
+        let mut by_head = Vec::with_capacity((0..n).filter(counted).count());
+        by_head.extend((0..n).filter(counted).map(|r| {
+            let (_, len, hash, _) = index.known(r);
+            (len, hash, r)
+        }));
+        let mut by_first = Vec::with_capacity((0..n).filter(with_first).count());
+        by_first.extend((0..n).filter(with_first).map(|r| (index.known(r).3, r)));
+        // Of one first line, the state that counted the most, then the
+        // first in load order.
+        let most_first = |&(first, r): &(u64, u32)| (first, std::cmp::Reverse(index.known(r).0), r);
+        match sort {
+            Sort::Parallel => {
+                by_head.par_sort_unstable();
+                by_first.par_sort_unstable_by_key(most_first);
             }
-            v
+            Sort::Here => {
+                by_head.sort_unstable();
+                by_first.sort_unstable_by_key(most_first);
+            }
         }
-        let by_head: Vec<(u32, u64, u32)> =
-            counted.clone().map(|(r, (_, len, hash, _))| (len, hash, r)).collect();
-        let by_head = sorted(by_head, sort);
-        let by_first: Vec<(u64, std::cmp::Reverse<u64>, u32)> = counted
-            .filter(|(_, e)| e.3 != 0)
-            .map(|(r, (offset, _, _, first))| (first, std::cmp::Reverse(offset), r))
-            .collect();
-        let mut by_first = sorted(by_first, sort);
         by_first.dedup_by_key(|e| e.0);
         let mut lens = vec![false; HEAD_LEN as usize + 1];
         for (len, _, _) in &by_head {
             lens[*len as usize] = true;
         }
-        let loaded = files.into_iter().map(|(k, _)| k).collect();
-        ContentIndex { by_head, by_first, lens, loaded, left, keys }
+        (index.by_head, index.by_first, index.lens) = (by_head, by_first, lens);
+        index
+    }
+
+    /// What the index knows of state `r`.
+    fn known(&self, r: u32) -> Known {
+        let r = r as usize;
+        match self.loaded.get(r) {
+            Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
+            None => {
+                let h = &self.left[r - self.loaded.len()].1;
+                (h.offset, u32::from(h.head_len), h.head_hash, h.first_line)
+            }
+        }
     }
 
     /// The key of state `r`.
     fn key(&self, r: u32) -> &'a str {
         let r = r as usize;
         match self.loaded.get(r) {
-            Some(k) => k,
+            Some((k, _)) => k,
             None => self.keys[self.left[r - self.loaded.len()].0 as usize].as_ref(),
         }
     }
@@ -1040,8 +1066,8 @@ impl<'a> ContentIndex<'a> {
     /// The state that counted the most after the first line `first`.
     fn first(&self, first: u64) -> Option<(&'a str, u64)> {
         let at = self.by_first.binary_search_by_key(&first, |e| e.0).ok()?;
-        let (_, offset, r) = self.by_first[at];
-        Some((self.key(r), offset.0))
+        let (_, r) = self.by_first[at];
+        Some((self.key(r), self.known(r).0))
     }
 
     /// The keys of the states whose head `head` starts with.
