@@ -1561,8 +1561,8 @@ fn parse_session_type(s: &str) -> SessionType {
 fn session_type(src: &Source, indexes: &IndexCache) -> SessionType {
     match &src.session {
         SessionHint::Known(t) => *t,
-        SessionHint::OpenclawIndex(dir) => {
-            let idx = indexes.get(dir);
+        SessionHint::OpenclawIndex => {
+            let idx = indexes.get(src.path.parent().unwrap_or(Path::new("")));
             agents::openclaw::session_id(&src.path)
                 .and_then(|id| idx.get(id).copied())
                 .unwrap_or(SessionType::Main)

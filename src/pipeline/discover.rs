@@ -106,14 +106,14 @@ impl Meta {
 }
 
 /// How a file's session type is decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// (A byte: a run may find hundreds of thousands of files.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionHint {
     /// Known from the path alone.
     Known(SessionType),
-    /// Look the file's session id up in OpenClaw's `sessions.json` in this
-    /// directory (read only for files seen for the first time). Shared by
-    /// the files of one directory.
-    OpenclawIndex(std::sync::Arc<Path>),
+    /// Look the file's session id up in OpenClaw's `sessions.json` in the
+    /// file's directory (read only for files seen for the first time).
+    OpenclawIndex,
 }
 
 /// One session file found.
@@ -141,7 +141,8 @@ impl Source {
 }
 
 // A run may hold hundreds of thousands (see `docs/performance.md`).
-const _: () = assert!(std::mem::size_of::<Source>() <= 72);
+const _: () = assert!(std::mem::size_of::<Source>() <= 56);
+const _: () = assert!(std::mem::size_of::<ListedFile>() <= 40);
 
 /// The uid a place's files must belong to, as a [`Source`] keeps it.
 fn kept_owner(owner: Option<u32>) -> Option<std::num::NonZeroU32> {
@@ -471,7 +472,7 @@ impl Found {
                     path,
                     pack: l.pack,
                     meta: f.meta,
-                    session: f.session.clone(),
+                    session: f.session,
                     owner: l.owner,
                 },
             ));
@@ -742,16 +743,6 @@ fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
             Err(w) => listing.other.warnings.push(w),
         }
     }
-    // The files of one directory share its OpenClaw index's path.
-    let mut index: Option<std::sync::Arc<Path>> = None;
-    for s in &mut files {
-        if let SessionHint::OpenclawIndex(dir) = &mut s.session {
-            match &index {
-                Some(shared) if shared == dir => *dir = shared.clone(),
-                _ => index = Some(dir.clone()),
-            }
-        }
-    }
     if files.is_empty() {
         return listing;
     }
@@ -870,9 +861,7 @@ mod tests {
         let rel: Vec<(String, Pack, SessionHint)> = found
             .sources
             .iter()
-            .map(|s| {
-                (s.path.strip_prefix(h).unwrap().display().to_string(), s.pack, s.session.clone())
-            })
+            .map(|s| (s.path.strip_prefix(h).unwrap().display().to_string(), s.pack, s.session))
             .collect();
         let names: Vec<&str> = rel.iter().map(|r| r.0.as_str()).collect();
         assert_eq!(
@@ -1037,7 +1026,7 @@ mod tests {
     }
 
     #[test]
-    fn the_files_of_an_openclaw_directory_share_the_path_of_its_index() {
+    fn the_files_of_an_openclaw_directory_look_up_its_index() {
         let d = tempfile::tempdir().unwrap();
         for rel in ["a/sessions/1.jsonl", "a/sessions/2.jsonl", "b/sessions/3.jsonl"] {
             let p = d.path().join(rel);
@@ -1047,14 +1036,10 @@ mod tests {
         let place =
             Place { pack: Pack::Openclaw, root: d.path().into(), layout: Layout::OpenclawAgents };
         let found = discover(&[place]);
-        let index = |i: usize| match &found.sources[i].session {
-            SessionHint::OpenclawIndex(dir) => dir.clone(),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(&*index(0), d.path().join("a/sessions"));
-        assert_eq!(&*index(2), d.path().join("b/sessions"));
-        assert!(std::sync::Arc::ptr_eq(&index(0), &index(1)));
-        assert!(!std::sync::Arc::ptr_eq(&index(1), &index(2)));
+        assert_eq!(found.sources.len(), 3);
+        for s in &found.sources {
+            assert_eq!(s.session, SessionHint::OpenclawIndex, "{}", s.path.display());
+        }
     }
 
     fn shared_one(p: &str) -> FoundPath {

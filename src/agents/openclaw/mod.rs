@@ -101,8 +101,8 @@ fn places(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Place> {
 
 /// A session's type is in `sessions.json` beside the transcripts, read
 /// only for files seen for the first time.
-fn session_hint(_place: &Place, path: &Path) -> SessionHint {
-    SessionHint::OpenclawIndex(path.parent().unwrap_or(Path::new("")).into())
+fn session_hint(_place: &Place, _path: &Path) -> SessionHint {
+    SessionHint::OpenclawIndex
 }
 
 /// Session types of OpenClaw sessions by session id, from a `sessions.json`
