@@ -371,7 +371,7 @@ fn scan(
 
 /// True when the positions cover every session file exactly as found:
 /// then a next run that finds the same has nothing to read.
-fn covers(state: &State, found: &discover::Found, keys: &[std::borrow::Cow<str>]) -> bool {
+fn covers(state: &State, found: &discover::Found, keys: &scan::KeyList) -> bool {
     let n = found.sources.len();
     let left_out = state.skipped.as_ref().map_or_else(|| vec![false; n], |sk| sk.left_out(n));
     let covered = |key: &str, s: &discover::Source| {
@@ -380,7 +380,7 @@ fn covers(state: &State, found: &discover::Found, keys: &[std::borrow::Cow<str>]
             .get(key)
             .is_some_and(|f| scan::unchanged(f, &s.meta) && f.missing_since_unix_nano.is_none())
     };
-    found.sources.iter().zip(keys).zip(left_out).all(|((s, k), left)| left || covered(k, s))
+    found.sources.iter().zip(keys.iter()).zip(left_out).all(|((s, k), left)| left || covered(k, s))
         && found.stores.iter().all(|s| covered(&scan::key_of(&s.path), s))
 }
 

@@ -266,7 +266,7 @@ struct Ctx<'a> {
     /// parent), made on first use unless the load made it.
     discovered: &'a OnceLock<KeyIndex<'a>>,
     /// The found files' keys.
-    keys: &'a [Cow<'a, str>],
+    keys: &'a KeyList<'a>,
     /// Fork parents' entries, each read at most once a run.
     parents: Mutex<HashMap<String, Option<Arc<pi::ParentEntries>>>>,
 }
@@ -333,8 +333,63 @@ pub fn scan_with(
 
 /// Each found file's state key: its path's text, borrowed (paths are long
 /// and many; the rare path that is not UTF-8 is read lossily).
-pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
-    sources.iter().map(|s| s.path.to_string_lossy()).collect()
+pub fn keys_of(sources: &[Source]) -> KeyList<'_> {
+    let lossy = sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s.path.to_string_lossy() {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(k) => Some((i as u32, k)),
+        })
+        .collect();
+    KeyList { sources, lossy }
+}
+
+/// The found files' keys ([`keys_of`]): the text of their paths, read
+/// where the paths are (no vector of a key a file: a run may find
+/// hundreds of thousands), but for the few paths that are not UTF-8,
+/// whose lossy text is kept apart.
+pub struct KeyList<'a> {
+    sources: &'a [Source],
+    /// The keys of the paths that are not UTF-8, by file.
+    lossy: crate::hash::FastMap<u32, String>,
+}
+
+impl<'a> KeyList<'a> {
+    /// How many keys (one a found file).
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// True when no file was found.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// The key of found file `i`.
+    pub fn get(&self, i: usize) -> &str {
+        if !self.lossy.is_empty() {
+            if let Some(k) = self.lossy.get(&(i as u32)) {
+                return k;
+            }
+        }
+        let bytes = self.sources[i].path.as_os_str().as_encoded_bytes();
+        // SAFETY: `keys_of` found these bytes to be UTF-8 (the paths it
+        // did not are in `lossy`), and a found path is never changed.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The keys, in the files' order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+impl std::ops::Index<usize> for KeyList<'_> {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        self.get(i)
+    }
 }
 
 /// The found files' indexes by key: a table of their numbers alone, found
@@ -342,14 +397,14 @@ pub fn keys_of(sources: &[Source]) -> Vec<Cow<'_, str>> {
 /// control byte a slot, where a map of borrowed keys takes 24 and one: a run
 /// may find hundreds of thousands).
 pub struct KeyIndex<'a> {
-    keys: &'a [Cow<'a, str>],
+    keys: &'a KeyList<'a>,
     table: hashbrown::HashTable<u32>,
 }
 
 impl KeyIndex<'_> {
     /// The number of the found file of key `k` (the last, were two the same).
     pub fn get(&self, k: &str) -> Option<u32> {
-        self.table.find(key_hash(k), |&i| self.keys[i as usize] == k).copied()
+        self.table.find(key_hash(k), |&i| &self.keys[i as usize] == k).copied()
     }
 
     /// True when a found file has key `k`.
@@ -368,7 +423,7 @@ fn key_hash(k: &str) -> u64 {
 #[derive(Clone, Copy)]
 pub struct Keys<'a> {
     /// Each found file's key, in the files' order.
-    pub list: &'a [Cow<'a, str>],
+    pub list: &'a KeyList<'a>,
     /// [`key_index`] of `list`.
     pub index: &'a OnceLock<KeyIndex<'a>>,
     /// When a run reads its files in batches: the [`head_key`] of each
@@ -378,7 +433,7 @@ pub struct Keys<'a> {
 }
 
 /// The index of `keys` ([`keys_of`]).
-pub fn key_index<'a>(keys: &'a [Cow<'a, str>]) -> KeyIndex<'a> {
+pub fn key_index<'a>(keys: &'a KeyList<'a>) -> KeyIndex<'a> {
     let mut table = hashbrown::HashTable::with_capacity(keys.len());
     let rehash = |&j: &u32| key_hash(&keys[j as usize]);
     for (i, k) in keys.iter().enumerate() {
@@ -431,7 +486,7 @@ pub fn scan_known<'a>(
     let mut to_read: Vec<usize> = (0..sources.len()).filter(|&i| !ctx.left_out[i]).collect();
     let mut slots: Vec<Option<Option<Box<FileScan>>>> =
         ctx.left_out.iter().map(|&left| left.then_some(None)).collect();
-    let wanted = |i: usize| !files.get(&*keys[i]).is_some_and(|p| unchanged(p, &sources[i].meta));
+    let wanted = |i: usize| !files.get(&keys[i]).is_some_and(|p| unchanged(p, &sources[i].meta));
     let deferred = take_batch(&mut to_read, &mut slots, opts.batch, wanted, |i| {
         heads.get_or_init(|| {
             let from = opts.batch.first;
@@ -540,7 +595,7 @@ pub fn scan_known<'a>(
             b.pred.clone().filter(|p| p != key)
         })
         .collect();
-    for (r, key) in results.into_iter().zip(keys.iter().map(|k| k.as_ref())) {
+    for (r, key) in results.into_iter().zip(keys.iter()) {
         out.counts.merge(r.counts);
         out.bytes_read += r.bytes;
         if r.bytes > 0 {
@@ -697,7 +752,7 @@ fn head_key(src: &Source) -> u64 {
 /// files of one group both had new bytes.
 fn settle_overlaps(
     sources: &[Source],
-    keys: &[Cow<str>],
+    keys: &KeyList,
     results: &mut Scans,
     ctx: &Ctx,
     total: &mut Counts,
@@ -895,7 +950,7 @@ fn give_back(src: &Source, key: &str, r: &FileScan, ctx: &Ctx) -> io::Result<Cou
 /// happens.
 fn settle_copies(
     sources: &[Source],
-    keys: &[Cow<str>],
+    keys: &KeyList,
     results: &mut Scans,
     ctx: &Ctx,
     total: &mut Counts,
@@ -962,7 +1017,7 @@ struct ContentIndex<'a> {
     /// left out (by their place in `left`).
     loaded: Vec<(&'a str, &'a FileState)>,
     left: &'a [(u32, crate::state::positions::Head)],
-    keys: &'a [Cow<'a, str>],
+    keys: &'a KeyList<'a>,
 }
 
 /// How [`ContentIndex::new`] sorts.
@@ -992,7 +1047,7 @@ impl<'a> ContentIndex<'a> {
     fn of(
         files: &'a BTreeMap<String, FileState>,
         left: &'a [(u32, crate::state::positions::Head)],
-        keys: &'a [Cow<'a, str>],
+        keys: &'a KeyList<'a>,
         sort: Sort,
     ) -> ContentIndex<'a> {
         let loaded: Vec<(&'a str, &'a FileState)> =
@@ -1654,16 +1709,45 @@ mod tests {
     use crate::pipeline::discover::{self, Layout, Place};
     use std::io::Write;
 
+    /// Found files at `paths` (nothing else of them is looked at).
+    fn found_at(paths: impl IntoIterator<Item = PathBuf>) -> Vec<Source> {
+        paths
+            .into_iter()
+            .map(|p| Source {
+                path: p.into(),
+                pack: Pack::Pi,
+                meta: Meta::default(),
+                session: discover::SessionHint::Known(SessionType::Main),
+                owner: None,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_key_index_finds_every_key_and_only_those() {
-        let mut keys: Vec<Cow<str>> = (0..5_000)
-            .map(|i| Cow::Owned(format!("/h/.pi/agent/sessions/--p{}--/{i}.jsonl", i % 40)))
+        use std::os::unix::ffi::OsStringExt;
+        let mut paths: Vec<PathBuf> = (0..5_000)
+            .map(|i| PathBuf::from(format!("/h/.pi/agent/sessions/--p{}--/{i}.jsonl", i % 40)))
             .collect();
-        // The same key twice (two paths read lossily alike): the last wins.
-        keys.push(keys[7].clone());
+        // Two paths that are not UTF-8 and read lossily alike: the same key
+        // twice, the last wins.
+        for b in [0xff, 0xfe] {
+            paths.push(
+                std::ffi::OsString::from_vec(
+                    b"/h/x\x00.jsonl".map(|c| if c == 0 { b } else { c }).to_vec(),
+                )
+                .into(),
+            );
+        }
+        let found = found_at(paths);
+        let keys = keys_of(&found);
+        assert_eq!(keys.len(), 5_002);
+        assert_eq!(&keys[5_000], "/h/x\u{FFFD}.jsonl");
+        assert_eq!(keys[5_000], keys[5_001]);
+        assert_eq!(&keys[4_999], "/h/.pi/agent/sessions/--p39--/4999.jsonl");
         let index = key_index(&keys);
-        for (i, k) in keys.iter().enumerate().take(5_000) {
-            let want = if i == 7 { 5_000 } else { i as u32 };
+        for (i, k) in keys.iter().enumerate().take(5_001) {
+            let want = if i == 5_000 { 5_001 } else { i as u32 };
             assert_eq!(index.get(k), Some(want), "{k}");
         }
         for k in
@@ -1693,7 +1777,8 @@ mod tests {
             ("c".to_string(), st(0, 4, h4, 7)),
         ]
         .into();
-        let keys: Vec<Cow<str>> = ["x", "y", "z"].map(Cow::Borrowed).to_vec();
+        let found = found_at(["x", "y", "z"].map(PathBuf::from));
+        let keys = keys_of(&found);
         let left_head = |offset, head_len, head_hash, first_line| Head {
             block: 0,
             entry: 0,
