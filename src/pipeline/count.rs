@@ -484,10 +484,12 @@ pub fn scan_known<'a>(
     // are settled as soon as every file before it is done.
     // The files left out have nothing to read: they are done already.
     let mut to_read: Vec<usize> = (0..sources.len()).filter(|&i| !ctx.left_out[i]).collect();
-    let mut slots: Vec<Option<Option<Box<FileScan>>>> =
-        ctx.left_out.iter().map(|&left| left.then_some(None)).collect();
+    // Which files are done, and what those that read anything hold (a
+    // byte and a pointer a file: a run may find hundreds of thousands).
+    let mut done: Vec<bool> = ctx.left_out.clone();
+    let mut scans: Vec<Option<Box<FileScan>>> = (0..sources.len()).map(|_| None).collect();
     let wanted = |i: usize| !files.get(&keys[i]).is_some_and(|p| unchanged(p, &sources[i].meta));
-    let deferred = take_batch(&mut to_read, &mut slots, opts.batch, wanted, |i| {
+    let deferred = take_batch(&mut to_read, &mut done, opts.batch, wanted, |i| {
         heads.get_or_init(|| {
             let from = opts.batch.first;
             let all = || -> Vec<u64> {
@@ -539,9 +541,9 @@ pub fn scan_known<'a>(
             // again below gives back what its first read counted).
             let mut r = r;
             total.merge(std::mem::take(&mut r.counts));
-            slots[i] = Some(Scans::boxed(r));
-            while let Some(Some(r)) = slots.get_mut(next) {
-                let Some(r) = r else {
+            (done[i], scans[i]) = (true, Scans::boxed(r));
+            while done.get(next) == Some(&true) {
+                let Some(r) = scans[next].as_mut() else {
                     next += 1;
                     continue;
                 };
@@ -555,7 +557,8 @@ pub fn scan_known<'a>(
         }
     });
     let next_batch = deferred.first().map(|&first| (first, deferred.len()));
-    let mut results = Scans(slots.into_iter().map(|r| r.expect("every file scanned")).collect());
+    assert!(done.iter().all(|&d| d), "every file scanned");
+    let mut results = Scans(scans);
     settle_overlaps(sources, keys, &mut results, &ctx, &mut total);
     settle_copies(sources, keys, &mut results, &ctx, &mut total);
     // Stores last, knowing how far this run's files counted each session.
@@ -680,11 +683,11 @@ fn reading_order(to_read: &[usize], size: impl Fn(usize) -> u64, threads: usize)
 /// `max_files` and every other whose first two lines are theirs
 /// (`head_of`, see [`head_key`]): copies of one another are read in one
 /// batch, where what they share is settled once (`settle_overlaps`).
-/// The files left out are done for this batch (their slots filled).
+/// The files left out are done for this batch (marked in `done`).
 /// Returns the files with new bytes left for a later batch, in order.
 fn take_batch(
     to_read: &mut Vec<usize>,
-    slots: &mut [Option<Option<Box<FileScan>>>],
+    done: &mut [bool],
     batch: Batch,
     wanted: impl Fn(usize) -> bool,
     head_of: impl Fn(usize) -> u64,
@@ -695,7 +698,7 @@ fn take_batch(
     to_read.retain(|&i| {
         let keep = i >= batch.first;
         if !keep {
-            slots[i] = Some(None);
+            done[i] = true;
         }
         keep
     });
@@ -708,7 +711,7 @@ fn take_batch(
     let left: Vec<usize> =
         later.into_iter().filter(|&i| heads.is_empty() || !heads.contains(&head_of(i))).collect();
     for &i in &left {
-        slots[i] = Some(None);
+        done[i] = true;
     }
     to_read.retain(|&i| left.binary_search(&i).is_err());
     left
@@ -1077,15 +1080,18 @@ impl<'a> ContentIndex<'a> {
         by_first.extend((0..n).filter(with_first).map(|r| (index.known(r).3, r)));
         // Of one first line, the state that counted the most, then the
         // first in load order.
-        let most_first = |&(first, r): &(u64, u32)| (first, std::cmp::Reverse(index.known(r).0), r);
+        // (The offsets are looked up only between states of one first line.)
+        let most_first = |&(a, i): &(u64, u32), &(b, j): &(u64, u32)| {
+            a.cmp(&b).then_with(|| index.known(j).0.cmp(&index.known(i).0)).then(i.cmp(&j))
+        };
         match sort {
             Sort::Parallel => {
                 by_head.par_sort_unstable();
-                by_first.par_sort_unstable_by_key(most_first);
+                by_first.par_sort_unstable_by(most_first);
             }
             Sort::Here => {
                 by_head.sort_unstable();
-                by_first.sort_unstable_by_key(most_first);
+                by_first.sort_unstable_by(most_first);
             }
         }
         by_first.dedup_by_key(|e| e.0);
@@ -1679,9 +1685,9 @@ mod tests {
         };
         let take = |batch: Batch, wanted: &dyn Fn(usize) -> bool| {
             let mut to_read: Vec<usize> = (0..10).collect();
-            let mut slots: Vec<Option<Option<Box<FileScan>>>> = (0..10).map(|_| None).collect();
-            let left = take_batch(&mut to_read, &mut slots, batch, wanted, head);
-            let done: Vec<usize> = (0..10).filter(|&i| slots[i].is_some()).collect();
+            let mut done = [false; 10];
+            let left = take_batch(&mut to_read, &mut done, batch, wanted, head);
+            let done: Vec<usize> = (0..10).filter(|&i| done[i]).collect();
             (to_read, left, done)
         };
         let odd = |i: usize| i % 2 == 1;
