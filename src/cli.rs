@@ -341,7 +341,7 @@ pub struct CommonArgs {
     pub max_line_bytes: Option<u64>,
 
     /// Files with new data one batch reads at most; a run with more sends
-    /// several batches in a row [default: 10000].
+    /// several batches in a row [default: 8000].
     #[arg(long, env = "TELEMETRON_MAX_BATCH_FILES", value_name = "N")]
     pub max_batch_files: Option<usize>,
 
