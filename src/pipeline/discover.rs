@@ -750,20 +750,21 @@ fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
     let first = files[0].path.as_os_str().as_encoded_bytes();
     let prefix: Box<[u8]> = first[..first.len() - files[0].name_len].into();
     let mut names = Vec::with_capacity(files.iter().map(|f| f.name_len).sum());
-    let files = files
-        .into_iter()
-        .map(|f| {
-            let path = f.path.as_os_str().as_encoded_bytes();
-            debug_assert!(path.starts_with(&prefix) && path.len() == prefix.len() + f.name_len);
-            names.extend_from_slice(&path[prefix.len()..]);
-            let name_end = u32::try_from(names.len()).expect("a directory's names under 4 GiB");
-            ListedFile { name_end, meta: f.meta, session: f.session }
-        })
-        .collect();
+    // A vector of its own size: collected from `files`, it would keep
+    // theirs (in place, 72 bytes a file where 40 are used), for as long as
+    // the run.
+    let mut listed = Vec::with_capacity(files.len());
+    listed.extend(files.into_iter().map(|f| {
+        let path = f.path.as_os_str().as_encoded_bytes();
+        debug_assert!(path.starts_with(&prefix) && path.len() == prefix.len() + f.name_len);
+        names.extend_from_slice(&path[prefix.len()..]);
+        let name_end = u32::try_from(names.len()).expect("a directory's names under 4 GiB");
+        ListedFile { name_end, meta: f.meta, session: f.session }
+    }));
     listing.files = Some(std::sync::Arc::new(Listed {
         prefix,
         names: names.into_boxed_slice(),
-        files,
+        files: listed,
         pack: place.pack,
         owner: kept_owner(owner),
     }));
