@@ -35,6 +35,12 @@ impl Fnv64 {
     }
 }
 
+/// The hash found files' state keys (their paths) are looked up by in a
+/// run (never kept: XXH3, fast on paths of a hundred bytes).
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
 /// A map with a fast hasher for keys that no one chooses to collide (file
 /// paths found on this machine, hashes): std's SipHash protects against
 /// crafted keys at several times the cost.

@@ -175,6 +175,31 @@ fn scan(
             loaded = Some(dir.load_unless_unchanged(now, !dry_run, Some(fingerprint), None))
         });
     }
+    if loaded.is_none() {
+        // The files as listed are looked up as the positions load, and
+        // only those not found as they were left are made sources: when
+        // this batch is the run's only one, the others are let go (their
+        // keys are read from the positions when needed).
+        let one_batch =
+            |others| batches.first == 0 && (dry_run || others <= settings.max_batch_files);
+        loaded = scan::load_leaving_out(
+            &mut found,
+            |leave| {
+                let mut l = None;
+                in_pool(&mut || {
+                    l = Some(dir.load_unless_unchanged(
+                        now,
+                        !dry_run,
+                        Some(fingerprint),
+                        Some(leave),
+                    ))
+                });
+                l.expect("loaded")
+            },
+            |l| l.as_mut().ok()?.state.skipped.as_mut(),
+            one_batch,
+        );
+    }
     if !loaded.as_ref().is_some_and(|l| l.as_ref().is_ok_and(|l| l.state.files_unloaded)) {
         found.materialize();
     }
@@ -288,7 +313,7 @@ fn scan(
         )
     };
     crate::failpoint::hit("after-scan");
-    if let Some((sk, why)) = state.skipped.as_ref().and_then(|sk| Some((sk, sk.marks_failed()?))) {
+    if let Some((sk, why)) = state.skipped.as_ref().and_then(|sk| Some((sk, sk.reread_failed()?))) {
         // Counted without how far the sessions of the files left out went,
         // a copied session could count again: nothing is sent.
         return Err(anyhow::anyhow!(

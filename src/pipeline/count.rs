@@ -278,12 +278,14 @@ impl<'a> Ctx<'a> {
         if let Some(st) = self.files.get(key) {
             return Some(Cow::Borrowed(st));
         }
-        self.skipped?.fetch_key(key, |i| self.keys[i as usize].as_ref()).map(Cow::Owned)
+        self.skipped?.fetch_key(key).map(Cow::Owned)
     }
 
-    /// True when `key` is a discovered file's.
+    /// True when `key` is a discovered file's (one of `keys`, or, once
+    /// those left out are let go, an entry left out's).
     fn found(&self, key: &str) -> bool {
         self.discovered.get_or_init(|| key_index(self.keys)).contains_key(key)
+            || self.skipped.is_some_and(|sk| sk.holds(key))
     }
 
     /// The entries of a fork's parent session file, when it is one of the
@@ -392,6 +394,39 @@ impl std::ops::Index<usize> for KeyList<'_> {
     }
 }
 
+/// Loads the positions with `load`, leaving out the entries of the files
+/// found exactly as they were left (looked up in `found` as listed, before
+/// any file is made a source); when `one_batch` says one batch reads all
+/// the others (given how many), the files left out are let go and only
+/// the others are made sources (see [`Skipped::detach`]). `None` (nothing
+/// loaded) when `found` is not as listed or a path is not UTF-8.
+pub fn load_leaving_out<T>(
+    found: &mut crate::pipeline::discover::Found,
+    load: impl FnOnce(&crate::state::positions::Leave<'_>) -> T,
+    skipped: impl FnOnce(&mut T) -> Option<&mut Skipped>,
+    one_batch: impl FnOnce(usize) -> bool,
+) -> Option<T> {
+    let index = ListedIndex::of(found.listed_keys()?);
+    let leave = |k: &str, st: &FileState| {
+        let i = index.get(k)?;
+        let found_as_left = st.missing_since_unix_nano.is_none() && unchanged(st, index.meta(i));
+        found_as_left.then_some(i)
+    };
+    let mut loaded = load(&leave);
+    let left_out = skipped(&mut loaded).and_then(|sk| {
+        let left_out = sk.left_out(found.len());
+        one_batch(found.len() - sk.heads.len()).then(|| {
+            sk.detach(|i| index.key_hash(i));
+            left_out
+        })
+    });
+    drop(index);
+    if let Some(left_out) = left_out {
+        found.materialize_except(&left_out);
+    }
+    Some(loaded)
+}
+
 /// The found files' indexes by key: a table of their numbers alone, found
 /// by each key's hash and compared with the key itself (4 bytes and a
 /// control byte a slot, where a map of borrowed keys takes 24 and one: a run
@@ -415,7 +450,72 @@ impl KeyIndex<'_> {
 
 /// The hash [`KeyIndex`] files keys by.
 fn key_hash(k: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(k.as_bytes())
+    crate::hash::key_hash(k.as_bytes())
+}
+
+/// A table of the numbers `0..n` found by the hash of what each stands
+/// for (`hash`) and compared with it (`same`); of numbers that stand for
+/// the same, the last.
+fn number_table(
+    n: usize,
+    hash: impl Fn(u32) -> u64,
+    same: impl Fn(u32, u32) -> bool,
+) -> hashbrown::HashTable<u32> {
+    let mut table = hashbrown::HashTable::with_capacity(n);
+    for i in 0..n as u32 {
+        match table.entry(hash(i), |&j| same(i, j), |&j| hash(j)) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = i,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+    table
+}
+
+/// The files as listed by key ([`crate::pipeline::discover::ListedKeys`]),
+/// made before any is a source: a load leaves out the entries of those
+/// found as they were left, and only the others are then made sources.
+pub struct ListedIndex<'a> {
+    keys: crate::pipeline::discover::ListedKeys<'a>,
+    table: hashbrown::HashTable<u32>,
+}
+
+impl<'a> ListedIndex<'a> {
+    /// The index of `keys`.
+    pub fn of(keys: crate::pipeline::discover::ListedKeys<'a>) -> ListedIndex<'a> {
+        // (The key's two parts are put together in one buffer to be hashed.)
+        let buf = std::cell::RefCell::new(String::new());
+        let hash = |i: u32| {
+            let mut b = buf.borrow_mut();
+            b.clear();
+            b.extend(keys.parts(i as usize));
+            key_hash(&b)
+        };
+        // (A path is listed once: see `discover_listed`.)
+        let same = |i: u32, j: u32| keys.parts(i as usize) == keys.parts(j as usize);
+        let table = number_table(keys.len(), hash, same);
+        ListedIndex { keys, table }
+    }
+
+    /// The number of the file of key `k` (the last, were two the same).
+    pub fn get(&self, k: &str) -> Option<u32> {
+        let is = |&i: &u32| {
+            let [dir, name] = self.keys.parts(i as usize);
+            k.len() == dir.len() + name.len() && k.starts_with(dir) && k.ends_with(name)
+        };
+        self.table.find(key_hash(k), is).copied()
+    }
+
+    /// File `i`'s stat.
+    pub fn meta(&self, i: u32) -> &Meta {
+        self.keys.meta(i as usize)
+    }
+
+    /// The [`crate::hash::key_hash`] of file `i`'s key.
+    pub fn key_hash(&self, i: u32) -> u64 {
+        key_hash(&self.keys.parts(i as usize).concat())
+    }
 }
 
 /// The found files' keys ([`keys_of`]), and their index by key, made on
@@ -434,17 +534,8 @@ pub struct Keys<'a> {
 
 /// The index of `keys` ([`keys_of`]).
 pub fn key_index<'a>(keys: &'a KeyList<'a>) -> KeyIndex<'a> {
-    let mut table = hashbrown::HashTable::with_capacity(keys.len());
-    let rehash = |&j: &u32| key_hash(&keys[j as usize]);
-    for (i, k) in keys.iter().enumerate() {
-        let same = |&j: &u32| keys[j as usize] == *k;
-        match table.entry(key_hash(k), same, rehash) {
-            hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = i as u32,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(i as u32);
-            }
-        }
-    }
+    let hash = |i: u32| key_hash(&keys[i as usize]);
+    let table = number_table(keys.len(), hash, |i, j| keys[i as usize] == keys[j as usize]);
     KeyIndex { keys, table }
 }
 
@@ -1020,6 +1111,9 @@ struct ContentIndex<'a> {
     /// left out (by their place in `left`).
     loaded: Vec<(&'a str, &'a FileState)>,
     left: &'a [(u32, crate::state::positions::Head)],
+    /// Where `left` is from: the keys of entries left out are theirs
+    /// found files' (`keys`), or read again once those are let go.
+    skipped: Option<&'a Skipped>,
     keys: &'a KeyList<'a>,
 }
 
@@ -1041,18 +1135,18 @@ type Known = (u64, u32, u64, u64);
 impl<'a> ContentIndex<'a> {
     /// The index of the loaded states and of those left out.
     fn new(ctx: &Ctx<'a>, sort: Sort) -> ContentIndex<'a> {
-        let left = ctx.skipped.map_or(&[][..], |sk| &sk.heads[..]);
-        ContentIndex::of(ctx.files, left, ctx.keys, sort)
+        ContentIndex::of(ctx.files, ctx.skipped, ctx.keys, sort)
     }
 
-    /// The index of `files` (loaded) and of `left` (left out: found file
-    /// `keys[i]`, its identity).
+    /// The index of `files` (loaded) and of the entries `skipped` left
+    /// out (found file `keys[i]`, its identity).
     fn of(
         files: &'a BTreeMap<String, FileState>,
-        left: &'a [(u32, crate::state::positions::Head)],
+        skipped: Option<&'a Skipped>,
         keys: &'a KeyList<'a>,
         sort: Sort,
     ) -> ContentIndex<'a> {
+        let left = skipped.map_or(&[][..], |sk| &sk.heads[..]);
         let loaded: Vec<(&'a str, &'a FileState)> =
             files.iter().map(|(k, f)| (k.as_str(), f)).collect();
         let mut index = ContentIndex {
@@ -1061,6 +1155,7 @@ impl<'a> ContentIndex<'a> {
             lens: Vec::new(),
             loaded,
             left,
+            skipped,
             keys,
         };
         let n = (index.loaded.len() + left.len()) as u32;
@@ -1115,24 +1210,31 @@ impl<'a> ContentIndex<'a> {
         }
     }
 
-    /// The key of state `r`.
-    fn key(&self, r: u32) -> &'a str {
+    /// The key of state `r` (`None`: an entry left out that could not be
+    /// read again; the run sends nothing, see [`Skipped::reread_failed`]).
+    fn key(&self, r: u32) -> Option<Cow<'a, str>> {
         let r = r as usize;
-        match self.loaded.get(r) {
-            Some((k, _)) => k,
-            None => self.keys[self.left[r - self.loaded.len()].0 as usize].as_ref(),
+        match (self.loaded.get(r), self.skipped) {
+            (Some((k, _)), _) => Some(Cow::Borrowed(k)),
+            (None, Some(sk)) if sk.detached.is_some() => {
+                sk.key_at(r - self.loaded.len()).map(Cow::Owned)
+            }
+            (None, _) => {
+                let keys: &'a KeyList<'a> = self.keys;
+                Some(Cow::Borrowed(&keys[self.left[r - self.loaded.len()].0 as usize]))
+            }
         }
     }
 
     /// The state that counted the most after the first line `first`.
-    fn first(&self, first: u64) -> Option<(&'a str, u64)> {
+    fn first(&self, first: u64) -> Option<(Cow<'a, str>, u64)> {
         let at = self.by_first.binary_search_by_key(&first, |e| e.0).ok()?;
         let (_, r) = self.by_first[at];
-        Some((self.key(r), self.known(r).0))
+        Some((self.key(r)?, self.known(r).0))
     }
 
     /// The keys of the states whose head `head` starts with.
-    fn candidates(&self, head: &[u8]) -> Vec<&'a str> {
+    fn candidates(&self, head: &[u8]) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
         let mut h = Fnv64::default();
         for n in 1..=head.len() {
@@ -1141,7 +1243,7 @@ impl<'a> ContentIndex<'a> {
                 let at = (n as u32, h.finish());
                 let from = self.by_head.partition_point(|e| (e.0, e.1) < at);
                 let to = from + self.by_head[from..].partition_point(|e| (e.0, e.1) == at);
-                out.extend(self.by_head[from..to].iter().map(|e| self.key(e.2)));
+                out.extend(self.by_head[from..to].iter().filter_map(|e| self.key(e.2)));
             }
         }
         out
@@ -1259,8 +1361,8 @@ fn decide(
         // (an older copy restored): then that file's replay marks know
         // what was counted past the shorter state.
         return Ok(match same_start(key, file, meta, ctx)? {
-            Some((further, at)) if at > from => Begin::fresh(Some(further.to_owned())),
-            _ => Begin { from, known, pred: Some(pred.to_owned()), kind: Kind::Resume },
+            Some((further, at)) if at > from => Begin::fresh(Some(further.into_owned())),
+            _ => Begin { from, known, pred: Some(pred.into_owned()), kind: Kind::Resume },
         });
     }
     if let Some(b) = own_at {
@@ -1271,7 +1373,7 @@ fn decide(
         // (an older copy restored under another name): that file's replay
         // marks recognise what was counted.
         if let Some((pred, _)) = same_start(key, file, meta, ctx)? {
-            return Ok(Begin::fresh(Some(pred.to_owned())));
+            return Ok(Begin::fresh(Some(pred.into_owned())));
         }
     }
     Ok(match own {
@@ -1337,7 +1439,7 @@ fn identify<'a>(
     meta: &Meta,
     ctx: &Ctx<'a>,
     floor: u64,
-) -> io::Result<Option<(&'a str, u64, Prefix)>> {
+) -> io::Result<Option<(Cow<'a, str>, u64, Prefix)>> {
     let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, Sort::Here));
     if index.by_head.is_empty() || meta.size == 0 {
         return Ok(None);
@@ -1345,17 +1447,21 @@ fn identify<'a>(
     let mut head = vec![0u8; (HEAD_LEN as u64).min(meta.size) as usize];
     let n = read_full_at(file, &mut head, 0)?;
     head.truncate(n);
-    let mut cands: Vec<(&'a str, Cow<'a, FileState>)> = index
+    let mut cands: Vec<(Cow<'a, str>, Cow<'a, FileState>)> = index
         .candidates(&head)
         .into_iter()
-        .filter(|k| *k != key)
-        .filter_map(|k| Some((k, ctx.state(k)?)))
+        .filter(|k| k != key)
+        .filter_map(|k| {
+            let f = ctx.state(&k)?;
+            Some((k, f))
+        })
         .filter(|(_, f)| f.offset > floor && f.offset <= meta.size && f.prefix.is_some())
         .collect();
     // The longest first; a vanished file (a move) before a live one.
-    cands.sort_by_key(|(k, f)| {
-        (std::cmp::Reverse(f.offset), f.missing_since_unix_nano.is_none(), *k)
-    });
+    let order = |(k, f): &(Cow<'a, str>, Cow<'a, FileState>)| {
+        (std::cmp::Reverse(f.offset), f.missing_since_unix_nano.is_none(), k.clone())
+    };
+    cands.sort_by(|a, b| order(a).cmp(&order(b)));
     for (k, f) in cands {
         if let Some(known) = continues(file, meta, &f)? {
             return Ok(Some((k, f.offset, known)));
@@ -1371,13 +1477,13 @@ fn same_start<'a>(
     file: &File,
     meta: &Meta,
     ctx: &Ctx<'a>,
-) -> io::Result<Option<(&'a str, u64)>> {
+) -> io::Result<Option<(Cow<'a, str>, u64)>> {
     let index = ctx.content.get_or_init(|| ContentIndex::new(ctx, Sort::Here));
     if index.by_first.is_empty() {
         return Ok(None);
     }
     let Some(first) = first_line_hash(file, meta)? else { return Ok(None) };
-    Ok(index.first(first).filter(|(k, _)| *k != key))
+    Ok(index.first(first).filter(|(k, _)| k != key))
 }
 
 /// The hash of a file's first complete line, given its first bytes (at
@@ -1793,13 +1899,16 @@ mod tests {
             first_line,
             offset,
         };
-        let left = [(1, left_head(100, 4, h4, 7)), (2, left_head(200, 3, h3, 8))];
+        let left = Skipped {
+            heads: vec![(1, left_head(100, 4, h4, 7)), (2, left_head(200, 3, h3, 8))],
+            ..Skipped::default()
+        };
         for sort in [Sort::Here, Sort::Parallel] {
-            let index = ContentIndex::of(&files, &left, &keys, sort);
+            let index = ContentIndex::of(&files, Some(&left), &keys, sort);
             // The most counted after a first line; of equals, the first
             // loaded ("a" before "y", both at 100).
-            assert_eq!(index.first(7), Some(("a", 100)));
-            assert_eq!(index.first(8), Some(("z", 200)));
+            assert_eq!(index.first(7), Some(("a".into(), 100)));
+            assert_eq!(index.first(8), Some(("z".into(), 200)));
             assert_eq!(index.first(9), None);
             // Every state whose head the bytes start with, shortest head
             // first, then in load order.

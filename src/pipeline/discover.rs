@@ -479,6 +479,53 @@ impl Found {
         }
     }
 
+    /// Makes [`Found::sources`] of the files as listed but those
+    /// `left_out` says (by their number as listed, the order
+    /// [`Found::materialize`] keeps), and lets the listing go: a run whose
+    /// files are mostly found as they were left holds only the others.
+    pub fn materialize_except(&mut self, left_out: &[bool]) {
+        let mut n = 0;
+        let mut kept: Vec<Segment> = Vec::new();
+        for seg in std::mem::take(&mut self.listed) {
+            let mut run: Option<usize> = None;
+            for i in seg.from..seg.to {
+                let keep = !left_out.get(n).copied().unwrap_or(false);
+                n += 1;
+                match (keep, run) {
+                    (true, None) => run = Some(i),
+                    (false, Some(from)) => {
+                        kept.push(Segment { listed: seg.listed.clone(), from, to: i });
+                        run = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(from) = run {
+                kept.push(Segment { listed: seg.listed.clone(), from, to: seg.to });
+            }
+        }
+        self.listed = kept;
+        self.materialize();
+        crate::memory::give_back_freed();
+    }
+
+    /// The files as listed, by number, when none is a source yet and every
+    /// path is UTF-8 (each key is then its path's two parts).
+    pub fn listed_keys(&self) -> Option<ListedKeys<'_>> {
+        if !self.sources.is_empty()
+            || self.listed.iter().any(|s| std::str::from_utf8(&s.listed.prefix).is_err())
+        {
+            return None;
+        }
+        let mut starts = Vec::with_capacity(self.listed.len());
+        let mut n = 0;
+        for seg in &self.listed {
+            starts.push(n);
+            n += seg.to - seg.from;
+        }
+        Some(ListedKeys { segs: &self.listed, starts, len: n })
+    }
+
     /// The fingerprint of the files found, session files then stores (see
     /// [`crate::state::Unchanged`]): the same listed or materialized.
     pub fn fingerprint(&self) -> u64 {
@@ -511,6 +558,47 @@ impl Found {
             std::mem::swap(&mut prev, &mut this);
         }
         true
+    }
+}
+
+/// The files of a [`Found`] as listed, by number ([`Found::listed_keys`]).
+pub struct ListedKeys<'a> {
+    segs: &'a [Segment],
+    /// The number of each segment's first file.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl ListedKeys<'_> {
+    /// How many files.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// File `i`'s segment and its number in the segment's listing.
+    fn at(&self, i: usize) -> (&Segment, usize) {
+        let s = self.starts.partition_point(|&from| from <= i) - 1;
+        let seg = &self.segs[s];
+        (seg, seg.from + i - self.starts[s])
+    }
+
+    /// File `i`'s key in two parts: its directory's (with the `/`) and its
+    /// name (both UTF-8: see [`Found::listed_keys`]).
+    pub fn parts(&self, i: usize) -> [&str; 2] {
+        let (seg, j) = self.at(i);
+        // Checked by `listed_keys` (the prefix) and by `list` (every name).
+        seg.listed.path(j).map(|b| std::str::from_utf8(b).unwrap_or_default())
+    }
+
+    /// File `i`'s stat.
+    pub fn meta(&self, i: usize) -> &Meta {
+        let (seg, j) = self.at(i);
+        &seg.listed.files[j].meta
     }
 }
 
@@ -1024,6 +1112,27 @@ mod tests {
         // Another stat, another fingerprint.
         fs::write(root.join("b/2.jsonl"), b"longer now").unwrap();
         assert_ne!(discover_listed(&places).fingerprint(), print);
+
+        use std::os::unix::ffi::OsStrExt;
+        // The files as listed, by key, before any is a source; then only
+        // those not left out are made sources, in order.
+        let mut listed = discover_listed(&places);
+        let keys = listed.listed_keys().expect("UTF-8 paths, none a source yet");
+        let index = crate::pipeline::count::ListedIndex::of(keys);
+        let all = paths(&discover(&places));
+        for (i, p) in all.iter().enumerate() {
+            assert_eq!(index.get(p.to_str().unwrap()), Some(i as u32), "{}", p.display());
+            assert_eq!(index.key_hash(i as u32), crate::hash::key_hash(p.as_os_str().as_bytes()));
+        }
+        assert_eq!(index.get(&format!("{}/s/b", d.path().display())), None);
+        assert_eq!(index.get(&format!("{}/s/b/1.jsonl.x", d.path().display())), None);
+        let left_out = [true, false, true, true, false, false, true];
+        listed.materialize_except(&left_out);
+        assert!(listed.listed_keys().is_none(), "made sources");
+        let kept: Vec<PathBuf> =
+            all.iter().zip(left_out).filter(|(_, l)| !l).map(|(p, _)| p.clone()).collect();
+        assert_eq!(paths(&listed), kept);
+        assert_eq!(listed.len(), 3);
     }
 
     #[test]

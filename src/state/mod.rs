@@ -1987,10 +1987,23 @@ mod tests {
             sk.heads.iter().map(|(i, h)| (*i, h.offset)).collect::<Vec<_>>(),
             [(0, 5), (1, 6)]
         );
-        let key_of = |i: u32| ["/h/b.jsonl", "/h/c.jsonl", "/h/d.jsonl"][i as usize];
-        assert_eq!(sk.fetch_key("/h/c.jsonl", key_of).unwrap(), all["/h/c.jsonl"]);
-        assert_eq!(sk.fetch_key("/h/x.jsonl", key_of), None);
+        assert_eq!(sk.fetch_key("/h/c.jsonl").unwrap(), all["/h/c.jsonl"]);
+        assert_eq!(sk.fetch_key("/h/x.jsonl"), None);
+        // d's entry in the blocks is older than the log's, and was loaded.
+        assert_eq!(sk.fetch_key("/h/d.jsonl"), None);
+        assert_eq!(sk.fetch_key("/h/.pi/agent/sessions/a.jsonl"), None);
         assert_eq!(sk.left_out(3), [true, true, false]);
+        assert_eq!(sk.key_at(1).as_deref(), Some("/h/c.jsonl"));
+        // Once the found files left out are let go, their keys are
+        // looked up in the positions.
+        let mut detached = sk.clone();
+        let key_of = |i: u32| ["/h/b.jsonl", "/h/c.jsonl", "/h/d.jsonl"][i as usize];
+        assert!(!detached.holds("/h/b.jsonl"), "not before they are let go");
+        detached.detach(|i| crate::hash::key_hash(key_of(i).as_bytes()));
+        assert_eq!(detached.left_out(3), [false; 3]);
+        assert!(detached.holds("/h/b.jsonl") && detached.holds("/h/c.jsonl"));
+        assert!(!detached.holds("/h/d.jsonl") && !detached.holds("/h/x.jsonl"));
+        assert_eq!(detached.reread_failed(), None);
         // c goes, e comes, and the positions are rewritten: b is copied over.
         let mut p = moved_to("/h/e.jsonl", 3, 2);
         p.files_removed.push("/h/c.jsonl".into());

@@ -788,6 +788,13 @@ pub struct Skipped {
     pub marks: std::sync::OnceLock<Result<StoredMarks, String>>,
     /// The file they were read from (to fetch one whole, rarely).
     pub path: std::path::PathBuf,
+    /// Once the found files left out are let go ([`Skipped::detach`]): the
+    /// [`crate::hash::key_hash`]es of the keys left out, sorted (the found
+    /// files' numbers in `heads` mean nothing since).
+    pub detached: Option<Vec<u64>>,
+    /// Why an entry left out could not be read again, when one had to be
+    /// and could not (see [`Skipped::reread_failed`]).
+    pub reread: std::sync::OnceLock<String>,
     /// That file, held open since it was loaded when entries were left
     /// out, and where its blocks lie: the marks, and a whole entry a copy
     /// shares, are read again from it, where [`Head::block`] and
@@ -868,11 +875,13 @@ impl Skipped {
         std::fs::File::open(&self.path).map_err(|e| format!("cannot be read again ({e})"))
     }
 
-    /// Why the marks of the entries left out could not be read again, if
-    /// they were asked for and could not: a run that counted without them
-    /// could count a copied session again, so it sends nothing.
-    pub fn marks_failed(&self) -> Option<&str> {
-        self.marks.get().and_then(|r| r.as_ref().err()).map(String::as_str)
+    /// Why the marks of the entries left out, or an entry left out, could
+    /// not be read again, if they were asked for and could not: a run
+    /// that counted without them could count a copied session or file
+    /// again, so it sends nothing.
+    pub fn reread_failed(&self) -> Option<&str> {
+        let marks = self.marks.get().and_then(|r| r.as_ref().err());
+        marks.or(self.reread.get()).map(String::as_str)
     }
 
     /// The pi marks of the entries left out, read again from the file
@@ -937,42 +946,94 @@ impl Skipped {
         Ok(out)
     }
 
-    /// Which of `found` files (by index) were left out.
+    /// Which of `found` files (by index) were left out (none, once they
+    /// are let go: see [`Skipped::detach`]).
     pub fn left_out(&self, found: usize) -> Vec<bool> {
         let mut out = vec![false; found];
-        for (i, _) in &self.heads {
-            out[*i as usize] = true;
+        if self.detached.is_none() {
+            for (i, _) in &self.heads {
+                out[*i as usize] = true;
+            }
         }
         out
     }
 
-    /// The whole entry of `key`, left out for a found file whose key is
-    /// `key_of(index)`, read again from its block (rarely: another file
-    /// holds a copy of it). The entries left out are in key order.
-    pub fn fetch_key<'k>(&self, key: &str, key_of: impl Fn(u32) -> &'k str) -> Option<FileState> {
-        let at = self.heads.binary_search_by(|(i, _)| key_of(*i).cmp(key)).ok().or_else(|| {
-            // Keys read lossily (not UTF-8) may be out of order.
-            self.heads.iter().position(|(i, _)| key_of(*i) == key)
-        })?;
-        self.fetch(self.heads[at].1.block, key)
+    /// Lets the found files left out go: from now on their keys are read
+    /// from the positions ([`Skipped::fetch_key`], [`Skipped::key_at`],
+    /// [`Skipped::holds`]), where `key_hash` gives each one's hash by its
+    /// found file's number.
+    pub fn detach(&mut self, key_hash: impl Fn(u32) -> u64) {
+        let mut hashes: Vec<u64> = self.heads.iter().map(|(i, _)| key_hash(*i)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        self.detached = Some(hashes);
     }
 
-    /// The whole entry of `key`, read again from block `block`: from the
-    /// file loaded when it is held open (whatever replaced it since), else
-    /// from the file at `path`.
-    fn fetch(&self, block: u32, key: &str) -> Option<FileState> {
-        self.with_loaded(|f, spans| {
-            let find = |span: &(usize, usize)| {
-                let mut buf = Vec::new();
-                read_span(f, span, &mut buf).ok()?;
-                let b = next_block(&mut Cursor::new(&buf)).ok()?;
-                decode_block(&b).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, st)| st)
+    /// True when `key` is an entry left out's, once the found files left
+    /// out are let go (before, they are among the files found).
+    pub fn holds(&self, key: &str) -> bool {
+        let Some(hashes) = &self.detached else { return false };
+        let hash = crate::hash::key_hash(key.as_bytes());
+        hashes.binary_search(&hash).is_ok() && self.fetch_key(key).is_some()
+    }
+
+    /// The whole entry of `key`, if it was left out, read again from its
+    /// block (rarely: another file holds a copy of it).
+    pub fn fetch_key(&self, key: &str) -> Option<FileState> {
+        // Blocks are in key order: the first that ends at or after `key`.
+        let block = self.bounds.partition_point(|b| b.last.as_str() < key);
+        if self.bounds.get(block).is_none_or(|b| b.first.as_str() > key) {
+            return None;
+        }
+        self.entry_left_out(block as u32, |_, k| k == key).map(|(_, st)| st)
+    }
+
+    /// The key of entry left out number `i` (in `heads`), read again from
+    /// its block.
+    pub fn key_at(&self, i: usize) -> Option<String> {
+        let h = self.heads.get(i)?.1;
+        self.entry_left_out(h.block, |n, _| n == usize::from(h.entry)).map(|(k, _)| k)
+    }
+
+    /// The entry of block `block` that `want` picks (by its place in the
+    /// block and its key), if it was left out: read from the file loaded
+    /// when it is held open (whatever replaced it since), else from the
+    /// file at `path`. An entry loaded is not one (a later commit's, from
+    /// the log, may stand for the same key). When the block cannot be read
+    /// again, or is not as it was, why is kept ([`Skipped::reread_failed`]).
+    fn entry_left_out(
+        &self,
+        block: u32,
+        want: impl Fn(usize, &str) -> bool,
+    ) -> Option<(String, FileState)> {
+        let read = |f: &std::fs::File, spans: &Spans| -> Result<_, String> {
+            let changed = || "changed since it was loaded".to_string();
+            let span = spans.get(block as usize).ok_or_else(changed)?;
+            let mut buf = Vec::new();
+            read_span(f, span, &mut buf)?;
+            let b = next_block(&mut Cursor::new(&buf))?;
+            let entries = decode_block(&b)?;
+            let Some((n, (k, st))) =
+                entries.into_iter().enumerate().find(|(n, (k, _))| want(*n, k))
+            else {
+                return Ok(None);
             };
-            // Its block, unless the file was rewritten since (then any).
-            spans.get(block as usize).and_then(find).or_else(|| spans.iter().find_map(find))
-        })
-        .ok()
-        .flatten()
+            let at = self
+                .heads
+                .binary_search_by_key(&(block, n), |(_, h)| (h.block, usize::from(h.entry)));
+            match at {
+                Ok(at) if Head::of(&st, block, n as u16) == self.heads[at].1 => Ok(Some((k, st))),
+                Ok(_) => Err(changed()),
+                Err(_) => Ok(None),
+            }
+        };
+        match self.with_loaded(read).and_then(|r| r) {
+            Ok(entry) => entry,
+            Err(why) => {
+                let _ = self.reread.set(why);
+                None
+            }
+        }
     }
 
     /// Writes to `out` the new `positions.bin`: the entries of `files`
@@ -1274,15 +1335,15 @@ mod tests {
         let new = d.path().join("positions.bin.new");
         std::fs::write(&new, other.encode()).unwrap();
         std::fs::rename(&new, &path).unwrap();
-        assert_eq!(LeftMarks::marks(&sk), Some(&marks_of(&f)), "{:?}", sk.marks_failed());
+        assert_eq!(LeftMarks::marks(&sk), Some(&marks_of(&f)), "{:?}", sk.reread_failed());
         // A whole entry read again (a copy's) comes from the same file:
         // the one the replacement dropped, and the last with its identity
         // as loaded, not as replaced.
         let (first, last) = (f.files.first_key_value().unwrap(), f.files.last_key_value().unwrap());
-        let (b_first, b_last) =
-            (sk.heads.first().unwrap().1.block, sk.heads.last().unwrap().1.block);
-        assert_eq!(sk.fetch(b_first, first.0).map(|st| st.head_hash), Some(first.1.head_hash));
-        assert_eq!(sk.fetch(b_last, last.0).map(|st| st.head_hash), Some(last.1.head_hash));
+        assert_eq!(sk.fetch_key(first.0).map(|st| st.head_hash), Some(first.1.head_hash));
+        assert_eq!(sk.fetch_key(last.0).map(|st| st.head_hash), Some(last.1.head_hash));
+        assert_eq!(sk.key_at(sk.heads.len() - 1).as_deref(), Some(last.0.as_str()));
+        assert_eq!(sk.reread_failed(), None);
     }
 
     #[test]
@@ -1300,9 +1361,9 @@ mod tests {
         // other marks.
         assert!(LeftMarks::marks(&sk).is_none());
         assert!(
-            sk.marks_failed().unwrap().contains("cannot be read again"),
+            sk.reread_failed().unwrap().contains("cannot be read again"),
             "{:?}",
-            sk.marks_failed()
+            sk.reread_failed()
         );
         // Entries moved (another layout of blocks), or the same layout
         // with other identities: neither is taken for the file loaded.
@@ -1318,11 +1379,23 @@ mod tests {
             match LeftMarks::marks(&sk) {
                 Some(m) => assert!(ok && *m == want),
                 None if bytes.len() == enc.len() => {
-                    assert!(!ok && sk.marks_failed() == Some("changed since it was loaded"))
+                    assert!(!ok && sk.reread_failed() == Some("changed since it was loaded"))
                 }
-                None => assert!(!ok, "{:?}", sk.marks_failed()),
+                None => assert!(!ok, "{:?}", sk.reread_failed()),
             }
         }
+        // So is an entry read again (a copy's), by its key or its place.
+        let last = f.files.last_key_value().unwrap().0;
+        for (bytes, ok) in [(other.encode(), false), (enc.clone(), true)] {
+            sk.reread = std::sync::OnceLock::new();
+            std::fs::write(&sk.path, &bytes).unwrap();
+            assert_eq!(sk.fetch_key(last).is_some(), ok);
+            assert_eq!(sk.key_at(sk.heads.len() - 1).as_ref() == Some(last), ok);
+            assert_eq!(sk.reread_failed().is_none(), ok, "{:?}", sk.reread_failed());
+        }
+        std::fs::remove_file(&sk.path).unwrap();
+        assert_eq!(sk.fetch_key(last), None);
+        assert!(sk.reread_failed().unwrap().contains("cannot be read again"));
     }
 
     /// Where the blocks of a `positions.bin` lie (a file this build wrote).

@@ -36,7 +36,7 @@ use telemetron::metrics::{Counts, Pack};
 use telemetron::pipeline::count::{self as scan, ScanOptions};
 use telemetron::pipeline::discover::{self, Place};
 use telemetron::state::claims::{self as seen, Seen};
-use telemetron::state::FileState;
+use telemetron::state::{FileState, State, StateDir};
 
 /// The library's SplitMix64.
 struct Rng(telemetron::hash::SplitMix64);
@@ -991,7 +991,6 @@ fn run_scan(
 ) -> BTreeMap<String, u64> {
     let places: Vec<Place> =
         Pack::ALL.iter().flat_map(|p| discover::default_places(*p, home, &|_| None)).collect();
-    let found = discover::discover(&places);
     let mut opts = ScanOptions {
         max_line_bytes: 1 << 20,
         chunk_bytes: 64 * 1024,
@@ -1000,21 +999,52 @@ fn run_scan(
         new_files_at_end: false,
         batch: scan::Batch { max_files: batch, first: 0 },
     };
+    // As a run does: the positions committed are loaded leaving out the
+    // entries of files found as they were left (which are let go when one
+    // batch reads all the others: their keys are then read again from the
+    // positions, when a copy, a move or a fork needs them).
+    let state_dir = tempfile::tempdir().unwrap();
+    let sd = StateDir::new(state_dir.path());
+    let mut committed = State::new(0);
+    committed.files = files.clone();
+    committed.files_dirty = true;
+    sd.commit(&mut committed).unwrap();
+    let mut found = discover::discover_listed(&places);
+    let loaded = scan::load_leaving_out(
+        &mut found,
+        |leave| sd.load_unless_unchanged(opts.now, true, None, Some(leave)).unwrap(),
+        |l| l.state.skipped.as_mut(),
+        |others| others <= batch,
+    );
+    let loaded = loaded.unwrap_or_else(|| sd.load(opts.now, true).unwrap()).state;
+    found.materialize();
     let mut counts = Counts::default();
     // As a run does: the found files' heads are read once, for every
     // batch.
     let keys = scan::keys_of(&found.sources);
     let heads = std::sync::OnceLock::new();
+    // (A later batch goes on from every position: the test keeps them
+    // all in `files`.)
+    let mut first = Some((&loaded.files, loaded.skipped.as_ref()));
     loop {
         let index = std::sync::OnceLock::new();
         let mut claims = seen::Claims::default();
         let keyed = scan::Keys { list: &keys, index: &index, heads: &heads };
-        let mut out =
-            scan::scan_known(&found.sources, keyed, &found.stores, files, None, &opts, &mut |c| {
-                claims.append(c)
-            });
+        let (known, skipped) = first.take().unwrap_or((&*files, None));
+        let mut out = scan::scan_known(
+            &found.sources,
+            keyed,
+            &found.stores,
+            known,
+            skipped,
+            &opts,
+            &mut |c| claims.append(c),
+        );
         out.claims = claims;
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        if let Some(why) = skipped.and_then(|sk| sk.reread_failed()) {
+            panic!("the positions left out could not be read again: {why}");
+        }
         let mut batch_counts: Counts = std::mem::take(&mut out.counts);
         seen::resolve(&out.claims, seen, &mut batch_counts, seen::day_of(opts.now));
         counts.merge(batch_counts);

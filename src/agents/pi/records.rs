@@ -242,7 +242,7 @@ pub trait LeftMarks: Sync + std::fmt::Debug {
     fn sessions(&self) -> &[u64];
     /// The marks, sorted ([`StoredMarks::sort`]); `None` when they could
     /// not be read (the run must then not go on: see
-    /// `Skipped::marks_failed` in `state/positions.rs`).
+    /// `Skipped::reread_failed` in `state/positions.rs`).
     fn marks(&self) -> Option<&StoredMarks>;
 }
 
