@@ -315,10 +315,11 @@ fn scan(
     crate::failpoint::hit("after-scan");
     if let Some((sk, why)) = state.skipped.as_ref().and_then(|sk| Some((sk, sk.reread_failed()?))) {
         // Counted without how far the sessions of the files left out went,
-        // a copied session could count again: nothing is sent.
+        // or without the entry a copy continues, a copied session or file
+        // could count again: nothing is sent.
         return Err(anyhow::anyhow!(
-            "{} {why}: the sessions its files counted could not be read again; this run's \
-             new counts were not sent; run again",
+            "{} {why}: what its files counted could not be read again; this run's new counts \
+             were not sent; run again",
             sk.path.display()
         ))
         .or_exit(Exit::Local);
