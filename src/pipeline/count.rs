@@ -409,7 +409,7 @@ pub fn load_leaving_out<T>(
     let index = ListedIndex::of(found.listed_keys()?);
     let leave = |k: &str, st: &FileState| {
         let i = index.get(k)?;
-        let found_as_left = st.missing_since_unix_nano.is_none() && unchanged(st, index.meta(i));
+        let found_as_left = st.missing_since_unix_nano.is_none() && unchanged(st, &index.meta(i));
         found_as_left.then_some(i)
     };
     let mut loaded = load(&leave);
@@ -508,7 +508,7 @@ impl<'a> ListedIndex<'a> {
     }
 
     /// File `i`'s stat.
-    pub fn meta(&self, i: u32) -> &Meta {
+    pub fn meta(&self, i: u32) -> Meta {
         self.keys.meta(i as usize)
     }
 

@@ -142,7 +142,7 @@ impl Source {
 
 // A run may hold hundreds of thousands (see `docs/performance.md`).
 const _: () = assert!(std::mem::size_of::<Source>() <= 56);
-const _: () = assert!(std::mem::size_of::<ListedFile>() <= 40);
+const _: () = assert!(std::mem::size_of::<ListedFile>() <= 32);
 
 /// The uid a place's files must belong to, as a [`Source`] keeps it.
 fn kept_owner(owner: Option<u32>) -> Option<std::num::NonZeroU32> {
@@ -341,14 +341,14 @@ pub fn discover_listed(places: &[Place]) -> Found {
                 // A place that names a transcript (Copilot CLI's
                 // `COPILOT_OTEL_FILE_EXPORTER_PATH`).
                 let session = (agent.session_hint)(place, &place.root);
-                let file = ListedFile { name_end: 0, meta: Meta::of(&meta), session };
-                found.listed.push(Segment::whole(std::sync::Arc::new(Listed {
-                    prefix: place.root.as_os_str().as_encoded_bytes().into(),
-                    names: Box::default(),
-                    files: vec![file],
-                    pack: place.pack,
-                    owner: kept_owner(owner),
-                })));
+                let file = (0, Meta::of(&meta), session);
+                found.listed.push(Segment::whole(std::sync::Arc::new(Listed::new(
+                    place.root.as_os_str().as_encoded_bytes().into(),
+                    [file].into_iter(),
+                    Box::default(),
+                    place.pack,
+                    kept_owner(owner),
+                ))));
             }
             continue;
         }
@@ -394,19 +394,71 @@ struct Listed {
     files: Vec<ListedFile>,
     pack: Pack,
     owner: Option<std::num::NonZeroU32>,
+    /// The device its files are on (that of the first: 8 bytes a file
+    /// less, where a run may find hundreds of thousands).
+    dev: u64,
+    /// The files on another device (a file mounted over, an overlay's
+    /// layers), by number in order, with theirs.
+    devs: Vec<(u32, u64)>,
 }
 
-/// One file of a [`Listed`] directory.
+/// One file of a [`Listed`] directory: its name's end and its stat but
+/// the device (see [`Listed::meta`]).
 #[derive(Debug)]
 struct ListedFile {
     /// Where its name ends in `names` (it starts where the one before
     /// ends).
     name_end: u32,
-    meta: Meta,
     session: SessionHint,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
 }
 
 impl Listed {
+    /// `files` (their paths' parts, stat and session hint, in order) as
+    /// listed in the directory whose path (up to and with its last `/`)
+    /// is `prefix`.
+    fn new(
+        prefix: Box<[u8]>,
+        files: impl ExactSizeIterator<Item = (usize, Meta, SessionHint)>,
+        names: Box<[u8]>,
+        pack: Pack,
+        owner: Option<std::num::NonZeroU32>,
+    ) -> Listed {
+        let mut l = Listed {
+            prefix,
+            names,
+            files: Vec::with_capacity(files.len()),
+            pack,
+            owner,
+            dev: 0,
+            devs: Vec::new(),
+        };
+        for (n, (name_end, m, session)) in files.enumerate() {
+            if n == 0 {
+                l.dev = m.dev;
+            } else if m.dev != l.dev {
+                l.devs.push((n as u32, m.dev));
+            }
+            let name_end = u32::try_from(name_end).expect("a directory's names under 4 GiB");
+            let (ino, size, mtime_ns) = (m.ino, m.size, m.mtime_ns);
+            l.files.push(ListedFile { name_end, session, ino, size, mtime_ns });
+        }
+        l
+    }
+
+    /// File `i`'s stat.
+    fn meta(&self, i: usize) -> Meta {
+        let f = &self.files[i];
+        let at = |(n, _): &(u32, u64)| *n;
+        let dev = match self.devs.binary_search_by_key(&(i as u32), at) {
+            Ok(d) => self.devs[d].1,
+            Err(_) => self.dev,
+        };
+        Meta { dev, ino: f.ino, size: f.size, mtime_ns: f.mtime_ns }
+    }
+
     /// The two parts of file `i`'s path: the directory's, and its name.
     fn path(&self, i: usize) -> [&[u8]; 2] {
         let from = i.checked_sub(1).map_or(0, |j| self.files[j].name_end as usize);
@@ -467,12 +519,12 @@ impl Found {
                 packer.push(dir, name);
             }
             let l = &seg.listed;
-            self.sources.extend(packer.finish().into_iter().zip(&l.files[seg.from..seg.to]).map(
-                |(path, f)| Source {
+            self.sources.extend(packer.finish().into_iter().zip(seg.from..seg.to).map(
+                |(path, i)| Source {
                     path,
                     pack: l.pack,
-                    meta: f.meta,
-                    session: f.session,
+                    meta: l.meta(i),
+                    session: l.files[i].session,
                     owner: l.owner,
                 },
             ));
@@ -534,7 +586,7 @@ impl Found {
         let listed = self
             .listed
             .iter()
-            .flat_map(|seg| seg.paths().map(|(i, path)| (path, stat(&seg.listed.files[i].meta))));
+            .flat_map(|seg| seg.paths().map(|(i, path)| (path, stat(&seg.listed.meta(i)))));
         fn whole(s: &Source) -> ([&[u8]; 2], [u64; 4]) {
             let m = &s.meta;
             ([s.path.as_os_str().as_bytes(), &[]], [m.dev, m.ino, m.size, m.mtime_ns as u64])
@@ -596,9 +648,9 @@ impl ListedKeys<'_> {
     }
 
     /// File `i`'s stat.
-    pub fn meta(&self, i: usize) -> &Meta {
+    pub fn meta(&self, i: usize) -> Meta {
         let (seg, j) = self.at(i);
-        &seg.listed.files[j].meta
+        seg.listed.meta(j)
     }
 }
 
@@ -838,24 +890,23 @@ fn list(place: &Place, owner: Option<u32>, dir: &Path) -> Listing {
     let first = files[0].path.as_os_str().as_encoded_bytes();
     let prefix: Box<[u8]> = first[..first.len() - files[0].name_len].into();
     let mut names = Vec::with_capacity(files.iter().map(|f| f.name_len).sum());
-    // A vector of its own size: collected from `files`, it would keep
-    // theirs (in place, 72 bytes a file where 40 are used), for as long as
-    // the run.
-    let mut listed = Vec::with_capacity(files.len());
-    listed.extend(files.into_iter().map(|f| {
-        let path = f.path.as_os_str().as_encoded_bytes();
-        debug_assert!(path.starts_with(&prefix) && path.len() == prefix.len() + f.name_len);
-        names.extend_from_slice(&path[prefix.len()..]);
-        let name_end = u32::try_from(names.len()).expect("a directory's names under 4 GiB");
-        ListedFile { name_end, meta: f.meta, session: f.session }
-    }));
-    listing.files = Some(std::sync::Arc::new(Listed {
+    let stats: Vec<(usize, Meta, SessionHint)> = files
+        .iter()
+        .map(|f| {
+            let path = f.path.as_os_str().as_encoded_bytes();
+            debug_assert!(path.starts_with(&prefix) && path.len() == prefix.len() + f.name_len);
+            names.extend_from_slice(&path[prefix.len()..]);
+            (names.len(), f.meta, f.session)
+        })
+        .collect();
+    drop(files);
+    listing.files = Some(std::sync::Arc::new(Listed::new(
         prefix,
-        names: names.into_boxed_slice(),
-        files: listed,
-        pack: place.pack,
-        owner: kept_owner(owner),
-    }));
+        stats.into_iter(),
+        names.into_boxed_slice(),
+        place.pack,
+        kept_owner(owner),
+    )));
     listing
 }
 
@@ -1133,6 +1184,31 @@ mod tests {
             all.iter().zip(left_out).filter(|(_, l)| !l).map(|(p, _)| p.clone()).collect();
         assert_eq!(paths(&listed), kept);
         assert_eq!(listed.len(), 3);
+    }
+
+    #[test]
+    fn a_listing_keeps_each_files_device_whatever_it_is() {
+        // A directory's files share a device but for a file mounted over
+        // one, or an overlay's layers: each keeps its own.
+        let m = |dev, ino| Meta { dev, ino, size: ino * 10, mtime_ns: -(ino as i64) };
+        let devs = [7, 7, 9, 7, 3, 3];
+        let stats: Vec<(usize, Meta, SessionHint)> = devs
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| (i + 1, m(d, i as u64), SessionHint::Known(SessionType::Main)))
+            .collect();
+        let l = Listed::new(
+            "/d/".as_bytes().into(),
+            stats.into_iter(),
+            Box::from(&b"abcdef"[..]),
+            Pack::Pi,
+            None,
+        );
+        assert_eq!((l.dev, l.devs.len()), (7, 3));
+        for (i, &d) in devs.iter().enumerate() {
+            assert_eq!(l.meta(i), m(d, i as u64));
+            assert_eq!(l.path(i), [&b"/d/"[..], &b"abcdef"[i..=i]]);
+        }
     }
 
     #[test]
