@@ -1111,8 +1111,8 @@ struct ContentIndex<'a> {
     /// left out (by their place in `left`).
     loaded: Vec<(&'a str, &'a FileState)>,
     left: &'a [(u32, crate::state::positions::Head)],
-    /// Where `left` is from: the keys of entries left out are theirs
-    /// found files' (`keys`), or read again once those are let go.
+    /// Where `left` is from: the key of an entry left out is its found
+    /// file's (in `keys`), or is read again once those are let go.
     skipped: Option<&'a Skipped>,
     keys: &'a KeyList<'a>,
 }
