@@ -415,7 +415,7 @@ pub fn load_leaving_out<T>(
     let mut loaded = load(&leave);
     let left_out = skipped(&mut loaded).and_then(|sk| {
         let left_out = sk.left_out(found.len());
-        one_batch(found.len() - sk.heads.len()).then(|| {
+        one_batch(found.len().saturating_sub(sk.heads.len())).then(|| {
             sk.detach(|i| index.key_hash(i));
             left_out
         })
