@@ -291,11 +291,16 @@ impl<'a> Ctx<'a> {
     /// The entries of a fork's parent session file, when it is one of the
     /// discovered transcripts.
     fn parent_entries(&self, path: &str) -> Option<Arc<pi::ParentEntries>> {
+        let cache = || self.parents.lock().unwrap_or_else(|e| e.into_inner());
+        // (Asked again for each fork: whether it is found may mean reading
+        // an entry left out again.)
+        if let Some(entries) = cache().get(path) {
+            return entries.clone();
+        }
         if !self.found(path) {
             return None;
         }
-        let mut cache = self.parents.lock().unwrap_or_else(|e| e.into_inner());
-        cache
+        cache()
             .entry(path.to_owned())
             .or_insert_with(|| std::fs::read(path).ok().map(|b| Arc::new(pi::parent_entries(&b))))
             .clone()
@@ -414,9 +419,10 @@ pub fn load_leaving_out<T>(
     };
     let mut loaded = load(&leave);
     let left_out = skipped(&mut loaded).and_then(|sk| {
-        let left_out = sk.left_out(found.len());
         one_batch(found.len().saturating_sub(sk.heads.len())).then(|| {
-            sk.detach(|i| index.key_hash(i));
+            let left_out = sk.left_out(found.len());
+            let mut buf = String::new();
+            sk.detach(|i| index.key_hash(i, &mut buf));
             left_out
         })
     });
@@ -484,14 +490,8 @@ pub struct ListedIndex<'a> {
 impl<'a> ListedIndex<'a> {
     /// The index of `keys`.
     pub fn of(keys: crate::pipeline::discover::ListedKeys<'a>) -> ListedIndex<'a> {
-        // (The key's two parts are put together in one buffer to be hashed.)
         let buf = std::cell::RefCell::new(String::new());
-        let hash = |i: u32| {
-            let mut b = buf.borrow_mut();
-            b.clear();
-            b.extend(keys.parts(i as usize));
-            key_hash(&b)
-        };
+        let hash = |i: u32| Self::hash_of(&keys, i, &mut buf.borrow_mut());
         // (A path is listed once: see `discover_listed`.)
         let same = |i: u32, j: u32| keys.parts(i as usize) == keys.parts(j as usize);
         let table = number_table(keys.len(), hash, same);
@@ -512,9 +512,16 @@ impl<'a> ListedIndex<'a> {
         self.keys.meta(i as usize)
     }
 
-    /// The [`crate::hash::key_hash`] of file `i`'s key.
-    pub fn key_hash(&self, i: u32) -> u64 {
-        key_hash(&self.keys.parts(i as usize).concat())
+    /// The [`crate::hash::key_hash`] of file `i`'s key, its two parts put
+    /// together in `buf`.
+    pub fn key_hash(&self, i: u32, buf: &mut String) -> u64 {
+        Self::hash_of(&self.keys, i, buf)
+    }
+
+    fn hash_of(keys: &crate::pipeline::discover::ListedKeys, i: u32, buf: &mut String) -> u64 {
+        buf.clear();
+        buf.extend(keys.parts(i as usize));
+        key_hash(buf)
     }
 }
 
@@ -1110,9 +1117,8 @@ struct ContentIndex<'a> {
     /// States are numbered in load order: the loaded ones, then those
     /// left out (by their place in `left`).
     loaded: Vec<(&'a str, &'a FileState)>,
-    left: &'a [(u32, crate::state::positions::Head)],
-    /// Where `left` is from: the key of an entry left out is its found
-    /// file's (in `keys`), or is read again once those are let go.
+    /// The entries left out (`heads`): the key of one is its found file's
+    /// (in `keys`), or is read again once those are let go.
     skipped: Option<&'a Skipped>,
     keys: &'a KeyList<'a>,
 }
@@ -1146,7 +1152,6 @@ impl<'a> ContentIndex<'a> {
         keys: &'a KeyList<'a>,
         sort: Sort,
     ) -> ContentIndex<'a> {
-        let left = skipped.map_or(&[][..], |sk| &sk.heads[..]);
         let loaded: Vec<(&'a str, &'a FileState)> =
             files.iter().map(|(k, f)| (k.as_str(), f)).collect();
         let mut index = ContentIndex {
@@ -1154,11 +1159,10 @@ impl<'a> ContentIndex<'a> {
             by_first: Vec::new(),
             lens: Vec::new(),
             loaded,
-            left,
             skipped,
             keys,
         };
-        let n = (index.loaded.len() + left.len()) as u32;
+        let n = (index.loaded.len() + index.left().len()) as u32;
         let counted = |r: &u32| {
             let (offset, head_len, _, _) = index.known(*r);
             offset > 0 && head_len > 0 && head_len <= HEAD_LEN
@@ -1204,26 +1208,57 @@ impl<'a> ContentIndex<'a> {
         match self.loaded.get(r) {
             Some((_, f)) => (f.offset, f.head_len, f.head_hash, f.first_line),
             None => {
-                let h = &self.left[r - self.loaded.len()].1;
+                let h = &self.left()[r - self.loaded.len()].1;
                 (h.offset, u32::from(h.head_len), h.head_hash, h.first_line)
             }
         }
     }
 
+    /// The entries left out, numbered after the loaded states.
+    fn left(&self) -> &'a [(u32, crate::state::positions::Head)] {
+        self.skipped.map_or(&[][..], |sk| &sk.heads[..])
+    }
+
     /// The key of state `r` (`None`: an entry left out that could not be
     /// read again; the run sends nothing, see [`Skipped::reread_failed`]).
     fn key(&self, r: u32) -> Option<Cow<'a, str>> {
-        let r = r as usize;
-        match (self.loaded.get(r), self.skipped) {
-            (Some((k, _)), _) => Some(Cow::Borrowed(k)),
-            (None, Some(sk)) if sk.detached.is_some() => {
-                sk.key_at(r - self.loaded.len()).map(Cow::Owned)
-            }
-            (None, _) => {
-                let keys: &'a KeyList<'a> = self.keys;
-                Some(Cow::Borrowed(&keys[self.left[r - self.loaded.len()].0 as usize]))
-            }
+        match self.left_at(r) {
+            None => Some(Cow::Borrowed(self.loaded[r as usize].0)),
+            Some((sk, i)) => match sk.detached {
+                Some(_) => sk.entry_at(i).map(|(k, _)| Cow::Owned(k)),
+                None => Some(Cow::Borrowed(self.found_key(i))),
+            },
         }
+    }
+
+    /// The key and the whole state of state `r` (an entry left out is read
+    /// again, once: `None` when it cannot be).
+    fn entry(&self, r: u32) -> Option<(Cow<'a, str>, Cow<'a, FileState>)> {
+        match self.left_at(r) {
+            None => {
+                let (k, f) = self.loaded[r as usize];
+                Some((Cow::Borrowed(k), Cow::Borrowed(f)))
+            }
+            Some((sk, i)) => match sk.detached {
+                Some(_) => sk.entry_at(i).map(|(k, f)| (Cow::Owned(k), Cow::Owned(f))),
+                None => {
+                    let k = self.found_key(i);
+                    Some((Cow::Borrowed(k), Cow::Owned(sk.fetch_key(k)?)))
+                }
+            },
+        }
+    }
+
+    /// Where state `r` is among the entries left out, if it is one.
+    fn left_at(&self, r: u32) -> Option<(&'a Skipped, usize)> {
+        let i = (r as usize).checked_sub(self.loaded.len())?;
+        Some((self.skipped?, i))
+    }
+
+    /// The key of the found file entry left out `i` was left out for.
+    fn found_key(&self, i: usize) -> &'a str {
+        let keys: &'a KeyList<'a> = self.keys;
+        &keys[self.left()[i].0 as usize]
     }
 
     /// The state that counted the most after the first line `first`.
@@ -1233,8 +1268,8 @@ impl<'a> ContentIndex<'a> {
         Some((self.key(r)?, self.known(r).0))
     }
 
-    /// The keys of the states whose head `head` starts with.
-    fn candidates(&self, head: &[u8]) -> Vec<Cow<'a, str>> {
+    /// The states whose head `head` starts with.
+    fn candidates(&self, head: &[u8]) -> Vec<u32> {
         let mut out = Vec::new();
         let mut h = Fnv64::default();
         for n in 1..=head.len() {
@@ -1243,7 +1278,7 @@ impl<'a> ContentIndex<'a> {
                 let at = (n as u32, h.finish());
                 let from = self.by_head.partition_point(|e| (e.0, e.1) < at);
                 let to = from + self.by_head[from..].partition_point(|e| (e.0, e.1) == at);
-                out.extend(self.by_head[from..to].iter().filter_map(|e| self.key(e.2)));
+                out.extend(self.by_head[from..to].iter().map(|e| e.2));
             }
         }
         out
@@ -1450,11 +1485,8 @@ fn identify<'a>(
     let mut cands: Vec<(Cow<'a, str>, Cow<'a, FileState>)> = index
         .candidates(&head)
         .into_iter()
-        .filter(|k| k != key)
-        .filter_map(|k| {
-            let f = ctx.state(&k)?;
-            Some((k, f))
-        })
+        .filter_map(|r| index.entry(r))
+        .filter(|(k, _)| k != key)
         .filter(|(_, f)| f.offset > floor && f.offset <= meta.size && f.prefix.is_some())
         .collect();
     // The longest first; a vanished file (a move) before a live one.
@@ -1912,9 +1944,13 @@ mod tests {
             assert_eq!(index.first(9), None);
             // Every state whose head the bytes start with, shortest head
             // first, then in load order.
-            assert_eq!(index.candidates(head), ["z", "a", "b", "y"]);
-            assert_eq!(index.candidates(b"{\"t"), ["z"]);
-            assert!(index.candidates(b"{\"x").is_empty());
+            let candidates = |head: &[u8]| -> Vec<String> {
+                let keys = index.candidates(head).into_iter().map(|r| index.key(r).unwrap());
+                keys.map(Cow::into_owned).collect()
+            };
+            assert_eq!(candidates(head), ["z", "a", "b", "y"]);
+            assert_eq!(candidates(b"{\"t"), ["z"]);
+            assert!(candidates(b"{\"x").is_empty());
         }
     }
 

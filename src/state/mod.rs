@@ -1993,7 +1993,7 @@ mod tests {
         assert_eq!(sk.fetch_key("/h/d.jsonl"), None);
         assert_eq!(sk.fetch_key("/h/.pi/agent/sessions/a.jsonl"), None);
         assert_eq!(sk.left_out(3), [true, true, false]);
-        assert_eq!(sk.key_at(1).as_deref(), Some("/h/c.jsonl"));
+        assert_eq!(sk.entry_at(1).map(|(k, _)| k).as_deref(), Some("/h/c.jsonl"));
         // Once the found files left out are let go, their keys are
         // looked up in the positions.
         let mut detached = sk.clone();

@@ -959,10 +959,10 @@ impl Skipped {
     }
 
     /// Lets the found files left out go: from now on their keys are read
-    /// from the positions ([`Skipped::fetch_key`], [`Skipped::key_at`],
+    /// from the positions ([`Skipped::fetch_key`], [`Skipped::entry_at`],
     /// [`Skipped::holds`]), where `key_hash` gives each one's hash by its
     /// found file's number.
-    pub fn detach(&mut self, key_hash: impl Fn(u32) -> u64) {
+    pub fn detach(&mut self, mut key_hash: impl FnMut(u32) -> u64) {
         let mut hashes: Vec<u64> = self.heads.iter().map(|(i, _)| key_hash(*i)).collect();
         hashes.sort_unstable();
         hashes.dedup();
@@ -988,11 +988,11 @@ impl Skipped {
         self.entry_left_out(block as u32, |_, k| k == key).map(|(_, st)| st)
     }
 
-    /// The key of entry left out number `i` (in `heads`), read again from
-    /// its block.
-    pub fn key_at(&self, i: usize) -> Option<String> {
+    /// The key and whole entry of entry left out number `i` (in `heads`),
+    /// read again from its block.
+    pub fn entry_at(&self, i: usize) -> Option<(String, FileState)> {
         let h = self.heads.get(i)?.1;
-        self.entry_left_out(h.block, |n, _| n == usize::from(h.entry)).map(|(k, _)| k)
+        self.entry_left_out(h.block, |n, _| n == usize::from(h.entry))
     }
 
     /// The entry of block `block` that `want` picks (by its place in the
@@ -1342,7 +1342,8 @@ mod tests {
         let (first, last) = (f.files.first_key_value().unwrap(), f.files.last_key_value().unwrap());
         assert_eq!(sk.fetch_key(first.0).map(|st| st.head_hash), Some(first.1.head_hash));
         assert_eq!(sk.fetch_key(last.0).map(|st| st.head_hash), Some(last.1.head_hash));
-        assert_eq!(sk.key_at(sk.heads.len() - 1).as_deref(), Some(last.0.as_str()));
+        let key_at = |i| sk.entry_at(i).map(|(k, _)| k);
+        assert_eq!(key_at(sk.heads.len() - 1).as_deref(), Some(last.0.as_str()));
         assert_eq!(sk.reread_failed(), None);
     }
 
@@ -1390,7 +1391,8 @@ mod tests {
             sk.reread = std::sync::OnceLock::new();
             std::fs::write(&sk.path, &bytes).unwrap();
             assert_eq!(sk.fetch_key(last).is_some(), ok);
-            assert_eq!(sk.key_at(sk.heads.len() - 1).as_ref() == Some(last), ok);
+            let key_at = sk.entry_at(sk.heads.len() - 1).map(|(k, _)| k);
+            assert_eq!(key_at.as_ref() == Some(last), ok);
             assert_eq!(sk.reread_failed().is_none(), ok, "{:?}", sk.reread_failed());
         }
         std::fs::remove_file(&sk.path).unwrap();
